@@ -1,0 +1,97 @@
+//! The circuit description: what every peer (customer, validator, miner) agrees on.
+//!
+//! A circuit is a chain of integer layers. Each layer computes an exact integer
+//! accumulator per output (a linear map with clear small weights) and then either a
+//! table lookup per output channel (one programmable bootstrap per output when
+//! encrypted) or, for the last layer, hands the accumulator out as a logit.
+
+use serde::{Deserialize, Serialize};
+
+/// Channel-major tensor shape (C x H x W). Dense layers use `C x 1 x 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Shape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl Shape {
+    pub const fn new(channels: usize, height: usize, width: usize) -> Self {
+        Self { channels, height, width }
+    }
+
+    pub const fn len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The clear linear part of a layer. Weights are small signed integers (ternary for
+/// VGG9, 4-bit for conv3x3), so an encrypted multiply-accumulate is a few additions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LinearOp {
+    /// Square-kernel convolution. `weights` is laid out `[out][in][ky][kx]`.
+    Conv2d {
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        weights: Vec<i8>,
+    },
+    /// Sum of each non-overlapping 2x2 window, per channel (average pooling before
+    /// its requantization table).
+    SumPool2x2,
+    /// Fully connected layer. `weights` is laid out `[out][in]`; the input is the
+    /// previous activation flattened channel-major.
+    Dense { inputs: usize, outputs: usize, weights: Vec<i8> },
+}
+
+/// How a layer's accumulators become the next layer's inputs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LayerOutput {
+    /// One programmable bootstrap per output: box index
+    /// `k = round_half_up((acc - lo[c]) / 2^shift)` (see [`crate::encoding`]), then
+    /// `tables[c][k]` with the negacyclic wrap of the PBS outside `[0, 2^R)`.
+    Lookup(LookupLayer),
+    /// The accumulator itself leaves the circuit (logits). It is encrypted with
+    /// `delta = 2^delta_log2` on the torus of 2^64.
+    Accumulator { delta_log2: u32 },
+}
+
+/// Encoding and tables of a lookup layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LookupLayer {
+    /// log2 of the box width in accumulator units; negative spreads one accumulator
+    /// value over several boxes (exact with overwhelming probability).
+    pub shift: i32,
+    /// Per output channel: the accumulator value that maps to box 0.
+    pub lo: Vec<i64>,
+    /// Per output channel: `2^R` output values, one per box.
+    pub tables: Vec<Vec<i64>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Layer {
+    pub name: String,
+    pub op: LinearOp,
+    pub output: LayerOutput,
+}
+
+/// A whole circuit, from quantized image to logits (or to an output image).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Circuit {
+    /// Stable id used on the wire (`vgg9`, `conv3x3`, ...).
+    pub id: String,
+    pub input_shape: Shape,
+    /// Bits of the signed integer input (8 for images quantized with scale 2^-7).
+    pub input_bits: u32,
+    /// Rounding threshold R: lookup tables have 2^R boxes.
+    pub rounding_bits: u32,
+    pub layers: Vec<Layer>,
+}
