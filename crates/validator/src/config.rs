@@ -1,0 +1,344 @@
+//! Validator configuration: Bittensor-style flags, each also settable in a TOML file
+//! given by `--config` (flags override the file, the file overrides the defaults).
+//!
+//! The file mirrors the dotted flag names as tables:
+//! ```toml
+//! netuid = 55
+//! database = "validator.sqlite"
+//! [subtensor]
+//! network = "finney"
+//! [wallet]
+//! name = "default"
+//! hotkey = "default"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::images::SourceSpec;
+use crate::images::huggingface::{DEFAULT_DATASET, DEFAULT_ENDPOINT};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Command-line flags. Every field is optional so that "not given" falls through to
+/// the config file and then to the default.
+#[derive(Debug, Default, Parser)]
+#[command(name = "brainlock-validator", version, about = "Brainlock validator: times and checks encrypted inference of miners, sets weights")]
+pub struct Cli {
+    /// TOML config file; flags override its values.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Subnet uid [default: 55].
+    #[arg(long)]
+    pub netuid: Option<u16>,
+    /// finney | test | local | ws(s)://URL [default: finney]. Ignored with --registry.
+    #[arg(long = "subtensor.network")]
+    pub subtensor_network: Option<String>,
+    /// Local registry file: run without a chain.
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    /// Wallet name [default: default].
+    #[arg(long = "wallet.name")]
+    pub wallet_name: Option<String>,
+    /// Hotkey name [default: default].
+    #[arg(long = "wallet.hotkey")]
+    pub wallet_hotkey: Option<String>,
+    /// Wallets folder [default: ~/.bittensor/wallets].
+    #[arg(long = "wallet.path")]
+    pub wallet_path: Option<PathBuf>,
+    /// Debug logs (RUST_LOG overrides).
+    #[arg(long = "logging.debug")]
+    pub logging_debug: bool,
+    /// History database: a SQLite file path or a postgres:// URL [default: ~/.brainlock/validator.sqlite].
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Image source: a HuggingFace dataset `NAME[:CONFIG[:SPLIT]]` (or `hf:NAME..`),
+    /// `dir:PATH` (PNG/JPEG folder), `cifar:PATH` (CIFAR-10 binary batches) or
+    /// `synthetic` [default: uoft-cs/cifar10].
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Dataset viewer API base URL [default: https://datasets-server.huggingface.co].
+    #[arg(long = "dataset.endpoint")]
+    pub dataset_endpoint: Option<String>,
+    /// Circuit to query: conv3x3 | vgg9, or a circuit JSON file [default: conv3x3].
+    #[arg(long)]
+    pub circuit: Option<String>,
+    /// Parameter profile id [default: the circuit's default].
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Images per infer request [default: 1].
+    #[arg(long = "batch-size")]
+    pub batch_size: Option<usize>,
+    /// Deadline of the evaluation-key upload, seconds [default: 120].
+    #[arg(long = "timeout.key-upload")]
+    pub key_upload_timeout: Option<f64>,
+    /// Deadline of one infer request (to the last frame), seconds [default: 10 x t_ref x batch].
+    #[arg(long = "timeout.infer")]
+    pub infer_timeout: Option<f64>,
+    /// Blocks between two weight settings [default: the tempo, 360].
+    #[arg(long = "weights.interval")]
+    pub weights_interval: Option<u64>,
+    /// Prometheus `/metrics` listen port; 0 disables [default: 9101].
+    #[arg(long = "metrics-port")]
+    pub metrics_port: Option<u16>,
+    /// Metrics listen address [default: 0.0.0.0].
+    #[arg(long = "metrics-ip")]
+    pub metrics_ip: Option<String>,
+}
+
+/// The same settings as the file holds them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub netuid: Option<u16>,
+    pub registry: Option<PathBuf>,
+    pub database: Option<String>,
+    pub dataset: Option<DatasetTable>,
+    pub circuit: Option<String>,
+    pub profile: Option<String>,
+    pub batch_size: Option<usize>,
+    pub metrics_port: Option<u16>,
+    pub metrics_ip: Option<String>,
+    pub subtensor: Option<SubtensorTable>,
+    pub wallet: Option<WalletTable>,
+    pub timeout: Option<TimeoutTable>,
+    pub weights: Option<WeightsTable>,
+    pub logging: Option<LoggingTable>,
+    /// Scoring overrides for the chosen circuit.
+    pub scoring: Option<ScoringTable>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetTable {
+    pub source: Option<String>,
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubtensorTable {
+    pub network: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalletTable {
+    pub name: Option<String>,
+    pub hotkey: Option<String>,
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutTable {
+    pub key_upload: Option<f64>,
+    pub infer: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsTable {
+    pub interval: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingTable {
+    pub debug: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct ScoringTable {
+    pub c_min: Option<f64>,
+    pub t_ref: Option<f64>,
+    pub t_floor: Option<f64>,
+    pub alpha: Option<f64>,
+}
+
+/// Where the metagraph comes from and where weights go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChainTarget {
+    /// A local registry file (no chain).
+    Registry(PathBuf),
+    /// A subtensor network name or URL.
+    Subtensor(String),
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct ValidatorConfig {
+    pub netuid: u16,
+    pub chain: ChainTarget,
+    pub wallet_name: String,
+    pub wallet_hotkey: String,
+    pub wallet_path: PathBuf,
+    pub debug: bool,
+    pub database: String,
+    pub dataset: SourceSpec,
+    pub dataset_endpoint: String,
+    pub circuit: String,
+    pub profile: Option<String>,
+    pub batch_size: usize,
+    pub key_upload_timeout: Duration,
+    /// `None`: derived from the circuit's scoring parameters.
+    pub infer_timeout: Option<Duration>,
+    /// `None`: the subnet's tempo.
+    pub weights_interval: Option<u64>,
+    /// `None`: no metrics server.
+    pub metrics_addr: Option<SocketAddr>,
+    pub scoring: ScoringTable,
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn seconds(name: &str, value: f64) -> Result<Duration, ConfigError> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| ConfigError::Invalid(format!("{name} = {value} is not a positive number of seconds")))
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })
+    }
+}
+
+impl ValidatorConfig {
+    /// Flags, then the `--config` file, then defaults.
+    pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        Self::merge(cli, file)
+    }
+
+    pub fn merge(cli: Cli, file: FileConfig) -> Result<Self, ConfigError> {
+        let subtensor = file.subtensor.unwrap_or_default();
+        let wallet = file.wallet.unwrap_or_default();
+        let timeout = file.timeout.unwrap_or_default();
+        let dataset = file.dataset.unwrap_or_default();
+        let registry = cli.registry.or(file.registry);
+        let chain = match registry {
+            Some(path) => ChainTarget::Registry(path),
+            None => ChainTarget::Subtensor(
+                cli.subtensor_network.or(subtensor.network).unwrap_or_else(|| "finney".into()),
+            ),
+        };
+        let dataset_spec = cli.dataset.or(dataset.source).unwrap_or_else(|| DEFAULT_DATASET.into());
+        let batch_size = cli.batch_size.or(file.batch_size).unwrap_or(1);
+        if batch_size == 0 || batch_size > 64 {
+            return Err(ConfigError::Invalid(format!("batch size {batch_size} must be in 1..=64")));
+        }
+        let metrics_port = cli.metrics_port.or(file.metrics_port).unwrap_or(9101);
+        let metrics_ip = cli.metrics_ip.or(file.metrics_ip).unwrap_or_else(|| "0.0.0.0".into());
+        let metrics_addr = if metrics_port == 0 {
+            None
+        } else {
+            Some(
+                format!("{metrics_ip}:{metrics_port}")
+                    .parse()
+                    .or_else(|_| format!("[{metrics_ip}]:{metrics_port}").parse())
+                    .map_err(|_| ConfigError::Invalid(format!("metrics address {metrics_ip:?}")))?,
+            )
+        };
+        Ok(Self {
+            netuid: cli.netuid.or(file.netuid).unwrap_or(55),
+            chain,
+            wallet_name: cli.wallet_name.or(wallet.name).unwrap_or_else(|| "default".into()),
+            wallet_hotkey: cli.wallet_hotkey.or(wallet.hotkey).unwrap_or_else(|| "default".into()),
+            wallet_path: cli.wallet_path.or(wallet.path).unwrap_or_else(|| home().join(".bittensor/wallets")),
+            debug: cli.logging_debug || file.logging.and_then(|l| l.debug).unwrap_or(false),
+            database: cli.database.or(file.database).unwrap_or_else(|| {
+                home().join(".brainlock/validator.sqlite").to_string_lossy().into_owned()
+            }),
+            dataset: SourceSpec::parse(&dataset_spec).map_err(ConfigError::Invalid)?,
+            dataset_endpoint: cli.dataset_endpoint.or(dataset.endpoint).unwrap_or_else(|| DEFAULT_ENDPOINT.into()),
+            circuit: cli.circuit.or(file.circuit).unwrap_or_else(|| "conv3x3".into()),
+            profile: cli.profile.or(file.profile),
+            batch_size,
+            key_upload_timeout: seconds("key upload timeout", cli.key_upload_timeout.or(timeout.key_upload).unwrap_or(120.0))?,
+            infer_timeout: cli.infer_timeout.or(timeout.infer).map(|s| seconds("infer timeout", s)).transpose()?,
+            weights_interval: cli.weights_interval.or(file.weights.and_then(|w| w.interval)),
+            metrics_addr,
+            scoring: file.scoring.unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            netuid = 7
+            database = "file.sqlite"
+            [subtensor]
+            network = "test"
+            [wallet]
+            name = "w"
+            hotkey = "h"
+            [timeout]
+            key_upload = 5.0
+            [dataset]
+            source = "synthetic"
+            [scoring]
+            t_floor = 0.01
+            "#,
+        )
+        .unwrap();
+        let cli = Cli::parse_from(["brainlock-validator", "--netuid", "9", "--wallet.hotkey", "flag-hotkey", "--metrics-port", "0"]);
+        let config = ValidatorConfig::merge(cli, file).unwrap();
+        assert_eq!(config.netuid, 9);
+        assert_eq!(config.wallet_name, "w");
+        assert_eq!(config.wallet_hotkey, "flag-hotkey");
+        assert_eq!(config.chain, ChainTarget::Subtensor("test".into()));
+        assert_eq!(config.database, "file.sqlite");
+        assert_eq!(config.dataset, SourceSpec::Synthetic);
+        assert_eq!(config.key_upload_timeout, Duration::from_secs(5));
+        assert_eq!(config.metrics_addr, None);
+        assert_eq!(config.scoring.t_floor, Some(0.01));
+        assert_eq!(config.circuit, "conv3x3");
+    }
+
+    #[test]
+    fn defaults_and_registry_mode() {
+        let cli = Cli::parse_from(["v", "--registry", "/tmp/reg.json", "--subtensor.network", "local"]);
+        let config = ValidatorConfig::merge(cli, FileConfig::default()).unwrap();
+        assert_eq!(config.netuid, 55);
+        assert_eq!(config.chain, ChainTarget::Registry("/tmp/reg.json".into()));
+        assert!(matches!(config.dataset, SourceSpec::HuggingFace(_)));
+        assert_eq!(config.metrics_addr, Some("0.0.0.0:9101".parse().unwrap()));
+        assert_eq!(config.batch_size, 1);
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert!(toml::from_str::<FileConfig>("unknown_key = 1").is_err());
+        let cli = Cli::parse_from(["v", "--batch-size", "0"]);
+        assert!(ValidatorConfig::merge(cli, FileConfig::default()).is_err());
+        let cli = Cli::parse_from(["v", "--timeout.infer=-1"]);
+        assert!(ValidatorConfig::merge(cli, FileConfig::default()).is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! Where the validator's test images come from, and how they become circuit inputs.
+//!
+//! Every query needs an input the miner cannot predict: a fresh draw from a source,
+//! then a random augmentation, then int8 quantization with scale 2^-7.
+
+pub mod augment;
+pub mod cifar;
+pub mod folder;
+pub mod huggingface;
+pub mod synthetic;
+
+use std::path::PathBuf;
+
+use rand::RngCore;
+
+pub use augment::{Augmentation, augment, quantize};
+
+/// An RGB image, channel-major (C x H x W), each value in [-1, 1].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    pub height: usize,
+    pub width: usize,
+    /// `3 * height * width` values, channel 0 first.
+    pub pixels: Vec<f32>,
+}
+
+impl Image {
+    /// Converts 8-bit RGB pixels (row-major, interleaved) to [-1, 1] channel-major.
+    pub fn from_rgb8(rgb: &image::RgbImage) -> Self {
+        let (width, height) = (rgb.width() as usize, rgb.height() as usize);
+        let mut pixels = vec![0.0; 3 * height * width];
+        for (x, y, p) in rgb.enumerate_pixels() {
+            for c in 0..3 {
+                pixels[c * height * width + y as usize * width + x as usize] =
+                    f32::from(p.0[c]) / 127.5 - 1.0;
+            }
+        }
+        Self { height, width, pixels }
+    }
+
+    /// Decodes a PNG or JPEG file's bytes and resizes it to `height x width`.
+    pub fn decode(bytes: &[u8], height: usize, width: usize) -> Result<Self, ImageError> {
+        let decoded = image::load_from_memory(bytes).map_err(ImageError::Decode)?;
+        let rgb = decoded.to_rgb8();
+        let rgb = if rgb.width() as usize == width && rgb.height() as usize == height {
+            rgb
+        } else {
+            image::imageops::resize(
+                &rgb,
+                width as u32,
+                height as u32,
+                image::imageops::FilterType::Triangle,
+            )
+        };
+        Ok(Self::from_rgb8(&rgb))
+    }
+
+    pub fn at(&self, channel: usize, y: usize, x: usize) -> f32 {
+        self.pixels[channel * self.height * self.width + y * self.width + x]
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("cannot decode image: {0}")]
+    Decode(image::ImageError),
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0} holds no PNG or JPEG image")]
+    EmptyFolder(PathBuf),
+    #[error("{path} is not a CIFAR-10 binary batch: {reason}")]
+    NotCifar { path: PathBuf, reason: String },
+    #[error("dataset server: {0}")]
+    Http(String),
+    #[error("dataset server answered something unexpected: {0}")]
+    Schema(String),
+}
+
+/// Where images are drawn from (`--dataset`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// Seeded-random images, no data needed.
+    Synthetic,
+    /// A folder of PNG/JPEG files.
+    Folder(PathBuf),
+    /// A CIFAR-10 binary batch file, or a folder of them (`*.bin`).
+    Cifar(PathBuf),
+    /// A HuggingFace dataset through the dataset viewer's rows API.
+    HuggingFace(huggingface::DatasetRef),
+}
+
+impl SourceSpec {
+    /// Parses `synthetic`, `dir:PATH`, `cifar:PATH`, `hf:NAME[:CONFIG[:SPLIT]]`, or a bare
+    /// HuggingFace dataset name (`owner/name`).
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let spec = spec.trim();
+        if spec == "synthetic" {
+            return Ok(Self::Synthetic);
+        }
+        if let Some(path) = spec.strip_prefix("dir:") {
+            return Ok(Self::Folder(PathBuf::from(path)));
+        }
+        if let Some(path) = spec.strip_prefix("cifar:") {
+            return Ok(Self::Cifar(PathBuf::from(path)));
+        }
+        let hf = spec.strip_prefix("hf:").unwrap_or(spec);
+        huggingface::DatasetRef::parse(hf).map(Self::HuggingFace)
+    }
+}
+
+/// An opened image source. `draw` returns a fresh image of the requested size.
+pub enum ImageSource {
+    Synthetic,
+    Folder(folder::FolderSource),
+    Cifar(cifar::CifarSource),
+    HuggingFace(huggingface::HfSource),
+}
+
+impl ImageSource {
+    /// Opens a source; `hf_endpoint` is the dataset viewer's base URL.
+    pub fn open(spec: &SourceSpec, hf_endpoint: &str) -> Result<Self, ImageError> {
+        Ok(match spec {
+            SourceSpec::Synthetic => Self::Synthetic,
+            SourceSpec::Folder(path) => Self::Folder(folder::FolderSource::open(path)?),
+            SourceSpec::Cifar(path) => Self::Cifar(cifar::CifarSource::open(path)?),
+            SourceSpec::HuggingFace(dataset) => {
+                Self::HuggingFace(huggingface::HfSource::new(hf_endpoint, dataset.clone())?)
+            }
+        })
+    }
+
+    /// A fresh image of `height x width`. Errors are the source's (a network outage, a
+    /// corrupt file); the caller decides whether to fall back to a synthetic image.
+    pub async fn draw(
+        &self,
+        height: usize,
+        width: usize,
+        rng: &mut (dyn RngCore + Send),
+    ) -> Result<Image, ImageError> {
+        match self {
+            Self::Synthetic => Ok(synthetic::draw(height, width, rng)),
+            Self::Folder(source) => source.draw(height, width, rng),
+            Self::Cifar(source) => source.draw(height, width, rng),
+            Self::HuggingFace(source) => source.draw(height, width, rng).await,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Synthetic => "synthetic".into(),
+            Self::Folder(s) => format!("folder {} ({} files)", s.root().display(), s.len()),
+            Self::Cifar(s) => format!("CIFAR-10 batches ({} records)", s.len()),
+            Self::HuggingFace(s) => format!("HuggingFace {}", s.dataset()),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! What the validator stores per query and per weight setting.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Why a query failed. Each is the miner's fault as far as the validator can tell,
+/// so each scores 0 and counts as a failure in the miner's standing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// TCP connection refused or unreachable.
+    ConnectRefused,
+    /// A deadline (key upload, or inference) passed.
+    Timeout,
+    /// The miner answered with an HTTP error status.
+    HttpStatus,
+    /// The stream ended before every item's frame arrived.
+    TruncatedStream,
+    /// A frame that does not decode, or a result that does not deserialize.
+    MalformedFrame,
+    /// Wrong item count, duplicate or out-of-range item index, or wrong output shape.
+    WrongShape,
+    /// A result holds a trivial ciphertext (all-zero mask): no encrypted work was done.
+    TrivialCiphertext,
+    /// The decrypted result disagrees with the exact clear simulation.
+    CheckFailed,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 8] = [
+        Self::ConnectRefused,
+        Self::Timeout,
+        Self::HttpStatus,
+        Self::TruncatedStream,
+        Self::MalformedFrame,
+        Self::WrongShape,
+        Self::TrivialCiphertext,
+        Self::CheckFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConnectRefused => "connect_refused",
+            Self::Timeout => "timeout",
+            Self::HttpStatus => "http_status",
+            Self::TruncatedStream => "truncated_stream",
+            Self::MalformedFrame => "malformed_frame",
+            Self::WrongShape => "wrong_shape",
+            Self::TrivialCiphertext => "trivial_ciphertext",
+            Self::CheckFailed => "check_failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    Failed { kind: FailureKind, reason: String },
+}
+
+impl Outcome {
+    pub fn failed(kind: FailureKind, reason: impl Into<String>) -> Self {
+        Self::Failed { kind, reason: reason.into() }
+    }
+
+    pub fn passed(&self) -> bool {
+        matches!(self, Self::Passed)
+    }
+
+    /// `(outcome, failure_reason)` columns.
+    pub(super) fn columns(&self) -> (String, Option<String>) {
+        match self {
+            Self::Passed => ("passed".into(), None),
+            Self::Failed { kind, reason } => (kind.as_str().into(), Some(reason.clone())),
+        }
+    }
+
+    pub(super) fn from_columns(outcome: &str, reason: Option<String>) -> Result<Self, String> {
+        if outcome == "passed" {
+            return Ok(Self::Passed);
+        }
+        let kind = FailureKind::parse(outcome).ok_or_else(|| format!("outcome {outcome:?}"))?;
+        Ok(Self::Failed { kind, reason: reason.unwrap_or_default() })
+    }
+}
+
+/// One query, as inserted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryRecord {
+    pub miner_hotkey: String,
+    pub uid: u16,
+    pub circuit: String,
+    pub profile: String,
+    pub batch_size: usize,
+    pub outcome: Outcome,
+    /// Mean cosine similarity over the items (only when every item passed).
+    pub quality: Option<f64>,
+    /// Seconds per item from the infer request to the last frame (when the stream completed).
+    pub seconds_per_item: Option<f64>,
+    pub key_upload_seconds: Option<f64>,
+    pub score: f64,
+    pub block: u64,
+    pub started_at_ms: i64,
+    pub finished_at_ms: i64,
+}
+
+/// One query, as read back for standings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredQuery {
+    pub uid: u16,
+    pub circuit: String,
+    pub outcome: Outcome,
+    pub quality: Option<f64>,
+    pub seconds_per_item: Option<f64>,
+    pub score: f64,
+    pub finished_at_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WeightSetting {
+    pub block: u64,
+    pub set_at_ms: i64,
+    pub uids: Vec<u16>,
+    pub weights: Vec<u16>,
+    /// `ok`, or the error.
+    pub outcome: String,
+}
