@@ -36,7 +36,11 @@ pub fn box_index(acc: i64, lo: i64, shift: i32) -> i64 {
 pub fn wrapped_lookup(table: &[i64], k: i64, rounding_bits: u32) -> i64 {
     let boxes = 1i64 << rounding_bits;
     let k = k.rem_euclid(2 * boxes);
-    if k < boxes { table[k as usize] } else { -table[(k - boxes) as usize] }
+    if k < boxes {
+        table[k as usize]
+    } else {
+        -table[(k - boxes) as usize]
+    }
 }
 
 /// log2 of the scale with which the inputs of layer `index` are encoded.
@@ -44,5 +48,15 @@ pub fn layer_input_delta_log2(circuit: &Circuit, index: usize) -> u32 {
     match &circuit.layers[index].output {
         LayerOutput::Lookup(l) => lookup_input_delta_log2(circuit.rounding_bits, l.shift),
         LayerOutput::Accumulator { delta_log2 } => *delta_log2,
+    }
+}
+
+/// log2 of the scale by which the tables of lookup layer `index` are multiplied: the
+/// input scale of the next layer, or the circuit's output scale for the last layer.
+pub fn lookup_output_delta_log2(circuit: &Circuit, index: usize) -> u32 {
+    if index + 1 < circuit.layers.len() {
+        layer_input_delta_log2(circuit, index + 1)
+    } else {
+        circuit.output_delta_log2()
     }
 }

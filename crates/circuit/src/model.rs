@@ -17,7 +17,11 @@ pub struct Shape {
 
 impl Shape {
     pub const fn new(channels: usize, height: usize, width: usize) -> Self {
-        Self { channels, height, width }
+        Self {
+            channels,
+            height,
+            width,
+        }
     }
 
     pub const fn len(&self) -> usize {
@@ -48,7 +52,11 @@ pub enum LinearOp {
     SumPool2x2,
     /// Fully connected layer. `weights` is laid out `[out][in]`; the input is the
     /// previous activation flattened channel-major.
-    Dense { inputs: usize, outputs: usize, weights: Vec<i8> },
+    Dense {
+        inputs: usize,
+        outputs: usize,
+        weights: Vec<i8>,
+    },
 }
 
 /// How a layer's accumulators become the next layer's inputs.
@@ -94,4 +102,34 @@ pub struct Circuit {
     /// Rounding threshold R: lookup tables have 2^R boxes.
     pub rounding_bits: u32,
     pub layers: Vec<Layer>,
+    /// log2 of the torus scale of the circuit's output when the last layer is a
+    /// lookup (an image out, e.g. `conv3x3`): the last layer's table values are
+    /// multiplied by `2^output_delta_log2` (wrapping) in its PBS lookup polynomials.
+    /// `None` when the last layer is an [`LayerOutput::Accumulator`], whose own
+    /// `delta_log2` is the output scale. See [`Circuit::output_delta_log2`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_delta_log2: Option<u32>,
+}
+
+impl Circuit {
+    /// log2 of the torus scale of the circuit's output: the stored
+    /// `output_delta_log2` for a lookup last layer, the accumulator's `delta_log2`
+    /// otherwise.
+    ///
+    /// # Panics
+    /// On a circuit that [`Circuit::validate`] rejects for its output encoding (no
+    /// layers, or a lookup last layer without `output_delta_log2`).
+    pub fn output_delta_log2(&self) -> u32 {
+        match &self
+            .layers
+            .last()
+            .expect("a circuit has at least one layer")
+            .output
+        {
+            LayerOutput::Accumulator { delta_log2 } => *delta_log2,
+            LayerOutput::Lookup(_) => self
+                .output_delta_log2
+                .expect("a circuit ending in a lookup stores output_delta_log2"),
+        }
+    }
 }

@@ -1,0 +1,112 @@
+//! Prints the noise-aware agreement table (noisy vs exact simulation) of the seeded
+//! VGG9 and conv3x3 for the candidate tfhe-rs parameter sets.
+//!
+//! `cargo run -p brainlock-circuit --release --example noise_table -- [images] [seed]`
+
+use std::time::Instant;
+
+use brainlock_circuit::calibrate::CalibrationConfig;
+use brainlock_circuit::{
+    AgreementReport, BuildConfig, Circuit, NoiseModel, NoisySimulator, ParameterSet, Simulator,
+    conv3x3_with, synthetic_images, vgg9_with,
+};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let images: usize = args.next().map_or(200, |a| a.parse().expect("image count"));
+    let seed: u64 = args.next().map_or(1, |a| a.parse().expect("seed"));
+    let queries = synthetic_images(seed.wrapping_add(0x5eed), images);
+    println!("{images} synthetic images, weight seed {seed}");
+    for rounding_bits in [6, 7] {
+        let config = BuildConfig {
+            calibration: CalibrationConfig {
+                rounding_bits,
+                ..CalibrationConfig::default()
+            },
+            ..BuildConfig::default()
+        };
+        let started = Instant::now();
+        let vgg = vgg9_with(seed, &config).expect("vgg9 calibrates");
+        let conv = conv3x3_with(seed, &config).expect("conv3x3 calibrates");
+        println!(
+            "\n=== R = {rounding_bits} (calibration {:.1} s) ===",
+            started.elapsed().as_secs_f64()
+        );
+        print_encoding(&vgg);
+        let started = Instant::now();
+        Simulator::new(&vgg).unwrap().run_batch(&queries).unwrap();
+        println!(
+            "exact VGG9: {:.2} ms/image ({} threads)",
+            started.elapsed().as_secs_f64() * 1e3 / images as f64,
+            rayon::current_num_threads()
+        );
+        for circuit in [&vgg, &conv] {
+            for params in ParameterSet::candidates() {
+                let model = NoiseModel::new(&params);
+                let sim = NoisySimulator::new(circuit, &model).unwrap();
+                let started = Instant::now();
+                let report = sim.agreement(&queries, seed).unwrap();
+                print_report(
+                    circuit,
+                    &params,
+                    &sim,
+                    &report,
+                    started.elapsed().as_secs_f64(),
+                );
+            }
+        }
+    }
+}
+
+fn print_encoding(circuit: &Circuit) {
+    let shifts: Vec<String> = circuit
+        .layers
+        .iter()
+        .map(|l| match &l.output {
+            brainlock_circuit::LayerOutput::Lookup(lookup) => {
+                format!("{}:s={}", l.name, lookup.shift)
+            }
+            brainlock_circuit::LayerOutput::Accumulator { delta_log2 } => {
+                format!("{}:delta=2^{delta_log2}", l.name)
+            }
+        })
+        .collect();
+    println!("vgg9 encoding: {}", shifts.join(" "));
+}
+
+fn print_report(
+    circuit: &Circuit,
+    params: &ParameterSet,
+    sim: &NoisySimulator,
+    report: &AgreementReport,
+    secs: f64,
+) {
+    let sigmas: Vec<f64> = sim.sigmas().iter().flatten().copied().collect();
+    let max_sigma = sigmas.iter().copied().fold(0.0, f64::max);
+    let min_sigma = sigmas.iter().copied().fold(f64::INFINITY, f64::min);
+    let top1 = report
+        .top1_agreement
+        .map_or("   -  ".to_string(), |t| format!("{:6.3}", t));
+    println!(
+        "{:8} {:55} sigma {:.3}..{:.3} box | top1 {top1} | cos mean {:.5} p01 {:.5} min {:.5} | {:.1} s",
+        circuit.id,
+        params.name,
+        min_sigma,
+        max_sigma,
+        report.cosine_mean,
+        report.cosine_p01,
+        report.cosine_min,
+        secs
+    );
+    let layers: Vec<String> = report
+        .layers
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {:.2e}/{:.2e}",
+                l.name, l.slip_fraction, l.differ_fraction
+            )
+        })
+        .collect();
+    println!("         slips/differ per layer: {}", layers.join(", "));
+}

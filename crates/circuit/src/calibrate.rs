@@ -1,0 +1,393 @@
+//! Calibration: run the exact integer forward pass on calibration images and, layer by
+//! layer, choose each lookup layer's shift, per-channel `lo` and tables from the
+//! observed accumulators (DESIGN section 2: ranges from data, not the worst case).
+
+use rayon::prelude::*;
+use thiserror::Error;
+
+use crate::encoding::{box_index, lookup_input_delta_log2, wrapped_lookup};
+use crate::linear;
+use crate::model::{Circuit, Layer, LayerOutput, LookupLayer, Shape};
+use crate::spec::{Activation, NetworkSpec};
+use crate::thresholds::{Histogram, design_ternary};
+use crate::validate::{LayerProblem, MAX_ROUNDING_BITS, ValidationError, shift_range};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CalibrationConfig {
+    /// Rounding threshold R (tables of 2^R boxes).
+    pub rounding_bits: u32,
+    /// Boxes kept free at each end of `[0, 2^R)` around the calibrated range.
+    pub guard_boxes: u32,
+    /// Fraction of occurrences per channel left out at each end of the calibrated
+    /// range. Values beyond it wrap; for ternary steps from -1 to 1 the negacyclic
+    /// wrap still gives the right sign for overshoots smaller than the low threshold.
+    pub range_tail: f64,
+    /// Noise std (in boxes) assumed when placing thresholds away from crowded values.
+    pub design_sigma: f64,
+    /// Ternary thresholds stay within this distance of the 1/3 and 2/3 quantiles.
+    pub threshold_window: f64,
+}
+
+impl Default for CalibrationConfig {
+    fn default() -> Self {
+        Self {
+            rounding_bits: 6,
+            guard_boxes: 1,
+            range_tail: 5e-4,
+            design_sigma: 0.2,
+            threshold_window: 0.1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum CalibrationError {
+    #[error("no calibration images")]
+    NoImages,
+    #[error("calibration image {index}: {problem}")]
+    Image {
+        index: usize,
+        problem: crate::exact::InputError,
+    },
+    #[error("invalid calibration configuration: {0}")]
+    Config(String),
+    #[error("layer {index} ({name}): {problem}")]
+    Layer {
+        index: usize,
+        name: String,
+        problem: LayerProblem,
+    },
+    #[error("layer {index} ({name}): logits are only allowed in the last layer")]
+    LogitsNotLast { index: usize, name: String },
+    #[error("layer {index} ({name}): no shift fits its range in 2^R boxes")]
+    RangeTooWide { index: usize, name: String },
+    #[error("the calibrated circuit is invalid: {0}")]
+    Invalid(#[from] ValidationError),
+}
+
+/// Calibrates `spec` on `images` (int values within `spec.input_bits`).
+pub fn calibrate(
+    spec: &NetworkSpec,
+    images: &[Vec<i64>],
+    config: &CalibrationConfig,
+) -> Result<Circuit, CalibrationError> {
+    check_config(config)?;
+    if images.is_empty() {
+        return Err(CalibrationError::NoImages);
+    }
+    let mut activations = images
+        .iter()
+        .enumerate()
+        .map(|(index, image)| {
+            narrow_input(spec, image).map_err(|problem| CalibrationError::Image { index, problem })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let r = config.rounding_bits;
+    let mut shape = spec.input_shape;
+    let mut max_abs_input: u64 = 1 << (spec.input_bits - 1);
+    let mut layers = Vec::with_capacity(spec.layers.len());
+    for (index, layer_spec) in spec.layers.iter().enumerate() {
+        let layer_err = |problem| CalibrationError::Layer {
+            index,
+            name: layer_spec.name.clone(),
+            problem,
+        };
+        let out_shape = layer_spec.op.output_shape(shape).map_err(layer_err)?;
+        let worst = layer_spec
+            .op
+            .max_abs_weight_sum()
+            .saturating_mul(max_abs_input);
+        if worst > i32::MAX as u64 {
+            return Err(layer_err(LayerProblem::AccumulatorOverflow(worst)));
+        }
+        let accumulators: Vec<Vec<i32>> = activations
+            .par_iter()
+            .map(|input| {
+                let mut acc = Vec::new();
+                linear::apply(&layer_spec.op, shape, out_shape, input, &mut acc);
+                acc
+            })
+            .collect();
+        let output = match &layer_spec.activation {
+            Activation::Logits => {
+                if index + 1 != spec.layers.len() {
+                    return Err(CalibrationError::LogitsNotLast {
+                        index,
+                        name: layer_spec.name.clone(),
+                    });
+                }
+                LayerOutput::Accumulator {
+                    delta_log2: logit_delta_log2(worst),
+                }
+            }
+            activation => {
+                let histograms = channel_histograms(&accumulators, out_shape);
+                let lookup = design_lookup(activation, &histograms, worst as i64, config)
+                    .ok_or_else(|| CalibrationError::RangeTooWide {
+                        index,
+                        name: layer_spec.name.clone(),
+                    })?;
+                let plane = out_shape.height * out_shape.width;
+                activations = accumulators
+                    .par_iter()
+                    .map(|acc| apply_lookup(&lookup, acc, plane, r))
+                    .collect();
+                max_abs_input = lookup
+                    .tables
+                    .iter()
+                    .flatten()
+                    .map(|v| v.unsigned_abs())
+                    .max()
+                    .unwrap_or(0);
+                LayerOutput::Lookup(lookup)
+            }
+        };
+        tracing::debug!(layer = %layer_spec.name, ?out_shape, "calibrated");
+        layers.push(Layer {
+            name: layer_spec.name.clone(),
+            op: layer_spec.op.clone(),
+            output,
+        });
+        shape = out_shape;
+    }
+    let mut circuit = Circuit {
+        id: spec.id.clone(),
+        input_shape: spec.input_shape,
+        input_bits: spec.input_bits,
+        rounding_bits: r,
+        layers,
+        output_delta_log2: None,
+    };
+    if let Some(LayerOutput::Lookup(_)) = circuit.layers.last().map(|l| &l.output) {
+        // Image out: encode the output exactly as the first layer expects its input,
+        // so the circuit chains onto itself.
+        if let LayerOutput::Lookup(first) = &circuit.layers[0].output {
+            circuit.output_delta_log2 = Some(lookup_input_delta_log2(r, first.shift));
+        }
+    }
+    circuit.validate()?;
+    Ok(circuit)
+}
+
+fn check_config(config: &CalibrationConfig) -> Result<(), CalibrationError> {
+    let bad = |what: &str| Err(CalibrationError::Config(what.into()));
+    if !(2..=MAX_ROUNDING_BITS).contains(&config.rounding_bits) {
+        return bad("rounding_bits must be in 2..=16");
+    }
+    if 2 * config.guard_boxes as u64 + 3 > 1 << config.rounding_bits {
+        return bad("guard boxes leave no room for values");
+    }
+    if !(0.0..0.5).contains(&config.range_tail) {
+        return bad("range_tail must be in [0, 0.5)");
+    }
+    if !(config.design_sigma >= 0.0 && config.design_sigma.is_finite()) {
+        return bad("design_sigma must be finite and >= 0");
+    }
+    if !(0.0..=1.0 / 3.0).contains(&config.threshold_window) {
+        return bad("threshold_window must be in [0, 1/3]");
+    }
+    Ok(())
+}
+
+fn narrow_input(spec: &NetworkSpec, image: &[i64]) -> Result<Vec<i32>, crate::exact::InputError> {
+    use crate::exact::InputError;
+    if image.len() != spec.input_shape.len() {
+        return Err(InputError::Length {
+            expected: spec.input_shape.len(),
+            found: image.len(),
+        });
+    }
+    let bits = spec.input_bits.clamp(1, 16);
+    let half = 1i64 << (bits - 1);
+    image
+        .iter()
+        .enumerate()
+        .map(|(index, &value)| {
+            if (-half..half).contains(&value) {
+                Ok(value as i32)
+            } else {
+                Err(InputError::OutOfRange { index, value, bits })
+            }
+        })
+        .collect()
+}
+
+/// Logit scale: the worst-case |logit| times the scale stays below 2^62, so logits
+/// never wrap; decryption noise (~2^18 absolute) stays far below one unit (2^53 for
+/// VGG9's worst case 512).
+fn logit_delta_log2(worst_abs: u64) -> u32 {
+    let bits =
+        64 - worst_abs.max(1).leading_zeros() - u32::from(worst_abs.max(1).is_power_of_two());
+    62 - bits.min(61)
+}
+
+fn channel_histograms(accumulators: &[Vec<i32>], shape: Shape) -> Vec<Vec<(i64, u64)>> {
+    let plane = shape.height * shape.width;
+    (0..shape.channels)
+        .into_par_iter()
+        .map(|c| {
+            let mut values: Vec<i32> = accumulators
+                .iter()
+                .flat_map(|acc| acc[c * plane..(c + 1) * plane].iter().copied())
+                .collect();
+            values.sort_unstable();
+            let mut hist: Vec<(i64, u64)> = Vec::new();
+            for v in values {
+                match hist.last_mut() {
+                    Some((last, count)) if *last == v as i64 => *count += 1,
+                    _ => hist.push((v as i64, 1)),
+                }
+            }
+            hist
+        })
+        .collect()
+}
+
+/// The value range of `hist` without `tail` of its occurrences at each end.
+fn quantile_range(hist: &Histogram, tail: f64) -> (i64, i64) {
+    let total: u64 = hist.iter().map(|h| h.1).sum();
+    let cut = (tail * total as f64).floor() as u64;
+    let at = |rank: u64| {
+        let mut seen = 0;
+        for &(v, c) in hist {
+            seen += c;
+            if seen > rank {
+                return v;
+            }
+        }
+        hist.last().map_or(0, |h| h.0)
+    };
+    (at(cut), at(total.saturating_sub(1 + cut)))
+}
+
+/// `lo` values that keep `[min, max]` inside the guarded boxes at `shift`, centred,
+/// one per phase of the box grid against the integers (at most 64 phases).
+fn lo_candidates(min: i64, max: i64, shift: i32, config: &CalibrationConfig) -> Vec<i64> {
+    let boxes = 1i64 << config.rounding_bits;
+    let guard = config.guard_boxes as i64;
+    let fits =
+        |lo: i64| box_index(min, lo, shift) >= guard && box_index(max, lo, shift) < boxes - guard;
+    let unit = 1i64 << shift.max(0);
+    // Centre: put the middle of the range at the middle box.
+    let mid_box = (boxes - 1) as f64 / 2.0;
+    let centre = ((min + max) as f64 / 2.0 - mid_box * (shift as f64).exp2()).round() as i64;
+    let phases = unit.min(64);
+    let mut candidates: Vec<i64> = (0..phases)
+        .map(|p| centre - p * unit / phases)
+        .filter(|&lo| fits(lo))
+        .collect();
+    if candidates.is_empty() {
+        // The centred grid may miss by rounding: scan nearby positions.
+        candidates = (-2 * unit..=2 * unit)
+            .map(|d| centre + d)
+            .filter(|&lo| fits(lo))
+            .take(1)
+            .collect();
+    }
+    candidates
+}
+
+/// Smallest shift at which every channel's range fits.
+fn choose_shift(ranges: &[(i64, i64)], config: &CalibrationConfig) -> Option<i32> {
+    let (min_shift, max_shift) = shift_range(config.rounding_bits);
+    (min_shift..=max_shift.min(40)).find(|&s| {
+        ranges
+            .iter()
+            .all(|&(min, max)| !lo_candidates(min, max, s, config).is_empty())
+    })
+}
+
+fn design_lookup(
+    activation: &Activation,
+    histograms: &[Vec<(i64, u64)>],
+    worst_abs: i64,
+    config: &CalibrationConfig,
+) -> Option<LookupLayer> {
+    let tail = match activation {
+        Activation::Ternary => config.range_tail,
+        // An affine output is wrong by a lot when it wraps: keep the full range.
+        _ => 0.0,
+    };
+    let ranges: Vec<(i64, i64)> = histograms
+        .iter()
+        .map(|h| {
+            if h.is_empty() {
+                (0, 0)
+            } else {
+                quantile_range(h, tail)
+            }
+        })
+        .collect();
+    let calibrated = choose_shift(&ranges, config)?;
+    // A worst-case range that fits in a spread-out (exact) encoding is free safety.
+    let worst = choose_shift(&[(-worst_abs, worst_abs)], config);
+    let (shift, ranges) = match worst {
+        Some(w) if w <= calibrated.max(-2) => (w, vec![(-worst_abs, worst_abs); histograms.len()]),
+        _ => (calibrated, ranges),
+    };
+    let boxes = 1usize << config.rounding_bits;
+    let mut lo = Vec::with_capacity(histograms.len());
+    let mut tables = Vec::with_capacity(histograms.len());
+    for (hist, &(min, max)) in histograms.iter().zip(&ranges) {
+        let candidates = lo_candidates(min, max, shift, config);
+        match activation {
+            Activation::Ternary => {
+                let step = design_ternary(
+                    hist,
+                    &candidates,
+                    shift,
+                    config.rounding_bits,
+                    config.threshold_window,
+                    config.design_sigma,
+                );
+                lo.push(step.lo);
+                tables.push(step.table(boxes));
+            }
+            Activation::Saturating {
+                max_abs,
+                full_scale_sigmas,
+            } => {
+                let chosen = candidates[0];
+                let (mean, std) = moments(hist);
+                let scale = *max_abs as f64 / (full_scale_sigmas * std.max(1.0));
+                let table = (0..boxes as i64)
+                    .map(|k| {
+                        // The accumulator value at the centre of box k.
+                        let value = chosen as f64 + k as f64 * (shift as f64).exp2();
+                        ((value - mean) * scale)
+                            .round()
+                            .clamp(-(*max_abs as f64), *max_abs as f64)
+                            as i64
+                    })
+                    .collect();
+                lo.push(chosen);
+                tables.push(table);
+            }
+            Activation::Logits => unreachable!("logit layers have no lookup"),
+        }
+    }
+    Some(LookupLayer { shift, lo, tables })
+}
+
+fn moments(hist: &Histogram) -> (f64, f64) {
+    let total: f64 = hist.iter().map(|h| h.1 as f64).sum::<f64>().max(1.0);
+    let mean = hist.iter().map(|&(v, c)| v as f64 * c as f64).sum::<f64>() / total;
+    let var = hist
+        .iter()
+        .map(|&(v, c)| (v as f64 - mean).powi(2) * c as f64)
+        .sum::<f64>()
+        / total;
+    (mean, var.sqrt())
+}
+
+/// The next layer's inputs: exact lookups of every accumulator.
+fn apply_lookup(lookup: &LookupLayer, acc: &[i32], plane: usize, rounding_bits: u32) -> Vec<i32> {
+    acc.iter()
+        .enumerate()
+        .map(|(i, &a)| {
+            let c = i / plane;
+            let k = box_index(a as i64, lookup.lo[c], lookup.shift);
+            wrapped_lookup(&lookup.tables[c], k, rounding_bits) as i32
+        })
+        .collect()
+}

@@ -1,0 +1,202 @@
+//! Network architectures before calibration, and the seeded default circuits.
+//!
+//! A [`NetworkSpec`] fixes the linear ops (with weights) and what each layer's
+//! activation should be; [`crate::calibrate`] turns it into a [`Circuit`] by choosing
+//! every lookup layer's encoding and tables from data.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::calibrate::{CalibrationConfig, CalibrationError, calibrate};
+use crate::images::{IMAGE_SHAPE, synthetic_images};
+use crate::model::{Circuit, LinearOp, Shape};
+
+/// What a layer does with its accumulator.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Activation {
+    /// BatchNorm + 2-bit narrow-range quantizer: a per-channel step function to
+    /// {-1, 0, 1} with calibrated thresholds.
+    Ternary,
+    /// BatchNorm (standardization from calibration data) + a symmetric quantizer to
+    /// `[-max_abs, max_abs]`, mapping `full_scale_sigmas` standard deviations to
+    /// `max_abs`.
+    Saturating {
+        max_abs: i64,
+        full_scale_sigmas: f64,
+    },
+    /// The accumulator leaves the circuit as logits.
+    Logits,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerSpec {
+    pub name: String,
+    pub op: LinearOp,
+    pub activation: Activation,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkSpec {
+    pub id: String,
+    pub input_shape: Shape,
+    pub input_bits: u32,
+    pub layers: Vec<LayerSpec>,
+}
+
+/// How the seeded default circuits are built.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildConfig {
+    pub calibration: CalibrationConfig,
+    /// Synthetic calibration images (seeded from the weight seed).
+    pub calibration_images: usize,
+}
+
+impl Default for BuildConfig {
+    fn default() -> Self {
+        Self {
+            calibration: CalibrationConfig::default(),
+            calibration_images: 64,
+        }
+    }
+}
+
+/// Seed of the synthetic calibration set that goes with weight seed `seed`; distinct
+/// from any validator query stream that uses the seed directly.
+pub fn calibration_image_seed(seed: u64) -> u64 {
+    seed ^ 0xca11_b4a7_e000_0000
+}
+
+fn uniform_weights(rng: &mut ChaCha8Rng, len: usize, min: i8, max: i8) -> Vec<i8> {
+    (0..len).map(|_| rng.random_range(min..=max)).collect()
+}
+
+fn layer_rng(seed: u64, layer: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(layer);
+    rng
+}
+
+/// VGG9 "CNV 2w2a" (DESIGN section 1) with uniform ternary weights from `seed`.
+pub fn vgg9_spec(seed: u64) -> NetworkSpec {
+    let convs = [
+        ("c1", 3, 64),
+        ("c2", 64, 64),
+        ("c3", 64, 128),
+        ("c4", 128, 128),
+        ("c5", 128, 256),
+        ("c6", 256, 256),
+    ];
+    let mut layers = Vec::new();
+    let mut stream = 0u64;
+    let mut conv = |name: &str, cin: usize, cout: usize, layers: &mut Vec<LayerSpec>| {
+        let weights = uniform_weights(&mut layer_rng(seed, stream), cout * cin * 9, -1, 1);
+        stream += 1;
+        layers.push(LayerSpec {
+            name: name.into(),
+            op: LinearOp::Conv2d {
+                in_channels: cin,
+                out_channels: cout,
+                kernel: 3,
+                stride: 1,
+                padding: 0,
+                weights,
+            },
+            activation: Activation::Ternary,
+        });
+    };
+    let pool = |name: &str| LayerSpec {
+        name: name.into(),
+        op: LinearOp::SumPool2x2,
+        activation: Activation::Ternary,
+    };
+    for (i, (name, cin, cout)) in convs.into_iter().enumerate() {
+        conv(name, cin, cout, &mut layers);
+        if i == 1 {
+            layers.push(pool("p1"));
+        } else if i == 3 {
+            layers.push(pool("p2"));
+        }
+    }
+    for (i, (name, inputs, outputs)) in [("f1", 256, 512), ("f2", 512, 512), ("f3", 512, 10)]
+        .into_iter()
+        .enumerate()
+    {
+        let weights = uniform_weights(
+            &mut layer_rng(seed, 100 + i as u64),
+            inputs * outputs,
+            -1,
+            1,
+        );
+        let activation = if name == "f3" {
+            Activation::Logits
+        } else {
+            Activation::Ternary
+        };
+        layers.push(LayerSpec {
+            name: name.into(),
+            op: LinearOp::Dense {
+                inputs,
+                outputs,
+                weights,
+            },
+            activation,
+        });
+    }
+    NetworkSpec {
+        id: "vgg9".into(),
+        input_shape: IMAGE_SHAPE,
+        input_bits: 8,
+        layers,
+    }
+}
+
+/// `conv3x3`: one 3x3 convolution 3->3, padding 1, 4-bit weights from `seed`,
+/// BatchNorm + 8-bit activation (narrow range, +-127) so its output is a valid input.
+pub fn conv3x3_spec(seed: u64) -> NetworkSpec {
+    let weights = uniform_weights(&mut layer_rng(seed, 0), 3 * 3 * 9, -8, 7);
+    NetworkSpec {
+        id: "conv3x3".into(),
+        input_shape: IMAGE_SHAPE,
+        input_bits: 8,
+        layers: vec![LayerSpec {
+            name: "conv".into(),
+            op: LinearOp::Conv2d {
+                in_channels: 3,
+                out_channels: 3,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+                weights,
+            },
+            activation: Activation::Saturating {
+                max_abs: 127,
+                full_scale_sigmas: 3.0,
+            },
+        }],
+    }
+}
+
+fn build(spec: &NetworkSpec, seed: u64, config: &BuildConfig) -> Result<Circuit, CalibrationError> {
+    let images = synthetic_images(calibration_image_seed(seed), config.calibration_images);
+    calibrate(spec, &images, &config.calibration)
+}
+
+const DEFAULT_BUILDS: &str = "the built-in architectures calibrate with the default configuration";
+
+/// The seeded default VGG9, calibrated with the default configuration.
+pub fn vgg9(seed: u64) -> Circuit {
+    vgg9_with(seed, &BuildConfig::default()).expect(DEFAULT_BUILDS)
+}
+
+pub fn vgg9_with(seed: u64, config: &BuildConfig) -> Result<Circuit, CalibrationError> {
+    build(&vgg9_spec(seed), seed, config)
+}
+
+/// The seeded default `conv3x3`, calibrated with the default configuration.
+pub fn conv3x3(seed: u64) -> Circuit {
+    conv3x3_with(seed, &BuildConfig::default()).expect(DEFAULT_BUILDS)
+}
+
+pub fn conv3x3_with(seed: u64, config: &BuildConfig) -> Result<Circuit, CalibrationError> {
+    build(&conv3x3_spec(seed), seed, config)
+}
