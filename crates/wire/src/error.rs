@@ -1,0 +1,212 @@
+//! Error bodies of the miner API: `{"code": "<stable snake_case code>", "message": "..."}`.
+//!
+//! Clients branch on `code` (stable across versions), humans read `message`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Stable machine-readable error codes and their HTTP statuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Malformed request that no more specific code describes.
+    BadRequest,
+    /// The binary request's protocol version is not supported.
+    UnsupportedVersion,
+    /// Missing, stale, replayed or badly signed Epistula headers.
+    Unauthenticated,
+    /// Authenticated sender that is not allowed (no validator permit, not allow-listed).
+    Forbidden,
+    /// No such route.
+    NotFound,
+    /// Route exists, method does not.
+    MethodNotAllowed,
+    /// Body, key or batch over the miner's limits (counted in expanded sizes).
+    PayloadTooLarge,
+    /// The evaluation key id is not (or no longer) cached: upload it again.
+    UnknownKey,
+    /// The miner does not serve this circuit.
+    UnknownCircuit,
+    /// The miner does not support this FHE parameter profile.
+    UnknownProfile,
+    /// The evaluation key does not deserialize or does not conform to the profile.
+    MalformedKey,
+    /// A ciphertext does not deserialize or does not conform to the profile.
+    MalformedCiphertext,
+    /// Well-formed ciphertexts, but not as many or as large as the circuit's input.
+    WrongShape,
+    /// The miner is at its in-flight or memory limit; retry later.
+    Busy,
+    /// The request could not finish within its deadline.
+    DeadlineExceeded,
+    /// A bug or resource failure on the miner's side.
+    Internal,
+    /// A code this version does not know (sent by a newer peer).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// Every code, for exhaustive tests and documentation.
+    pub const ALL: [ErrorCode; 17] = [
+        ErrorCode::BadRequest,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnknownKey,
+        ErrorCode::UnknownCircuit,
+        ErrorCode::UnknownProfile,
+        ErrorCode::MalformedKey,
+        ErrorCode::MalformedCiphertext,
+        ErrorCode::WrongShape,
+        ErrorCode::Busy,
+        ErrorCode::DeadlineExceeded,
+        ErrorCode::Internal,
+        ErrorCode::Unknown,
+    ];
+
+    /// The HTTP status a miner answers with for this code.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest
+            | ErrorCode::UnsupportedVersion
+            | ErrorCode::MalformedKey
+            | ErrorCode::MalformedCiphertext => 400,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound | ErrorCode::UnknownKey => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnknownCircuit | ErrorCode::UnknownProfile | ErrorCode::WrongShape => 422,
+            ErrorCode::Internal | ErrorCode::Unknown => 500,
+            ErrorCode::Busy => 503,
+            ErrorCode::DeadlineExceeded => 504,
+        }
+    }
+
+    /// The wire spelling (`"unknown_key"`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnknownKey => "unknown_key",
+            ErrorCode::UnknownCircuit => "unknown_circuit",
+            ErrorCode::UnknownProfile => "unknown_profile",
+            ErrorCode::MalformedKey => "malformed_key",
+            ErrorCode::MalformedCiphertext => "malformed_ciphertext",
+            ErrorCode::WrongShape => "wrong_shape",
+            ErrorCode::Busy => "busy",
+            ErrorCode::DeadlineExceeded => "deadline_exceeded",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+
+    /// Whether the same request may succeed if retried later unchanged.
+    pub const fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::Busy | ErrorCode::DeadlineExceeded | ErrorCode::Internal
+        )
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The JSON body of every 4xx/5xx answer of the miner API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub const fn http_status(&self) -> u16 {
+        self.code.http_status()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an ErrorBody always serializes")
+    }
+
+    /// Parses an error body; `None` if the peer sent something else (a proxy's HTML
+    /// page, say), in which case the HTTP status is all there is to go on.
+    pub fn from_json(body: &[u8]) -> Option<Self> {
+        serde_json::from_slice(body).ok()
+    }
+}
+
+impl fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_spell_as_documented_and_round_trip() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+            let status = code.http_status();
+            assert!((400..600).contains(&status), "{code}: {status}");
+        }
+    }
+
+    #[test]
+    fn statuses_match_the_kind_of_failure() {
+        assert_eq!(ErrorCode::PayloadTooLarge.http_status(), 413);
+        assert_eq!(ErrorCode::Unauthenticated.http_status(), 401);
+        assert_eq!(ErrorCode::UnknownKey.http_status(), 404);
+        assert_eq!(ErrorCode::WrongShape.http_status(), 422);
+        assert_eq!(ErrorCode::Busy.http_status(), 503);
+        // Everything a client can cause is a 4xx.
+        for code in ErrorCode::ALL {
+            let client_fault = !matches!(
+                code,
+                ErrorCode::Busy
+                    | ErrorCode::DeadlineExceeded
+                    | ErrorCode::Internal
+                    | ErrorCode::Unknown
+            );
+            assert_eq!(client_fault, code.http_status() < 500, "{code}");
+        }
+    }
+
+    #[test]
+    fn body_round_trips_and_tolerates_new_codes() {
+        let body = ErrorBody::new(ErrorCode::UnknownKey, "key 00ab is not cached");
+        assert_eq!(
+            body.to_json(),
+            r#"{"code":"unknown_key","message":"key 00ab is not cached"}"#
+        );
+        assert_eq!(ErrorBody::from_json(body.to_json().as_bytes()), Some(body));
+        let newer = ErrorBody::from_json(br#"{"code":"quota_exhausted","message":"m"}"#).unwrap();
+        assert_eq!(newer.code, ErrorCode::Unknown);
+        assert_eq!(ErrorBody::from_json(b"<html>bad gateway</html>"), None);
+    }
+}
