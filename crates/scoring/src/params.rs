@@ -1,0 +1,179 @@
+//! Per-circuit scoring parameters.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The circuits validators score; they differ in what a correct output looks like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitKind {
+    /// Classifier: 10 logits; passes on top-1 agreement and logit cosine.
+    Vgg9,
+    /// Image to image: passes on output cosine.
+    Conv3x3,
+}
+
+impl CircuitKind {
+    /// The circuit's wire id.
+    pub const fn id(self) -> &'static str {
+        match self {
+            CircuitKind::Vgg9 => "vgg9",
+            CircuitKind::Conv3x3 => "conv3x3",
+        }
+    }
+}
+
+impl fmt::Display for CircuitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no scoring rules for circuit {0:?}")]
+pub struct UnknownCircuit(pub String);
+
+impl FromStr for CircuitKind {
+    type Err = UnknownCircuit;
+    fn from_str(id: &str) -> Result<Self, UnknownCircuit> {
+        match id {
+            "vgg9" => Ok(CircuitKind::Vgg9),
+            "conv3x3" => Ok(CircuitKind::Conv3x3),
+            other => Err(UnknownCircuit(other.to_owned())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParamsError {
+    #[error("c_min = {0} must lie in (0, 1]")]
+    CMin(f64),
+    #[error("{name} = {value} must be finite and positive")]
+    NotPositive { name: &'static str, value: f64 },
+    #[error("the best possible score (t_ref / t_floor)^alpha overflows")]
+    MaxScoreOverflows,
+}
+
+/// Tunables of one circuit's scoring. All are meant to be revisited as measurements
+/// come in; the defaults are starting points.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoringParams {
+    /// Minimum cosine similarity between the decrypted output and the exact
+    /// simulation. Set it per circuit and parameter profile below the honest 1st
+    /// percentile that the noise-aware simulation predicts.
+    pub c_min: f64,
+    /// Reference seconds per item: a miner this fast with perfect quality scores 1.
+    pub t_ref: f64,
+    /// Seconds per item below which being faster earns nothing more. It caps the score
+    /// at `(t_ref / t_floor)^alpha` and removes the incentive to race network jitter.
+    pub t_floor: f64,
+    /// Exponent that turns speed ratios into score ratios (3: twice as fast earns 8x).
+    pub alpha: f64,
+}
+
+impl ScoringParams {
+    /// conv3x3 (3,072 lookups): about 47 s on 2 CPU cores with Concrete-ML, so
+    /// `t_ref = 50 s`; `t_floor = 0.5 s` leaves 100x headroom for GPUs.
+    pub const CONV3X3: ScoringParams = ScoringParams {
+        c_min: 0.99,
+        t_ref: 50.0,
+        t_floor: 0.5,
+        alpha: 3.0,
+    };
+
+    /// VGG9 (158,336 lookups, about 50x conv3x3): `t_ref = 2500 s`, `t_floor = 25 s`.
+    pub const VGG9: ScoringParams = ScoringParams {
+        c_min: 0.99,
+        t_ref: 2500.0,
+        t_floor: 25.0,
+        alpha: 3.0,
+    };
+
+    /// The default parameters of a circuit.
+    pub const fn for_circuit(kind: CircuitKind) -> ScoringParams {
+        match kind {
+            CircuitKind::Vgg9 => Self::VGG9,
+            CircuitKind::Conv3x3 => Self::CONV3X3,
+        }
+    }
+
+    /// Checks that every score these parameters produce is finite.
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        if !(self.c_min > 0.0 && self.c_min <= 1.0) {
+            return Err(ParamsError::CMin(self.c_min));
+        }
+        for (name, value) in [
+            ("t_ref", self.t_ref),
+            ("t_floor", self.t_floor),
+            ("alpha", self.alpha),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(ParamsError::NotPositive { name, value });
+            }
+        }
+        if !self.max_score().is_finite() {
+            return Err(ParamsError::MaxScoreOverflows);
+        }
+        Ok(())
+    }
+
+    /// The best score a query can get: perfect quality at or below `t_floor`.
+    pub fn max_score(&self) -> f64 {
+        (self.t_ref / self.t_floor).powf(self.alpha)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_differ_by_the_workload_ratio() {
+        for kind in [CircuitKind::Vgg9, CircuitKind::Conv3x3] {
+            let params = ScoringParams::for_circuit(kind);
+            params.validate().unwrap();
+            assert_eq!(params.max_score(), 1e6);
+            assert_eq!(kind.id().parse::<CircuitKind>().unwrap(), kind);
+        }
+        assert_eq!(
+            ScoringParams::VGG9.t_ref / ScoringParams::CONV3X3.t_ref,
+            50.0
+        );
+        assert!("resnet".parse::<CircuitKind>().is_err());
+    }
+
+    #[test]
+    fn invalid_params_are_refused() {
+        let ok = ScoringParams::CONV3X3;
+        assert!(ScoringParams { c_min: 1.5, ..ok }.validate().is_err());
+        assert!(
+            ScoringParams {
+                c_min: f64::NAN,
+                ..ok
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(ScoringParams { t_floor: 0.0, ..ok }.validate().is_err());
+        assert!(
+            ScoringParams {
+                t_ref: f64::INFINITY,
+                ..ok
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(ScoringParams { alpha: -1.0, ..ok }.validate().is_err());
+        assert_eq!(
+            ScoringParams {
+                t_floor: 1e-300,
+                alpha: 10.0,
+                ..ok
+            }
+            .validate(),
+            Err(ParamsError::MaxScoreOverflows)
+        );
+    }
+}

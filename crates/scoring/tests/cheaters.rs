@@ -1,0 +1,302 @@
+//! Miners that cheat, simulated on the real circuits, against honest ones: scoring
+//! must rank honest > slow-but-correct > every cheater, and give cheaters exactly 0.
+
+mod support;
+
+use std::time::Duration;
+
+use brainlock_circuit::{
+    Circuit, LayerOutput, NoisySimulator, Simulator, conv3x3, synthetic_image, vgg9,
+};
+use brainlock_scoring::{
+    CircuitKind, ItemEvidence, MinerHistory, QueryOutcome, ScoringParams, check_item, judge_query,
+    normalize_weights,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use support::{Honest, SkipFifth, Skipped, run_with_hook};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Miner {
+    /// Runs the circuit encrypted: small rounding noise flips a few activations.
+    Honest,
+    /// Exactly right, three times slower than the honest miner.
+    Slow,
+    /// Answers instantly with random values of the right shape and range.
+    InstantRandom,
+    /// Skips every fifth lookup, returning 0 for it.
+    SkipsFifthZero,
+    /// Skips every fifth lookup, returning a wrong table entry for it.
+    SkipsFifthWrongEntry,
+    /// Returns trivial ciphertexts (all-zero mask) - here even of the right values.
+    Trivial,
+}
+
+const MINERS: [Miner; 6] = [
+    Miner::Honest,
+    Miner::Slow,
+    Miner::InstantRandom,
+    Miner::SkipsFifthZero,
+    Miner::SkipsFifthWrongEntry,
+    Miner::Trivial,
+];
+
+struct Scenario {
+    kind: CircuitKind,
+    circuit: Circuit,
+    /// Seconds per item of the honest miner.
+    honest_seconds: f64,
+    /// Rounding noise std (boxes) of the honest miner's encrypted run, per lookup
+    /// layer (in order); accumulator layers have none.
+    honest_sigmas: Vec<f64>,
+    queries: usize,
+    batch: usize,
+}
+
+struct Answer {
+    outputs: Vec<Vec<i64>>,
+    trivial: bool,
+    seconds_per_item: f64,
+}
+
+struct Report {
+    histories: Vec<MinerHistory>,
+    honest_slips: u64,
+}
+
+fn answer(
+    scenario: &Scenario,
+    miner: Miner,
+    images: &[Vec<i64>],
+    expected: &[Vec<i64>],
+    rng: &mut ChaCha8Rng,
+) -> Answer {
+    let circuit = &scenario.circuit;
+    let honest = scenario.honest_seconds;
+    let jitter = rng.random_range(0.95..1.05);
+    let skip = |skipped| {
+        images
+            .iter()
+            .map(|image| run_with_hook(circuit, image, &mut SkipFifth(skipped)))
+            .collect()
+    };
+    let (outputs, trivial, seconds_per_item) = match miner {
+        Miner::Honest => unreachable!("honest answers come from the noisy simulation"),
+        Miner::Slow => (expected.to_vec(), false, 3.0 * honest),
+        Miner::InstantRandom => {
+            let outputs = expected
+                .iter()
+                .map(|truth| {
+                    let (lo, hi) = (*truth.iter().min().unwrap(), *truth.iter().max().unwrap());
+                    truth.iter().map(|_| rng.random_range(lo..=hi)).collect()
+                })
+                .collect();
+            (outputs, false, 0.02)
+        }
+        Miner::SkipsFifthZero => (skip(Skipped::Zero), false, 0.8 * honest),
+        Miner::SkipsFifthWrongEntry => (skip(Skipped::WrongEntry), false, 0.8 * honest),
+        Miner::Trivial => (expected.to_vec(), true, 0.01),
+    };
+    Answer {
+        outputs,
+        trivial,
+        seconds_per_item: seconds_per_item * jitter,
+    }
+}
+
+fn judge(scenario: &Scenario, answer: &Answer, expected: &[Vec<i64>]) -> QueryOutcome {
+    let params = ScoringParams::for_circuit(scenario.kind);
+    let items: Vec<_> = answer
+        .outputs
+        .iter()
+        .zip(expected)
+        .map(|(decrypted, expected)| {
+            check_item(
+                scenario.kind,
+                &params,
+                &ItemEvidence {
+                    decrypted,
+                    expected,
+                    trivial: answer.trivial,
+                },
+            )
+        })
+        .collect();
+    let elapsed = Duration::from_secs_f64(answer.seconds_per_item * items.len() as f64);
+    judge_query(&params, &items, elapsed)
+}
+
+/// Expands one sigma per lookup layer to the simulator's per-channel layout.
+fn per_channel_sigmas(circuit: &Circuit, per_lookup_layer: &[f64]) -> Vec<Vec<f64>> {
+    let mut sigmas = per_lookup_layer.iter();
+    let expanded = circuit
+        .layers
+        .iter()
+        .map(|layer| match &layer.output {
+            LayerOutput::Lookup(lookup) => {
+                vec![*sigmas.next().expect("a sigma per lookup layer"); lookup.lo.len()]
+            }
+            LayerOutput::Accumulator { .. } => Vec::new(),
+        })
+        .collect();
+    assert!(sigmas.next().is_none(), "more sigmas than lookup layers");
+    expanded
+}
+
+fn run(scenario: &Scenario) -> Report {
+    let exact = Simulator::new(&scenario.circuit).unwrap();
+    let sigmas = per_channel_sigmas(&scenario.circuit, &scenario.honest_sigmas);
+    let noisy = NoisySimulator::with_sigmas(&scenario.circuit, sigmas).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut histories = vec![MinerHistory::new(); MINERS.len()];
+    let mut honest_slips = 0;
+    for query in 0..scenario.queries {
+        let images: Vec<Vec<i64>> = (0..scenario.batch)
+            .map(|i| synthetic_image(0x5c0e, (query * scenario.batch + i) as u64))
+            .collect();
+        let expected: Vec<Vec<i64>> = images
+            .iter()
+            .map(|image| exact.run(image).unwrap())
+            .collect();
+        if query == 0 {
+            // The tamperable forward pass is faithful to the real simulation.
+            for (image, truth) in images.iter().zip(&expected) {
+                assert_eq!(&run_with_hook(&scenario.circuit, image, &mut Honest), truth);
+            }
+        }
+        for (miner, history) in MINERS.iter().zip(&mut histories) {
+            let answer = if *miner == Miner::Honest {
+                let runs: Vec<_> = images
+                    .iter()
+                    .enumerate()
+                    .map(|(i, image)| {
+                        noisy
+                            .run(image, (query * scenario.batch + i) as u64)
+                            .unwrap()
+                    })
+                    .collect();
+                honest_slips += runs.iter().flat_map(|r| &r.slips).sum::<u64>();
+                let jitter = rng.random_range(0.95..1.05);
+                Answer {
+                    outputs: runs.into_iter().map(|r| r.trace.output).collect(),
+                    trivial: false,
+                    seconds_per_item: scenario.honest_seconds * jitter,
+                }
+            } else {
+                answer(scenario, *miner, &images, &expected, &mut rng)
+            };
+            let outcome = judge(scenario, &answer, &expected);
+            let cheater = !matches!(miner, Miner::Honest | Miner::Slow);
+            assert!(outcome.score().is_finite());
+            if cheater {
+                assert!(
+                    outcome.is_failure(),
+                    "{miner:?} passed query {query}: {outcome:?}"
+                );
+            }
+            if *miner == Miner::Slow {
+                assert!(
+                    !outcome.is_failure(),
+                    "slow but exact miner failed query {query}: {outcome:?}"
+                );
+            }
+            if *miner == Miner::Honest && outcome.is_failure() {
+                eprintln!(
+                    "{}: honest miner failed query {query}: {outcome:?}",
+                    scenario.kind
+                );
+            }
+            history.record(&outcome);
+        }
+    }
+    let images = (scenario.queries * scenario.batch) as f64;
+    eprintln!(
+        "{}: honest slips per image {}",
+        scenario.kind,
+        honest_slips as f64 / images
+    );
+    Report {
+        histories,
+        honest_slips,
+    }
+}
+
+fn assert_ranking(scenario: &Scenario, report: &Report) {
+    let standings: Vec<f64> = report
+        .histories
+        .iter()
+        .map(MinerHistory::standing)
+        .collect();
+    let weights = normalize_weights(&standings);
+    for (miner, (standing, history)) in MINERS.iter().zip(standings.iter().zip(&report.histories)) {
+        eprintln!(
+            "{}: {miner:?}: standing {standing:.4}, failure rate {:.3}",
+            scenario.kind,
+            history.failure_rate()
+        );
+    }
+    assert!(
+        standings
+            .iter()
+            .chain(&weights)
+            .all(|v| v.is_finite() && *v >= 0.0)
+    );
+    let (honest, slow, cheaters) = (standings[0], standings[1], &standings[2..]);
+    assert!(
+        report.histories[0].failure_rate() == 0.0,
+        "the honest miner failed {} of its queries",
+        report.histories[0].failure_rate()
+    );
+    assert!(
+        report.honest_slips > 0,
+        "the honest miner's noise flipped nothing: not a realistic run"
+    );
+    assert!(honest > slow, "honest {honest} <= slow {slow}");
+    assert!(slow > 0.0);
+    assert!(cheaters.iter().all(|&s| s == 0.0), "{cheaters:?}");
+    assert!(weights[2..].iter().all(|&w| w == 0.0));
+    assert!((weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    // Three times slower with the same quality: about 27 times less weight.
+    let ratio = weights[0] / weights[1];
+    assert!(
+        (20.0..35.0).contains(&ratio),
+        "honest/slow weight ratio {ratio}"
+    );
+}
+
+#[test]
+fn conv3x3_cheaters_earn_nothing() {
+    let scenario = Scenario {
+        kind: CircuitKind::Conv3x3,
+        circuit: conv3x3(1),
+        honest_seconds: 10.0,
+        // About 8% of the lookups slip by one box (measured: 242 of 3,072 per image).
+        // At the DESIGN's 0.14-box estimate for N=2048 some honest images already fall
+        // below c_min = 0.99 with the current calibration (5% of queries at 0.12, 12.5%
+        // at 0.15): c_min must come from the noise-aware simulation, not this test.
+        honest_sigmas: vec![0.1],
+        queries: brainlock_scoring::HISTORY_LEN,
+        batch: 2,
+    };
+    let report = run(&scenario);
+    assert_ranking(&scenario, &report);
+}
+
+#[test]
+fn vgg9_cheaters_earn_nothing() {
+    let scenario = Scenario {
+        kind: CircuitKind::Vgg9,
+        circuit: vgg9(1),
+        honest_seconds: 500.0,
+        // Realistic noise (0.15 box) on the last lookup layer only, about 2 flipped
+        // activations per image. Noise on every layer is not what this test is about:
+        // with the current default VGG9 calibration one slip in an early layer cascades
+        // (measured: 0.05 box on every layer, 1.25 slips per image, fails 6 of 8
+        // images), which the circuit's calibration has to fix, not the scoring.
+        honest_sigmas: [vec![0.0; 9], vec![0.15]].concat(),
+        queries: 8,
+        batch: 1,
+    };
+    let report = run(&scenario);
+    assert_ranking(&scenario, &report);
+}

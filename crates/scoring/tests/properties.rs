@@ -1,0 +1,126 @@
+//! Properties of the scoring functions over arbitrary inputs.
+
+use brainlock_scoring::{
+    CircuitKind, HISTORY_LEN, ItemEvidence, MinerHistory, QueryRecord, ScoringParams, check_item,
+    cosine_similarity, normalize_weights, query_score,
+};
+use proptest::prelude::*;
+
+fn params() -> impl Strategy<Value = ScoringParams> {
+    prop_oneof![Just(ScoringParams::CONV3X3), Just(ScoringParams::VGG9)]
+}
+
+/// Any f64, special values included.
+fn any_f64() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        any::<f64>(),
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(f64::NEG_INFINITY),
+        Just(0.0),
+        0.0f64..1.0,
+        0.0f64..1e5,
+    ]
+}
+
+fn record() -> impl Strategy<Value = QueryRecord> {
+    (any_f64(), any::<bool>()).prop_map(|(score, failed)| QueryRecord::new(score, failed))
+}
+
+proptest! {
+    #[test]
+    fn scores_are_finite_and_non_negative(p in params(), q in any_f64(), t in any_f64()) {
+        let s = query_score(&p, q, t);
+        prop_assert!(s.is_finite() && s >= 0.0, "q={q} t={t} -> {s}");
+        prop_assert!(s <= p.max_score() * (1.0 + 1e-12));
+    }
+
+    #[test]
+    fn score_is_non_increasing_in_time(p in params(), q in 0.9f64..=1.0, t1 in 0.0f64..1e5, dt in 0.0f64..1e5) {
+        prop_assert!(query_score(&p, q, t1) >= query_score(&p, q, t1 + dt));
+    }
+
+    #[test]
+    fn score_is_non_decreasing_in_quality(p in params(), q1 in 0.0f64..=1.0, dq in 0.0f64..1.0, t in 0.0f64..1e5) {
+        let q2 = (q1 + dq).min(1.0);
+        prop_assert!(query_score(&p, q2, t) >= query_score(&p, q1, t));
+    }
+
+    #[test]
+    fn cosine_is_bounded_and_symmetric(
+        pairs in prop::collection::vec((any::<i64>(), any::<i64>()), 0..40),
+    ) {
+        let (a, b): (Vec<i64>, Vec<i64>) = pairs.into_iter().unzip();
+        let c = cosine_similarity(&a, &b);
+        prop_assert!((-1.0..=1.0).contains(&c), "{c}");
+        prop_assert_eq!(c, cosine_similarity(&b, &a));
+    }
+
+    #[test]
+    fn item_checks_never_panic_and_passes_are_above_c_min(
+        decrypted in prop::collection::vec(-300i64..300, 0..12),
+        expected in prop::collection::vec(-300i64..300, 0..12),
+        trivial in any::<bool>(),
+        vgg9 in any::<bool>(),
+    ) {
+        let kind = if vgg9 { CircuitKind::Vgg9 } else { CircuitKind::Conv3x3 };
+        let p = ScoringParams::for_circuit(kind);
+        let outcome = check_item(kind, &p, &ItemEvidence { decrypted: &decrypted, expected: &expected, trivial });
+        if let brainlock_scoring::ItemOutcome::Passed { cosine } = outcome {
+            prop_assert!(!trivial && decrypted.len() == expected.len());
+            prop_assert!(cosine >= p.c_min && cosine <= 1.0);
+        }
+    }
+
+    #[test]
+    fn standing_is_finite_and_at_most_the_median(records in prop::collection::vec(record(), 0..100)) {
+        let mut history = MinerHistory::new();
+        for r in records {
+            history.push(r);
+        }
+        prop_assert!(history.len() <= HISTORY_LEN);
+        let standing = history.standing();
+        prop_assert!(standing.is_finite() && standing >= 0.0);
+        prop_assert!(standing <= history.median_score());
+        // Storage round trip (serde_json parses floats to within an ulp by default).
+        let json = serde_json::to_string(&history).unwrap();
+        let back = serde_json::from_str::<MinerHistory>(&json).unwrap();
+        prop_assert_eq!(back.len(), history.len());
+        for (a, b) in back.records().zip(history.records()) {
+            prop_assert_eq!(a.failed(), b.failed());
+            prop_assert!((a.score() - b.score()).abs() <= 1e-12 * b.score());
+        }
+    }
+
+    #[test]
+    fn another_failure_never_raises_the_standing(records in prop::collection::vec(record(), 0..60)) {
+        let mut history = MinerHistory::new();
+        for r in records {
+            history.push(r);
+        }
+        let before = history.standing();
+        history.push(QueryRecord::new(0.0, true));
+        prop_assert!(history.standing() <= before);
+    }
+
+    #[test]
+    fn weights_are_a_distribution_or_all_zero(standings in prop::collection::vec(any_f64(), 0..30)) {
+        let weights = normalize_weights(&standings);
+        prop_assert_eq!(weights.len(), standings.len());
+        prop_assert!(weights.iter().all(|w| w.is_finite() && (0.0..=1.0).contains(w)));
+        let sum: f64 = weights.iter().sum();
+        let any_positive = standings.iter().any(|s| s.is_finite() && *s > 0.0);
+        if any_positive {
+            prop_assert!((sum - 1.0).abs() < 1e-9, "{sum}");
+        } else {
+            prop_assert_eq!(sum, 0.0);
+        }
+        // Order is preserved among valid standings.
+        for (i, j) in (0..standings.len()).flat_map(|i| (0..standings.len()).map(move |j| (i, j))) {
+            let (si, sj) = (standings[i], standings[j]);
+            if si.is_finite() && sj.is_finite() && si >= 0.0 && sj >= 0.0 && si > sj {
+                prop_assert!(weights[i] >= weights[j]);
+            }
+        }
+    }
+}
