@@ -1,0 +1,96 @@
+//! A hotkey's account id: its 32-byte public key, shown as an SS58 address (prefix 42).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::ss58::{self, BITTENSOR_PREFIX, Ss58Error};
+
+/// The public key of a hotkey. Both sr25519 and ed25519 public keys are 32 bytes, so the
+/// id alone does not say which scheme signs for it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(pub [u8; 32]);
+
+impl AccountId {
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The SS58 address with Bittensor's prefix 42.
+    pub fn to_ss58(&self) -> String {
+        ss58::encode(BITTENSOR_PREFIX, &self.0).expect("prefix 42 is a valid SS58 prefix")
+    }
+
+    /// Parses an SS58 address, insisting on Bittensor's prefix 42.
+    pub fn from_ss58(address: &str) -> Result<Self, Ss58Error> {
+        let (prefix, account) = ss58::decode(address)?;
+        if prefix != BITTENSOR_PREFIX {
+            return Err(Ss58Error::WrongPrefix {
+                expected: BITTENSOR_PREFIX,
+                found: prefix,
+            });
+        }
+        Ok(Self(account))
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_ss58())
+    }
+}
+
+impl fmt::Debug for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccountId({})", self.to_ss58())
+    }
+}
+
+impl FromStr for AccountId {
+    type Err = Ss58Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_ss58(s)
+    }
+}
+
+impl Serialize for AccountId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_ss58())
+    }
+}
+
+impl<'de> Deserialize<'de> for AccountId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::from_ss58(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_other_networks() {
+        // Alice on Polkadot (prefix 0).
+        let polkadot = "15oF4uVJwmo4TdGW7VfQxNLavjCXviqxT9S1MgbjMNHr6Sp5";
+        assert_eq!(
+            AccountId::from_ss58(polkadot),
+            Err(Ss58Error::WrongPrefix {
+                expected: 42,
+                found: 0
+            })
+        );
+    }
+
+    #[test]
+    fn serde_uses_ss58() {
+        let alice: AccountId = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
+            .parse()
+            .unwrap();
+        let json = serde_json::to_string(&alice).unwrap();
+        assert_eq!(json, "\"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY\"");
+        assert_eq!(serde_json::from_str::<AccountId>(&json).unwrap(), alice);
+    }
+}

@@ -1,0 +1,72 @@
+//! The reqwest side: sign outgoing requests and check signed responses.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::account::AccountId;
+use crate::headers::{SignedHeaders, now_ms};
+use crate::keypair::Keypair;
+use crate::response::{ResponseError, ResponseSignature};
+
+/// An HTTP client that signs every request with a hotkey.
+#[derive(Clone)]
+pub struct SignedClient {
+    keypair: Arc<Keypair>,
+    http: reqwest::Client,
+}
+
+/// A request ready to send. Keep `uuid` to check the signed response; do not change
+/// the body, which the headers sign.
+pub struct SignedRequest {
+    pub request: reqwest::RequestBuilder,
+    pub uuid: Uuid,
+}
+
+impl SignedClient {
+    /// `http` carries the timeouts, pools and TLS settings of the caller's choosing.
+    pub fn new(keypair: Arc<Keypair>, http: reqwest::Client) -> Self {
+        Self { keypair, http }
+    }
+
+    pub fn account_id(&self) -> AccountId {
+        self.keypair.account_id()
+    }
+
+    /// Builds a request to the neuron with hotkey `signed_for`, signed now.
+    pub fn request(
+        &self,
+        method: Method,
+        url: &str,
+        signed_for: &AccountId,
+        body: Bytes,
+    ) -> SignedRequest {
+        let signed = SignedHeaders::sign(&self.keypair, &body, signed_for, now_ms());
+        let request = self
+            .http
+            .request(method, url)
+            .headers(signed.to_header_map())
+            .body(body);
+        SignedRequest {
+            request,
+            uuid: signed.uuid,
+        }
+    }
+
+    /// Checks that a buffered response body was signed by `responder` for our request.
+    pub fn verify_response(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        responder: &AccountId,
+        request_uuid: Uuid,
+    ) -> Result<ResponseSignature, ResponseError> {
+        let signature = ResponseSignature::from_headers(headers)?;
+        let digest: [u8; 32] = Sha256::digest(body).into();
+        signature.verify(&digest, responder, request_uuid, &self.account_id())?;
+        Ok(signature)
+    }
+}

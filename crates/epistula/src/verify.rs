@@ -1,0 +1,291 @@
+//! Receiver-side verification, cheapest checks first (DESIGN section 3): headers present
+//! and well-formed, `signed_for` is us, timestamp inside the window both ways, sender
+//! permitted, uuid not replayed; only then is the (size-limited) body hashed and the
+//! signature checked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, StatusCode};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::account::AccountId;
+use crate::headers::{self, PROTOCOL_VERSION};
+use crate::keypair::{self, SignatureBytes};
+use crate::policy::SenderPolicy;
+use crate::replay::{ReplayCache, ReplayError, Reservation};
+
+/// How far a timestamp may be from the receiver's clock, either way.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
+/// Uuids remembered at once; about 100 bytes each.
+pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
+
+/// Why a request was refused. [`EpistulaError::status`] and [`EpistulaError::code`] give
+/// the HTTP answer.
+#[derive(Debug, Error)]
+pub enum EpistulaError {
+    #[error("missing header {0}")]
+    MissingHeader(&'static str),
+    #[error("malformed header {name}: {reason}")]
+    MalformedHeader { name: &'static str, reason: String },
+    #[error("request is signed for {found}, but this neuron is {expected}")]
+    WrongReceiver {
+        expected: AccountId,
+        found: AccountId,
+    },
+    #[error("timestamp is {age_ms} ms old, beyond the {window_ms} ms window")]
+    Stale { age_ms: u64, window_ms: u64 },
+    #[error("timestamp is {ahead_ms} ms in the future, beyond the {window_ms} ms window")]
+    Future { ahead_ms: u64, window_ms: u64 },
+    #[error("sender {0} is not permitted to call this neuron")]
+    SenderNotAllowed(AccountId),
+    #[error("request uuid {0} was already used")]
+    Replayed(Uuid),
+    #[error("too many requests to track for replay protection; retry shortly")]
+    ReplayCacheFull,
+    #[error("body exceeds the {limit} byte limit")]
+    PayloadTooLarge { limit: u64 },
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+    #[error("signature does not match the body and headers")]
+    BadSignature,
+}
+
+impl EpistulaError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingHeader(_) | Self::MalformedHeader { .. } | Self::BodyRead(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::WrongReceiver { .. }
+            | Self::Stale { .. }
+            | Self::Future { .. }
+            | Self::Replayed(_)
+            | Self::BadSignature => StatusCode::UNAUTHORIZED,
+            Self::SenderNotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ReplayCacheFull => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The machine-readable `code` of the JSON error body.
+    pub fn code(&self) -> &'static str {
+        match self.status() {
+            StatusCode::BAD_REQUEST => "bad_request",
+            StatusCode::UNAUTHORIZED => "unauthenticated",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            _ => "unavailable",
+        }
+    }
+}
+
+/// Checks Epistula requests addressed to one neuron. Share it (it is cheap to clone the
+/// `Arc`) between all routes so they share one replay cache.
+pub struct Verifier {
+    me: AccountId,
+    window_ms: u64,
+    policy: Arc<dyn SenderPolicy>,
+    replay: ReplayCache,
+}
+
+impl Verifier {
+    pub fn new(me: AccountId, policy: Arc<dyn SenderPolicy>) -> Self {
+        Self {
+            me,
+            window_ms: DEFAULT_WINDOW.as_millis() as u64,
+            policy,
+            replay: ReplayCache::new(DEFAULT_REPLAY_CAPACITY),
+        }
+    }
+
+    pub fn with_window(mut self, window: Duration) -> Self {
+        self.window_ms = window.as_millis().try_into().unwrap_or(u64::MAX);
+        self
+    }
+
+    pub fn with_replay_capacity(mut self, capacity: usize) -> Self {
+        self.replay = ReplayCache::new(capacity);
+        self
+    }
+
+    pub fn me(&self) -> AccountId {
+        self.me
+    }
+
+    /// The cheap checks, run before any body byte is read. `now_ms` is unix milliseconds.
+    pub fn verify_headers(
+        &self,
+        headers: &HeaderMap,
+        now_ms: u64,
+    ) -> Result<VerifiedHeaders, EpistulaError> {
+        let version = header(headers, &headers::VERSION, "Epistula-Version")?;
+        let timestamp_text = header(headers, &headers::TIMESTAMP, "Epistula-Timestamp")?;
+        let uuid_text = header(headers, &headers::UUID, "Epistula-Uuid")?;
+        let signed_by_text = header(headers, &headers::SIGNED_BY, "Epistula-Signed-By")?;
+        let signed_for_text = header(headers, &headers::SIGNED_FOR, "Epistula-Signed-For")?;
+        let signature_text = header(
+            headers,
+            &headers::REQUEST_SIGNATURE,
+            "Epistula-Request-Signature",
+        )?;
+
+        if version != PROTOCOL_VERSION {
+            return Err(malformed(
+                "Epistula-Version",
+                format!("{version:?} is not \"2\""),
+            ));
+        }
+        let timestamp_ms = parse_timestamp(timestamp_text)?;
+        let uuid =
+            Uuid::parse_str(uuid_text).map_err(|e| malformed("Epistula-Uuid", e.to_string()))?;
+        let sender = AccountId::from_ss58(signed_by_text)
+            .map_err(|e| malformed("Epistula-Signed-By", e.to_string()))?;
+        let signed_for = AccountId::from_ss58(signed_for_text)
+            .map_err(|e| malformed("Epistula-Signed-For", e.to_string()))?;
+        let signature = parse_signature("Epistula-Request-Signature", signature_text)?;
+
+        if signed_for != self.me {
+            return Err(EpistulaError::WrongReceiver {
+                expected: self.me,
+                found: signed_for,
+            });
+        }
+        let window_ms = self.window_ms;
+        if now_ms.saturating_sub(timestamp_ms) > window_ms {
+            return Err(EpistulaError::Stale {
+                age_ms: now_ms - timestamp_ms,
+                window_ms,
+            });
+        }
+        if timestamp_ms.saturating_sub(now_ms) > window_ms {
+            return Err(EpistulaError::Future {
+                ahead_ms: timestamp_ms - now_ms,
+                window_ms,
+            });
+        }
+        if !self.policy.allows(&sender) {
+            return Err(EpistulaError::SenderNotAllowed(sender));
+        }
+        let reservation = self
+            .replay
+            .reserve(uuid, timestamp_ms.saturating_add(window_ms), now_ms)
+            .map_err(|e| match e {
+                ReplayError::Replayed => EpistulaError::Replayed(uuid),
+                ReplayError::Full => EpistulaError::ReplayCacheFull,
+            })?;
+        Ok(VerifiedHeaders {
+            sender,
+            uuid,
+            timestamp_ms,
+            // The signature covers the header texts exactly as sent.
+            message_suffix: format!("{uuid_text}.{timestamp_text}.{signed_for_text}"),
+            signature,
+            reservation,
+        })
+    }
+}
+
+/// Headers that passed the cheap checks; their uuid is reserved until this is dropped
+/// or the body verifies.
+#[derive(Debug)]
+pub struct VerifiedHeaders {
+    sender: AccountId,
+    uuid: Uuid,
+    timestamp_ms: u64,
+    message_suffix: String,
+    signature: SignatureBytes,
+    reservation: Reservation,
+}
+
+/// A request whose signature verified. The server layer puts it in the request's
+/// extensions; handlers extract it to learn who called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Authenticated {
+    pub sender: AccountId,
+    pub uuid: Uuid,
+    pub timestamp_ms: u64,
+}
+
+impl VerifiedHeaders {
+    pub fn sender(&self) -> AccountId {
+        self.sender
+    }
+
+    pub fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+
+    /// Hashes the body and checks the signature.
+    pub fn verify_body(self, body: &[u8]) -> Result<Authenticated, EpistulaError> {
+        self.verify_digest(&Sha256::digest(body).into())
+    }
+
+    /// Checks the signature given the body's SHA-256, for callers that hash the body
+    /// while it streams in.
+    pub fn verify_digest(self, body_sha256: &[u8; 32]) -> Result<Authenticated, EpistulaError> {
+        let message = format!("{}.{}", hex::encode(body_sha256), self.message_suffix);
+        if keypair::verify(&self.sender, message.as_bytes(), &self.signature).is_none() {
+            return Err(EpistulaError::BadSignature);
+        }
+        self.reservation.confirm();
+        Ok(Authenticated {
+            sender: self.sender,
+            uuid: self.uuid,
+            timestamp_ms: self.timestamp_ms,
+        })
+    }
+}
+
+fn malformed(name: &'static str, reason: impl Into<String>) -> EpistulaError {
+    EpistulaError::MalformedHeader {
+        name,
+        reason: reason.into(),
+    }
+}
+
+pub(crate) fn header<'a>(
+    headers: &'a HeaderMap,
+    key: &HeaderName,
+    name: &'static str,
+) -> Result<&'a str, EpistulaError> {
+    let value = headers.get(key).ok_or(EpistulaError::MissingHeader(name))?;
+    value
+        .to_str()
+        .map_err(|_| malformed(name, "not visible ASCII"))
+}
+
+fn parse_timestamp(text: &str) -> Result<u64, EpistulaError> {
+    const NAME: &str = "Epistula-Timestamp";
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed(
+            NAME,
+            format!("{text:?} is not unix milliseconds"),
+        ));
+    }
+    text.parse()
+        .map_err(|_| malformed(NAME, format!("{text:?} is out of range")))
+}
+
+/// Parses `0x` + 128 hex digits (the prefix is optional, as the reference accepts).
+pub(crate) fn parse_signature(
+    name: &'static str,
+    text: &str,
+) -> Result<SignatureBytes, EpistulaError> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    if digits.len() != 128 {
+        return Err(malformed(
+            name,
+            format!(
+                "wrong length: expected 64 bytes (128 hex digits), got {} characters",
+                digits.len()
+            ),
+        ));
+    }
+    let mut signature = [0u8; 64];
+    hex::decode_to_slice(digits, &mut signature)
+        .map_err(|e| malformed(name, format!("bad hex: {e}")))?;
+    Ok(signature)
+}
