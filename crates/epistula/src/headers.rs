@@ -93,3 +93,41 @@ pub fn now_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keypair::{self, CryptoType};
+
+    #[test]
+    fn message_format_is_the_reference_one() {
+        let empty_sha256: [u8; 32] = Sha256::digest(b"").into();
+        assert_eq!(
+            signed_message(&empty_sha256, "u-u-i-d", "1700000000000", "5Grw"),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.u-u-i-d.1700000000000.5Grw"
+        );
+    }
+
+    #[test]
+    fn headers_carry_a_signature_over_that_message() {
+        let sender = Keypair::from_seed(CryptoType::Sr25519, &[1; 32]);
+        let receiver = AccountId([2; 32]);
+        let signed = SignedHeaders::sign(&sender, b"body", &receiver, 42);
+        let map = signed.to_header_map();
+        assert_eq!(map[&VERSION], "2");
+        assert_eq!(map[&TIMESTAMP], "42");
+        assert_eq!(map[&SIGNED_FOR], receiver.to_ss58().as_str());
+        let message = format!(
+            "{}.{}.42.{}",
+            body_hash_hex(b"body"),
+            signed.uuid,
+            receiver.to_ss58()
+        );
+        let sig_text = map[&REQUEST_SIGNATURE].to_str().unwrap();
+        assert!(sig_text.starts_with("0x") && sig_text.len() == 130);
+        assert_eq!(
+            keypair::verify(&sender.account_id(), message.as_bytes(), &signed.signature),
+            Some(CryptoType::Sr25519)
+        );
+    }
+}

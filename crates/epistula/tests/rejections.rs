@@ -325,3 +325,20 @@ async fn unknown_sender_with_a_huge_body_is_refused_without_reading_it() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{value}");
     assert_eq!(pulled.load(Ordering::SeqCst), 0, "no body chunk was pulled");
 }
+
+#[tokio::test]
+async fn full_replay_cache_answers_503_instead_of_forgetting_uuids() {
+    let sender = Keypair::from_seed(CryptoType::Sr25519, &[1; 32]);
+    let me = AccountId([2; 32]);
+    let verifier =
+        Verifier::new(me, Arc::new(AllowList::new([sender.account_id()]))).with_replay_capacity(1);
+    let app = Router::new()
+        .route("/echo", post(|| async { "ok" }))
+        .layer(EpistulaLayer::new(Arc::new(verifier), LIMIT));
+    let first = SignedHeaders::sign(&sender, b"", &me, now_ms()).to_header_map();
+    assert_eq!(send(&app, first, Body::empty()).await.0, StatusCode::OK);
+    let second = SignedHeaders::sign(&sender, b"", &me, now_ms()).to_header_map();
+    let (status, value) = send(&app, second, Body::empty()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(value["code"], "unavailable");
+}
