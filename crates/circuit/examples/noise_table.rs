@@ -2,13 +2,14 @@
 //! VGG9 and conv3x3 for the candidate tfhe-rs parameter sets.
 //!
 //! `cargo run -p brainlock-circuit --release --example noise_table -- [images] [seed]`
+//! (`CONFIGS=6:0.001,7:0.02` compares calibrations: rounding bits R and range tail).
 
 use std::time::Instant;
 
 use brainlock_circuit::calibrate::CalibrationConfig;
 use brainlock_circuit::{
-    AgreementReport, BuildConfig, Circuit, NoiseModel, NoisySimulator, ParameterSet, Simulator,
-    conv3x3_with, synthetic_images, vgg9_with,
+    AgreementReport, BuildConfig, Circuit, LayerOutput, NoiseModel, NoisySimulator, ParameterSet,
+    Simulator, conv3x3_with, synthetic_images, vgg9_with,
 };
 
 fn main() {
@@ -17,10 +18,24 @@ fn main() {
     let seed: u64 = args.next().map_or(1, |a| a.parse().expect("seed"));
     let queries = synthetic_images(seed.wrapping_add(0x5eed), images);
     println!("{images} synthetic images, weight seed {seed}");
-    for rounding_bits in [6, 7] {
+    let configs: Vec<(u32, f64)> = match std::env::var("CONFIGS") {
+        Ok(list) => list
+            .split(',')
+            .map(|c| {
+                let (r, tail) = c.split_once(':').expect("CONFIGS=R:tail,...");
+                (r.parse().expect("R"), tail.parse().expect("tail"))
+            })
+            .collect(),
+        Err(_) => {
+            let default = CalibrationConfig::default();
+            vec![(default.rounding_bits, default.range_tail)]
+        }
+    };
+    for (rounding_bits, range_tail) in configs {
         let config = BuildConfig {
             calibration: CalibrationConfig {
                 rounding_bits,
+                range_tail,
                 ..CalibrationConfig::default()
             },
             ..BuildConfig::default()
@@ -29,10 +44,11 @@ fn main() {
         let vgg = vgg9_with(seed, &config).expect("vgg9 calibrates");
         let conv = conv3x3_with(seed, &config).expect("conv3x3 calibrates");
         println!(
-            "\n=== R = {rounding_bits} (calibration {:.1} s) ===",
+            "\n=== R = {rounding_bits}, range tail {range_tail} (calibration {:.1} s) ===",
             started.elapsed().as_secs_f64()
         );
         print_encoding(&vgg);
+        print_wrapped(&vgg, &queries[..queries.len().min(20)]);
         let started = Instant::now();
         Simulator::new(&vgg).unwrap().run_batch(&queries).unwrap();
         println!(
@@ -72,6 +88,57 @@ fn print_encoding(circuit: &Circuit) {
         })
         .collect();
     println!("vgg9 encoding: {}", shifts.join(" "));
+}
+
+/// Per layer: fraction of lookups whose box index falls outside the table, and
+/// fraction whose wrapped value differs from the unwrapped step function (-1 below
+/// the first threshold, 1 from the second on): the part of the accumulator range
+/// calibration left to a periodic activation. Ternary layers only.
+fn print_wrapped(circuit: &Circuit, images: &[Vec<i64>]) {
+    let sim = Simulator::new(circuit).unwrap();
+    let boxes = 1i64 << circuit.rounding_bits;
+    let mut counts = vec![(0usize, 0usize, 0usize); circuit.layers.len()];
+    for image in images {
+        for (i, trace) in sim.run_traced(image).unwrap().layers.iter().enumerate() {
+            let LayerOutput::Lookup(lookup) = &circuit.layers[i].output else {
+                continue;
+            };
+            let plane = trace.box_indices.len() / lookup.lo.len().max(1);
+            for (j, (&k, &out)) in trace.box_indices.iter().zip(&trace.outputs).enumerate() {
+                let table = &lookup.tables[j / plane.max(1)];
+                let low = table.iter().position(|&v| v >= 0).unwrap_or(table.len()) as i64;
+                let high = table.iter().position(|&v| v >= 1).unwrap_or(table.len()) as i64;
+                let step = if k < low {
+                    -1
+                } else if k < high {
+                    0
+                } else {
+                    1
+                };
+                counts[i].0 += usize::from(!(0..boxes).contains(&k));
+                counts[i].1 += usize::from(out != step);
+                counts[i].2 += 1;
+            }
+        }
+    }
+    let parts: Vec<String> = circuit
+        .layers
+        .iter()
+        .zip(&counts)
+        .filter(|(_, c)| c.2 > 0)
+        .map(|(l, c)| {
+            format!(
+                "{} {:.3}/{:.4}",
+                l.name,
+                c.0 as f64 / c.2 as f64,
+                c.1 as f64 / c.2 as f64
+            )
+        })
+        .collect();
+    println!(
+        "outside the table / not the step function: {}",
+        parts.join(", ")
+    );
 }
 
 fn print_report(

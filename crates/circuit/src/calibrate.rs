@@ -18,9 +18,13 @@ pub struct CalibrationConfig {
     pub rounding_bits: u32,
     /// Boxes kept free at each end of `[0, 2^R)` around the calibrated range.
     pub guard_boxes: u32,
-    /// Fraction of occurrences per channel left out at each end of the calibrated
-    /// range. Values beyond it wrap; for ternary steps from -1 to 1 the negacyclic
-    /// wrap still gives the right sign for overshoots smaller than the low threshold.
+    /// Fraction of occurrences per channel allowed outside the calibrated range at
+    /// each end. Beyond it the exact simulation and the PBS both apply the negacyclic
+    /// wrap, so agreement does not suffer; only the activation of those outliers
+    /// stops being the plain step function. For ternary steps the wrap still reads
+    /// the right saturated value up to `2^R - band` boxes past each threshold (see
+    /// `ternary_fits`), so a larger tail buys a smaller shift, i.e. more noise margin.
+    /// Affine (`Saturating`) layers always keep their full range.
     pub range_tail: f64,
     /// Noise std (in boxes) assumed when placing thresholds away from crowded values.
     pub design_sigma: f64,
@@ -33,7 +37,7 @@ impl Default for CalibrationConfig {
         Self {
             rounding_bits: 6,
             guard_boxes: 1,
-            range_tail: 5e-4,
+            range_tail: 0.08,
             design_sigma: 0.2,
             threshold_window: 0.1,
         }
@@ -297,57 +301,128 @@ fn choose_shift(ranges: &[(i64, i64)], config: &CalibrationConfig) -> Option<i32
     })
 }
 
+/// Quantiles of a ternary channel: range ends and the nominal thresholds.
+#[derive(Clone, Copy, Debug)]
+struct TernaryQuantiles {
+    min: i64,
+    low: i64,
+    high: i64,
+    max: i64,
+}
+
+fn ternary_quantiles(hist: &Histogram, tail: f64) -> TernaryQuantiles {
+    let (min, max) = quantile_range(hist, tail);
+    // The values at ranks total/3 and total - 1 - total/3.
+    let (low, high) = quantile_range(hist, 1.0 / 3.0);
+    TernaryQuantiles {
+        min,
+        low,
+        high,
+        max,
+    }
+}
+
+/// Whether a ternary channel fits at `shift` using the negacyclic wrap: a step from
+/// -1 through a zero band of width w boxes to 1 reads correctly for box positions in
+/// `[t_high - 2^R, 2^R + t_low)` (beyond the table, -T continues the saturated
+/// values), so each side of the band may reach `2^R - w` boxes.
+fn ternary_fits(q: &TernaryQuantiles, shift: i32, config: &CalibrationConfig) -> bool {
+    let unit = (shift as f64).exp2();
+    let boxes = (1u64 << config.rounding_bits) as f64;
+    let guard = config.guard_boxes as f64;
+    let band = (q.high - q.low) as f64 / unit + 1.0;
+    let reach = boxes - band - guard;
+    band <= boxes - 2.0 * guard - 2.0
+        && (q.low - q.min) as f64 / unit + guard <= reach
+        && (q.max - q.high) as f64 / unit + guard <= reach
+}
+
+/// `lo` values that centre a ternary channel's zero band in the table, one per phase
+/// of the box grid against the integers (at most 64).
+fn ternary_lo_candidates(q: &TernaryQuantiles, shift: i32, rounding_bits: u32) -> Vec<i64> {
+    let half_table = (1u64 << (rounding_bits - 1)) as f64;
+    let centre =
+        ((q.low + q.high) as f64 / 2.0 - half_table * (shift as f64).exp2()).round() as i64;
+    let unit = 1i64 << shift.max(0);
+    let phases = unit.min(64);
+    (0..phases).map(|p| centre - p * unit / phases).collect()
+}
+
 fn design_lookup(
     activation: &Activation,
     histograms: &[Vec<(i64, u64)>],
     worst_abs: i64,
     config: &CalibrationConfig,
 ) -> Option<LookupLayer> {
-    let tail = match activation {
-        Activation::Ternary => config.range_tail,
-        // An affine output is wrong by a lot when it wraps: keep the full range.
-        _ => 0.0,
-    };
-    let ranges: Vec<(i64, i64)> = histograms
-        .iter()
-        .map(|h| {
-            if h.is_empty() {
-                (0, 0)
-            } else {
-                quantile_range(h, tail)
-            }
-        })
-        .collect();
-    let calibrated = choose_shift(&ranges, config)?;
-    // A worst-case range that fits in a spread-out (exact) encoding is free safety.
+    let r = config.rounding_bits;
+    let boxes = 1usize << r;
+    let (min_shift, max_shift) = shift_range(r);
     let worst = choose_shift(&[(-worst_abs, worst_abs)], config);
-    let (shift, ranges) = match worst {
-        Some(w) if w <= calibrated.max(-2) => (w, vec![(-worst_abs, worst_abs); histograms.len()]),
-        _ => (calibrated, ranges),
-    };
-    let boxes = 1usize << config.rounding_bits;
-    let mut lo = Vec::with_capacity(histograms.len());
-    let mut tables = Vec::with_capacity(histograms.len());
-    for (hist, &(min, max)) in histograms.iter().zip(&ranges) {
-        let candidates = lo_candidates(min, max, shift, config);
-        match activation {
-            Activation::Ternary => {
+    match activation {
+        Activation::Ternary => {
+            let quantiles: Vec<TernaryQuantiles> = histograms
+                .iter()
+                .map(|h| {
+                    if h.is_empty() {
+                        TernaryQuantiles {
+                            min: 0,
+                            low: 0,
+                            high: 0,
+                            max: 0,
+                        }
+                    } else {
+                        ternary_quantiles(h, config.range_tail)
+                    }
+                })
+                .collect();
+            let calibrated = (min_shift..=max_shift.min(40))
+                .find(|&s| quantiles.iter().all(|q| ternary_fits(q, s, config)))?;
+            let (shift, use_worst) = match worst {
+                // A worst-case range that fits spread out (exact) is free safety.
+                Some(w) if w <= calibrated.max(-2) => (w, true),
+                _ => (calibrated, false),
+            };
+            let mut lo = Vec::with_capacity(histograms.len());
+            let mut tables = Vec::with_capacity(histograms.len());
+            for (hist, q) in histograms.iter().zip(&quantiles) {
+                let candidates = if use_worst {
+                    lo_candidates(-worst_abs, worst_abs, shift, config)
+                } else {
+                    ternary_lo_candidates(q, shift, r)
+                };
                 let step = design_ternary(
                     hist,
                     &candidates,
                     shift,
-                    config.rounding_bits,
+                    r,
                     config.threshold_window,
                     config.design_sigma,
                 );
                 lo.push(step.lo);
                 tables.push(step.table(boxes));
             }
-            Activation::Saturating {
-                max_abs,
-                full_scale_sigmas,
-            } => {
-                let chosen = candidates[0];
+            Some(LookupLayer { shift, lo, tables })
+        }
+        Activation::Saturating {
+            max_abs,
+            full_scale_sigmas,
+        } => {
+            // An affine output is wrong by a lot when it wraps: keep the full range.
+            let ranges: Vec<(i64, i64)> = histograms
+                .iter()
+                .map(|h| {
+                    if h.is_empty() {
+                        (0, 0)
+                    } else {
+                        quantile_range(h, 0.0)
+                    }
+                })
+                .collect();
+            let shift = choose_shift(&ranges, config)?;
+            let mut lo = Vec::with_capacity(histograms.len());
+            let mut tables = Vec::with_capacity(histograms.len());
+            for (hist, &(min, max)) in histograms.iter().zip(&ranges) {
+                let chosen = lo_candidates(min, max, shift, config)[0];
                 let (mean, std) = moments(hist);
                 let scale = *max_abs as f64 / (full_scale_sigmas * std.max(1.0));
                 let table = (0..boxes as i64)
@@ -363,10 +438,10 @@ fn design_lookup(
                 lo.push(chosen);
                 tables.push(table);
             }
-            Activation::Logits => unreachable!("logit layers have no lookup"),
+            Some(LookupLayer { shift, lo, tables })
         }
+        Activation::Logits => None,
     }
-    Some(LookupLayer { shift, lo, tables })
 }
 
 fn moments(hist: &Histogram) -> (f64, f64) {

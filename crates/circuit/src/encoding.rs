@@ -31,6 +31,32 @@ pub fn box_index(acc: i64, lo: i64, shift: i32) -> i64 {
     }
 }
 
+/// Real position of an accumulator in box units as the engine encodes it:
+/// `(acc - lo + h) / 2^shift` with `h = 1/2` when `shift > 0` (see
+/// [`lookup_phase_offset`]), 0 otherwise. `floor(position + 1/2)` is exactly
+/// [`box_index`]; the half-unit keeps every integer accumulator away from a box
+/// boundary, so a small noise cannot flip the rounding of a value that sits exactly
+/// on one (without it, every 2^shift-th value would flip with probability 1/2).
+pub fn box_position(acc: i64, lo: i64, shift: i32) -> f64 {
+    let half = if shift > 0 { 0.5 } else { 0.0 };
+    ((acc - lo) as f64 + half) * (-shift as f64).exp2()
+}
+
+/// The plaintext the engine adds to a lookup layer's accumulator phase before the
+/// keyswitch: `-lo * delta + (delta / 2 if shift > 0)`, wrapping mod 2^64, with
+/// `delta = 2^lookup_input_delta_log2(R, shift)`. Noiseless, the PBS then reads
+/// exactly [`box_index`]; with noise it reads `round(box_position + e)`.
+pub fn lookup_phase_offset(lo: i64, shift: i32, rounding_bits: u32) -> u64 {
+    let delta_log2 = lookup_input_delta_log2(rounding_bits, shift);
+    let delta = 1u64 << delta_log2;
+    let offset = (lo as u64).wrapping_neg().wrapping_mul(delta);
+    if shift > 0 {
+        offset.wrapping_add(delta / 2)
+    } else {
+        offset
+    }
+}
+
 /// The table entry the PBS returns for box `k`: `k` is taken modulo 2^(R+1); the upper
 /// half of that range returns the negated entry (negacyclic wrap).
 pub fn wrapped_lookup(table: &[i64], k: i64, rounding_bits: u32) -> i64 {

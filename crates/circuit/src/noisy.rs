@@ -1,4 +1,5 @@
-//! Noise-aware clear simulation: each lookup reads box `round((acc - lo)/2^s + e)`,
+//! Noise-aware clear simulation: each lookup reads box `round(position + e)` with
+//! `position = (acc - lo + h)/2^s` ([`box_position`], h = 1/2 for s > 0),
 //! `e ~ N(0, sigma_c^2)` (DESIGN section 2), and the result is compared with the exact
 //! simulation to predict how often an honest encrypted run agrees with it.
 
@@ -6,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::encoding::{box_index, wrapped_lookup};
+use crate::encoding::{box_index, box_position, wrapped_lookup};
 use crate::exact::{InputError, Simulator, Trace, argmax, cosine};
 use crate::forward::{self, BoxRounding};
 use crate::model::{Circuit, LayerOutput, LookupLayer};
@@ -86,7 +87,7 @@ impl BoxRounding for NoisyRounding<'_> {
         if sigma == 0.0 {
             return exact;
         }
-        let position = (acc - lo) as f64 * (-lookup.shift as f64).exp2();
+        let position = box_position(acc, lo, lookup.shift);
         let noisy = (position + sigma * self.gaussian() + 0.5).floor() as i64;
         let table = &lookup.tables[channel];
         if noisy != exact

@@ -70,13 +70,43 @@ fn uniform_weights(rng: &mut ChaCha8Rng, len: usize, min: i8, max: i8) -> Vec<i8
     (0..len).map(|_| rng.random_range(min..=max)).collect()
 }
 
+/// First-layer filters: each output channel is the difference of two neighbouring
+/// pixels of one input channel (+1 and -1 taps, 3x3 kernel). On natural images its
+/// accumulator is small (neighbours are correlated), so the layer fits the table at
+/// shift <= 0 (exact under noise) instead of rounding an 8-bit-input sum with a
+/// range of thousands, whose rounding slips then cascade through the ternary
+/// layers (DESIGN section 2).
+fn difference_filters(rng: &mut ChaCha8Rng, in_channels: usize, out_channels: usize) -> Vec<i8> {
+    let mut weights = vec![0i8; out_channels * in_channels * 9];
+    for oc in 0..out_channels {
+        let ic = rng.random_range(0..in_channels);
+        let horizontal: bool = rng.random();
+        let (ky, kx) = if horizontal {
+            (rng.random_range(0..3), rng.random_range(0..2))
+        } else {
+            (rng.random_range(0..2), rng.random_range(0..3))
+        };
+        let (ny, nx) = if horizontal {
+            (ky, kx + 1)
+        } else {
+            (ky + 1, kx)
+        };
+        let sign: i8 = if rng.random() { 1 } else { -1 };
+        let base = (oc * in_channels + ic) * 9;
+        weights[base + ky * 3 + kx] = sign;
+        weights[base + ny * 3 + nx] = -sign;
+    }
+    weights
+}
+
 fn layer_rng(seed: u64, layer: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(layer);
     rng
 }
 
-/// VGG9 "CNV 2w2a" (DESIGN section 1) with uniform ternary weights from `seed`.
+/// VGG9 "CNV 2w2a" (DESIGN section 1) with ternary weights from `seed`: uniform on
+/// {-1, 0, 1} except the first layer's [`difference_filters`].
 pub fn vgg9_spec(seed: u64) -> NetworkSpec {
     let convs = [
         ("c1", 3, 64),
@@ -89,7 +119,12 @@ pub fn vgg9_spec(seed: u64) -> NetworkSpec {
     let mut layers = Vec::new();
     let mut stream = 0u64;
     let mut conv = |name: &str, cin: usize, cout: usize, layers: &mut Vec<LayerSpec>| {
-        let weights = uniform_weights(&mut layer_rng(seed, stream), cout * cin * 9, -1, 1);
+        let mut rng = layer_rng(seed, stream);
+        let weights = if stream == 0 {
+            difference_filters(&mut rng, cin, cout)
+        } else {
+            uniform_weights(&mut rng, cout * cin * 9, -1, 1)
+        };
         stream += 1;
         layers.push(LayerSpec {
             name: name.into(),

@@ -154,7 +154,7 @@ impl LinearOp {
                 Shape::new(*out_channels, h, w)
             }
             LinearOp::SumPool2x2 => {
-                if input.height % 2 != 0 || input.width % 2 != 0 {
+                if !input.height.is_multiple_of(2) || !input.width.is_multiple_of(2) {
                     return Err(LayerProblem::OddPooling(input));
                 }
                 Shape::new(input.channels, input.height / 2, input.width / 2)
