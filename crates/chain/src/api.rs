@@ -1,0 +1,42 @@
+//! The chain interface both daemons use. One implementation talks to subtensor
+//! (`brainlock-subtensor`), the other is the local registry that needs no chain.
+
+use async_trait::async_trait;
+
+use crate::error::ChainError;
+use crate::rules::WeightRules;
+use crate::types::{AxonInfo, Metagraph, WeightsReceipt};
+
+/// Access to a chain as one hotkey: reads for anyone, writes signed by that hotkey.
+#[async_trait]
+pub trait Chain: Send + Sync {
+    /// The SS58 hotkey this handle signs with.
+    fn hotkey(&self) -> &str;
+
+    /// The current (best) block number.
+    async fn current_block(&self) -> Result<u64, ChainError>;
+
+    /// Every neuron of a subnet.
+    async fn metagraph(&self, netuid: u16) -> Result<Metagraph, ChainError>;
+
+    /// The uid of a hotkey on a subnet, `None` when it is not registered there.
+    async fn uid_of(&self, netuid: u16, hotkey: &str) -> Result<Option<u16>, ChainError>;
+
+    /// Announces this hotkey's axon on a subnet.
+    async fn serve_axon(&self, netuid: u16, axon: AxonInfo) -> Result<(), ChainError>;
+
+    /// The hyperparameters that gate weight setting on a subnet.
+    async fn weight_rules(&self, netuid: u16) -> Result<WeightRules, ChainError>;
+
+    /// Sets this hotkey's weights on a subnet from float scores `(uid, weight)`.
+    ///
+    /// The floats are converted with [`crate::weights_to_u16`]; the rate limit, version
+    /// key and weight-count/maximum rules are checked first. All-zero weights give
+    /// [`ChainError::NothingToSet`].
+    async fn set_weights(
+        &self,
+        netuid: u16,
+        weights: &[(u16, f32)],
+        version_key: u64,
+    ) -> Result<WeightsReceipt, ChainError>;
+}

@@ -1,0 +1,114 @@
+//! What daemons read from and write to a chain: neurons, the metagraph, axon info and the
+//! receipt of a weight setting.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// One registered neuron of a subnet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Neuron {
+    pub uid: u16,
+    /// Hotkey, SS58 (prefix 42).
+    pub hotkey: String,
+    /// Coldkey that owns the hotkey, SS58.
+    pub coldkey: String,
+    /// Served axon address; `None` when the neuron never served one (ip 0).
+    pub axon: Option<SocketAddr>,
+    pub validator_permit: bool,
+    /// Stake behind the hotkey on this subnet, in TAO (alpha on dynamic subnets).
+    pub stake: f64,
+    /// Block of the neuron's last weight setting (or registration).
+    pub last_update: u64,
+}
+
+/// The neurons of one subnet as seen at one block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metagraph {
+    pub netuid: u16,
+    pub block: u64,
+    /// Sorted by uid.
+    pub neurons: Vec<Neuron>,
+}
+
+impl Metagraph {
+    /// The neuron registered under a hotkey.
+    pub fn by_hotkey(&self, hotkey: &str) -> Option<&Neuron> {
+        self.neurons.iter().find(|n| n.hotkey == hotkey)
+    }
+
+    /// The neuron with a uid.
+    pub fn by_uid(&self, uid: u16) -> Option<&Neuron> {
+        self.neurons.iter().find(|n| n.uid == uid)
+    }
+
+    /// Neurons that hold a validator permit.
+    pub fn validators(&self) -> impl Iterator<Item = &Neuron> {
+        self.neurons.iter().filter(|n| n.validator_permit)
+    }
+
+    /// Neurons without a validator permit that serve an axon: the miners to query.
+    pub fn serving_miners(&self) -> impl Iterator<Item = &Neuron> {
+        self.neurons
+            .iter()
+            .filter(|n| !n.validator_permit && n.axon.is_some())
+    }
+
+    /// Number of neurons (the subnet size the weight rules check uids against).
+    pub fn len(&self) -> usize {
+        self.neurons.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.neurons.is_empty()
+    }
+}
+
+/// Protocol number the Bittensor SDK's axons announce.
+pub const AXON_PROTOCOL: u8 = 4;
+
+/// An axon to announce with `serve_axon`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AxonInfo {
+    pub addr: SocketAddr,
+    /// Software version as an integer (the SDK's `version_as_int`).
+    pub version: u32,
+    pub protocol: u8,
+}
+
+impl AxonInfo {
+    pub fn new(addr: SocketAddr, version: u32) -> Self {
+        Self {
+            addr,
+            version,
+            protocol: AXON_PROTOCOL,
+        }
+    }
+}
+
+/// How a weight setting reached the chain (or stood-in ledger).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Submission {
+    /// Appended to a local registry's weights ledger.
+    Ledger,
+    /// `set_weights` / `set_mechanism_weights` extrinsic, by hash (`0x` hex).
+    Direct { extrinsic_hash: String },
+    /// `commit_timelocked_mechanism_weights` extrinsic, revealed at a drand round.
+    TimelockedCommit {
+        extrinsic_hash: String,
+        reveal_round: u64,
+    },
+}
+
+/// What a successful weight setting sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightsReceipt {
+    pub netuid: u16,
+    /// Block at which it was accepted (included, or written to the ledger).
+    pub block: u64,
+    pub uids: Vec<u16>,
+    pub weights: Vec<u16>,
+    pub version_key: u64,
+    pub submission: Submission,
+}
