@@ -2,9 +2,10 @@
 //!
 //! Ciphertexts live on the discrete torus Z/2^64. A lookup layer with rounding
 //! threshold R and shift s encodes its *inputs* with `delta = 2^(63 - R - s)` and adds
-//! the plaintext `-lo * delta`, so that the accumulator's box index
-//! `k = (acc - lo) / 2^s` lands in the top R+1 bits of the phase (padding bit 0, then
-//! k). The PBS modulus switch then rounds away the low bits by itself, half up, and
+//! the plaintext [`lookup_phase_offset`] (`-lo * delta`, plus `delta / 2` when s > 0 so
+//! that no integer accumulator sits exactly on a box boundary), so that the
+//! accumulator's box index `k = (acc - lo) / 2^s` lands in the top R+1 bits of the
+//! phase (padding bit 0, then k). The PBS modulus switch then rounds away the low bits by itself, half up, and
 //! indices outside `[0, 2^R)` wrap negacyclically. These functions are exactly what
 //! the PBS computes, minus the noise.
 
