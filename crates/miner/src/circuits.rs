@@ -1,0 +1,265 @@
+//! The circuits and parameter profiles a miner serves.
+//!
+//! The shipped circuits come from the seeded builders of `brainlock-circuit`, so a miner
+//! and the validators agree on every weight as long as they use the same seed. Small test
+//! circuits make end-to-end tests fast.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use brainlock_circuit::{Circuit, Layer, LayerOutput, LinearOp, LookupLayer, Shape};
+use brainlock_fhe::Profile;
+use brainlock_fhe::plan::Plan;
+use brainlock_wire::{CircuitId, ProfileId};
+
+pub const CONV3X3: &str = "conv3x3";
+pub const VGG9: &str = "vgg9";
+/// One small convolution (32 lookups): end-to-end tests and HTTP overhead benchmarks.
+pub const TEST_TINY: &str = "test-tiny";
+
+/// Seed of the shipped circuits' weights, shared with validators.
+// TODO(circuit crate): move this constant into brainlock-circuit next to the builders.
+pub const DEFAULT_CIRCUIT_SEED: u64 = 0x5eed_b4a1_0c4b_0055;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("unknown circuit {0:?} (known: {CONV3X3}, {VGG9}, {TEST_TINY})")]
+    UnknownCircuit(String),
+    #[error("unknown FHE profile {0:?}")]
+    UnknownProfile(String),
+    #[error("circuit {id} is not usable by the engine: {message}")]
+    Unusable { id: String, message: String },
+}
+
+/// A circuit ready to serve, with what admission control needs to know about it.
+#[derive(Debug)]
+pub struct ServedCircuit {
+    pub circuit: Circuit,
+    pub plan: Plan,
+    /// Programmable bootstraps per item (for the lookups-per-second metric).
+    pub lookups: usize,
+}
+
+impl ServedCircuit {
+    fn new(circuit: Circuit) -> Result<Self, CatalogError> {
+        let plan = Plan::new(&circuit).map_err(|e| CatalogError::Unusable {
+            id: circuit.id.clone(),
+            message: e.to_string(),
+        })?;
+        let lookups = plan.lookups(&circuit);
+        Ok(Self {
+            circuit,
+            plan,
+            lookups,
+        })
+    }
+
+    /// Memory one item holds while it is evaluated under `profile`: the expanded
+    /// ciphertexts of the widest pair of adjacent layer boundaries (the engine keeps a
+    /// layer's inputs and outputs alive together) plus the seeded input it came from.
+    pub fn item_working_bytes(&self, profile: &Profile) -> usize {
+        let lwe_bytes = (profile.big_lwe_dimension() + 1) * 8;
+        let widest = self
+            .plan
+            .shapes
+            .windows(2)
+            .map(|w| w[0].len() + w[1].len())
+            .max()
+            .unwrap_or(0);
+        widest * lwe_bytes + self.seeded_input_bytes()
+    }
+
+    /// Memory of one parsed (still seeded) input: one body word per value.
+    pub fn seeded_input_bytes(&self) -> usize {
+        self.circuit.input_shape.len() * 8
+    }
+}
+
+/// The circuits and profiles this miner accepts.
+#[derive(Debug)]
+pub struct Catalog {
+    circuits: BTreeMap<CircuitId, Arc<ServedCircuit>>,
+    profiles: Vec<&'static Profile>,
+}
+
+impl Catalog {
+    /// Builds the named circuits (seeded ones from `seed`) and resolves the profiles
+    /// (empty: every profile the engine knows).
+    pub fn build(
+        circuit_ids: &[String],
+        seed: u64,
+        profile_ids: &[String],
+    ) -> Result<Self, CatalogError> {
+        let mut circuits = BTreeMap::new();
+        for name in circuit_ids {
+            let circuit = match name.as_str() {
+                CONV3X3 => brainlock_circuit::conv3x3(seed),
+                VGG9 => brainlock_circuit::vgg9(seed),
+                TEST_TINY => test_tiny(),
+                other => return Err(CatalogError::UnknownCircuit(other.into())),
+            };
+            let id = CircuitId::new(name.clone())
+                .map_err(|_| CatalogError::UnknownCircuit(name.clone()))?;
+            circuits.insert(id, Arc::new(ServedCircuit::new(circuit)?));
+        }
+        let profiles = if profile_ids.is_empty() {
+            Profile::all().iter().collect()
+        } else {
+            profile_ids
+                .iter()
+                .map(|id| {
+                    Profile::by_id(id).ok_or_else(|| CatalogError::UnknownProfile(id.clone()))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        Ok(Self { circuits, profiles })
+    }
+
+    pub fn circuit(&self, id: &CircuitId) -> Option<&Arc<ServedCircuit>> {
+        self.circuits.get(id)
+    }
+
+    pub fn profile(&self, id: &str) -> Option<&'static Profile> {
+        self.profiles.iter().copied().find(|p| p.id == id)
+    }
+
+    pub fn profiles(&self) -> &[&'static Profile] {
+        &self.profiles
+    }
+
+    pub fn circuit_ids(&self) -> Vec<CircuitId> {
+        self.circuits.keys().cloned().collect()
+    }
+
+    pub fn profile_ids(&self) -> Vec<ProfileId> {
+        self.profiles
+            .iter()
+            .map(|p| ProfileId::new(p.id).expect("engine profile ids are valid names"))
+            .collect()
+    }
+
+    /// The most memory expanding one key of a served profile takes: the expanded key
+    /// plus the standard-domain bootstrapping key alive during the Fourier conversion.
+    pub fn largest_key_expansion_bytes(&self) -> usize {
+        self.profiles
+            .iter()
+            .map(|p| key_expansion_bytes(p))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Peak memory of expanding one key of `profile` (see [`brainlock_fhe::EvaluationKey::expand`]):
+/// the compressed key, the expanded key, and the standard-domain bootstrapping key that
+/// lives during the Fourier conversion.
+pub fn key_expansion_bytes(profile: &Profile) -> usize {
+    let k1 = profile.glwe_dimension + 1;
+    let standard_bsk =
+        profile.lwe_dimension * k1 * profile.pbs_level * k1 * profile.polynomial_size * 8;
+    let compressed = 8 * (profile.compressed_ksk_words() + profile.compressed_bsk_words());
+    compressed + profile.expanded_key_bytes() + standard_bsk
+}
+
+/// `test-tiny`: 1x4x4 input of 2-bit values, one 3x3 convolution (padding 1) to two
+/// channels with ternary weights, one lookup per output (32 lookups). Each accumulator
+/// value spans two boxes (shift -1), so honest encrypted results equal the exact
+/// simulation with overwhelming probability: any mismatch in a test is a real bug.
+pub fn test_tiny() -> Circuit {
+    const R: u32 = 6;
+    const SHIFT: i32 = -1;
+    // Inputs lie in [-2, 1] and a channel has at most 6 non-zero ternary taps, so
+    // |acc| <= 12; with lo = -19 the box index k = 2 * (acc + 19) stays in [14, 62],
+    // inside [0, 2^R) with room for noise: no value ever wraps.
+    const LO: i64 = -19;
+    let weights: Vec<i8> = vec![
+        1, 0, -1, 1, 1, 0, -1, 0, 1, // channel 0: 6 taps
+        0, 1, 0, -1, 1, -1, 0, 1, 0, // channel 1: 5 taps
+    ];
+    // Box k stands for acc = LO + k / 2; the table folds a small activation: acc / 4
+    // clamped to [-3, 3].
+    let table = |scale: i64| -> Vec<i64> {
+        (0..1i64 << R)
+            .map(|k| ((LO * 2 + k) / (8 * scale)).clamp(-3, 3))
+            .collect()
+    };
+    Circuit {
+        id: TEST_TINY.into(),
+        input_shape: Shape::new(1, 4, 4),
+        input_bits: 2,
+        rounding_bits: R,
+        layers: vec![Layer {
+            name: "conv".into(),
+            op: LinearOp::Conv2d {
+                in_channels: 1,
+                out_channels: 2,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+                weights,
+            },
+            output: LayerOutput::Lookup(LookupLayer {
+                shift: SHIFT,
+                lo: vec![LO, LO],
+                tables: vec![table(1), table(2)],
+            }),
+        }],
+        // Table values fit in 2 bits plus sign: keep them well under the padding bit.
+        output_delta_log2: Some(60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brainlock_circuit::encoding::box_index;
+
+    #[test]
+    fn tiny_circuit_is_valid_and_never_wraps() {
+        let circuit = test_tiny();
+        circuit.validate().unwrap();
+        let served = ServedCircuit::new(circuit).unwrap();
+        assert_eq!(served.lookups, 32);
+        let LayerOutput::Lookup(lookup) = &served.circuit.layers[0].output else {
+            panic!()
+        };
+        let LinearOp::Conv2d { weights, .. } = &served.circuit.layers[0].op else {
+            panic!()
+        };
+        for taps in weights.chunks(9) {
+            let reach: i64 = taps
+                .iter()
+                .map(|w| i64::from(w.unsigned_abs()))
+                .sum::<i64>()
+                * 2;
+            for acc in [-reach, reach] {
+                let k = box_index(acc, lookup.lo[0], lookup.shift);
+                assert!((1..63).contains(&k), "acc {acc} -> box {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn catalog_rejects_unknown_names() {
+        assert!(matches!(
+            Catalog::build(&["resnet".into()], 1, &[]),
+            Err(CatalogError::UnknownCircuit(_))
+        ));
+        assert!(matches!(
+            Catalog::build(&[TEST_TINY.into()], 1, &["n1-made-up".into()]),
+            Err(CatalogError::UnknownProfile(_))
+        ));
+        let catalog = Catalog::build(&[TEST_TINY.into()], 1, &[]).unwrap();
+        assert_eq!(catalog.circuit_ids(), [CircuitId::new(TEST_TINY).unwrap()]);
+        assert_eq!(catalog.profiles().len(), Profile::all().len());
+        assert!(catalog.largest_key_expansion_bytes() > Profile::all()[0].expanded_key_bytes());
+    }
+
+    #[test]
+    fn working_set_counts_expanded_ciphertexts() {
+        let served = ServedCircuit::new(test_tiny()).unwrap();
+        let profile = &Profile::all()[0];
+        // 16 inputs + 32 outputs, each a (kN + 1)-word LWE ciphertext.
+        let expected = 48 * (profile.big_lwe_dimension() + 1) * 8 + 16 * 8;
+        assert_eq!(served.item_working_bytes(profile), expected);
+    }
+}

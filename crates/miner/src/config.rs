@@ -1,0 +1,535 @@
+//! Miner configuration: Bittensor-style flags, each also settable in a TOML file given by
+//! `--config` (flags override the file), resolved into one [`MinerConfig`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::circuits::{CONV3X3, DEFAULT_CIRCUIT_SEED, VGG9};
+
+/// Where the metagraph comes from and where the axon is announced.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChainSource {
+    /// A local registry file (the embedded no-chain mode).
+    Registry(PathBuf),
+    /// A subtensor network: `finney`, `test`, `local` or a `ws(s)://` URL.
+    Subtensor(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WalletConfig {
+    pub name: String,
+    pub hotkey: String,
+    /// Root of the wallets (`~/.bittensor/wallets`).
+    pub path: PathBuf,
+}
+
+/// What the miner accepts. Memory limits count expanded (in-memory) sizes, not wire bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// Largest evaluation-key upload, wire bytes.
+    pub max_key_bytes: usize,
+    /// Expanded evaluation keys kept in the cache; the least recently used go first.
+    pub key_cache_bytes: usize,
+    /// Key uploads parsed and expanded at once; more are answered `busy`.
+    pub concurrent_key_uploads: usize,
+    /// Largest infer request body, wire bytes.
+    pub max_body_bytes: usize,
+    /// Most inputs in one infer request.
+    pub max_batch: usize,
+    /// Memory that queued and running inference may hold (request bodies, parsed
+    /// inputs, each item's expanded working set).
+    pub inflight_bytes: usize,
+    /// Items waiting or running in the work queue; a request that does not fit whole is
+    /// answered `busy` (429).
+    pub queue_items: usize,
+    /// Time a request may take from admission to its last frame.
+    pub request_deadline: Duration,
+    /// `Retry-After` sent with `busy` answers.
+    pub retry_after: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_key_bytes: 320 << 20,
+            key_cache_bytes: 1 << 30,
+            concurrent_key_uploads: 1,
+            max_body_bytes: 16 << 20,
+            max_batch: 16,
+            inflight_bytes: 4 << 30,
+            queue_items: 64,
+            request_deadline: Duration::from_secs(600),
+            retry_after: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Limits {
+    /// Memory the miner may hold for client data at most: cached keys, keys being
+    /// expanded, in-flight inference. The process adds its own baseline on top.
+    pub fn memory_cap_bytes(&self, largest_key_expansion_bytes: usize) -> usize {
+        self.key_cache_bytes
+            + self.concurrent_key_uploads * largest_key_expansion_bytes
+            + self.inflight_bytes
+    }
+}
+
+/// Who may call the inference routes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuthConfig {
+    /// Registered senders with at least this stake pass even without a validator permit.
+    pub min_stake: f64,
+    /// SS58 hotkeys always accepted (local use, a validator's gateway under test).
+    pub allow: Vec<String>,
+    /// How often the metagraph behind the sender policy is refreshed.
+    pub metagraph_refresh: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            min_stake: 10_000.0,
+            allow: Vec::new(),
+            metagraph_refresh: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Everything the miner needs to start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MinerConfig {
+    pub netuid: u16,
+    pub chain: ChainSource,
+    pub wallet: WalletConfig,
+    /// Address the HTTP server binds.
+    pub bind: SocketAddr,
+    /// Address announced on chain; the bind address when unset.
+    pub external_ip: Option<IpAddr>,
+    /// Circuits served, by id (`conv3x3`, `vgg9`, test circuits).
+    pub circuits: Vec<String>,
+    /// Seed of the shipped circuits' weights; must equal the validators'.
+    pub circuit_seed: u64,
+    /// FHE parameter profiles accepted; empty means all that the engine knows.
+    pub profiles: Vec<String>,
+    /// Threads that run evaluations (each evaluation is itself parallel).
+    pub workers: usize,
+    pub limits: Limits,
+    pub auth: AuthConfig,
+}
+
+impl Default for MinerConfig {
+    fn default() -> Self {
+        Self {
+            netuid: 55,
+            chain: ChainSource::Subtensor("finney".into()),
+            wallet: WalletConfig {
+                name: "default".into(),
+                hotkey: "default".into(),
+                path: default_wallet_path(),
+            },
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8091),
+            external_ip: None,
+            circuits: vec![CONV3X3.into(), VGG9.into()],
+            circuit_seed: DEFAULT_CIRCUIT_SEED,
+            profiles: Vec::new(),
+            workers: 1,
+            limits: Limits::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+fn default_wallet_path() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default()
+        .join(".bittensor")
+        .join("wallets")
+}
+
+/// Command-line flags. Every flag is optional so that the file and defaults fill gaps.
+#[derive(Parser, Debug, Default)]
+#[command(
+    name = "brainlock-miner",
+    version,
+    about = "Brainlock miner: encrypted inference over signed HTTP"
+)]
+pub struct Cli {
+    /// TOML configuration file; flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub netuid: Option<u16>,
+    /// finney | test | local | ws(s)://URL. Ignored when --registry is given.
+    #[arg(long = "subtensor.network")]
+    pub network: Option<String>,
+    /// Local registry file: run without a chain.
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    #[arg(long = "wallet.name")]
+    pub wallet_name: Option<String>,
+    #[arg(long = "wallet.hotkey")]
+    pub wallet_hotkey: Option<String>,
+    #[arg(long = "wallet.path")]
+    pub wallet_path: Option<PathBuf>,
+    /// Port to listen on (and announce).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// IP announced on chain.
+    #[arg(long = "external-ip")]
+    pub external_ip: Option<IpAddr>,
+    /// IP to bind (default 0.0.0.0).
+    #[arg(long = "axon.ip")]
+    pub bind_ip: Option<IpAddr>,
+    /// Circuits to serve (repeat or comma-separate).
+    #[arg(long = "circuit", value_delimiter = ',')]
+    pub circuits: Vec<String>,
+    /// Seed of the shipped circuits' weights (must match the validators').
+    #[arg(long = "circuit-seed")]
+    pub circuit_seed: Option<u64>,
+    /// FHE parameter profiles to accept (default: all).
+    #[arg(long = "profile", value_delimiter = ',')]
+    pub profiles: Vec<String>,
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Expanded evaluation keys kept in memory, MiB.
+    #[arg(long = "limits.key-cache-mib")]
+    pub key_cache_mib: Option<usize>,
+    /// Memory for in-flight inference, MiB (expanded sizes).
+    #[arg(long = "limits.inflight-mib")]
+    pub inflight_mib: Option<usize>,
+    #[arg(long = "limits.queue-items")]
+    pub queue_items: Option<usize>,
+    #[arg(long = "limits.max-batch")]
+    pub max_batch: Option<usize>,
+    #[arg(long = "limits.deadline-secs")]
+    pub deadline_secs: Option<u64>,
+    /// Minimum stake of a sender without a validator permit.
+    #[arg(long = "auth.min-stake")]
+    pub min_stake: Option<f64>,
+    /// Hotkeys (SS58) always allowed (repeat or comma-separate).
+    #[arg(long = "auth.allow", value_delimiter = ',')]
+    pub allow: Vec<String>,
+    #[arg(long = "logging.debug")]
+    pub debug: bool,
+}
+
+/// The TOML file: sections mirror the dotted flag names (`[wallet] name = ...`).
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub netuid: Option<u16>,
+    pub registry: Option<PathBuf>,
+    #[serde(default)]
+    pub subtensor: SubtensorSection,
+    #[serde(default)]
+    pub wallet: WalletSection,
+    #[serde(default)]
+    pub axon: AxonSection,
+    pub circuits: Option<Vec<String>>,
+    pub circuit_seed: Option<u64>,
+    pub profiles: Option<Vec<String>>,
+    pub workers: Option<usize>,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub auth: AuthSection,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SubtensorSection {
+    pub network: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WalletSection {
+    pub name: Option<String>,
+    pub hotkey: Option<String>,
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AxonSection {
+    pub port: Option<u16>,
+    pub ip: Option<IpAddr>,
+    pub external_ip: Option<IpAddr>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub max_key_mib: Option<usize>,
+    pub key_cache_mib: Option<usize>,
+    pub concurrent_key_uploads: Option<usize>,
+    pub max_body_mib: Option<usize>,
+    pub max_batch: Option<usize>,
+    pub inflight_mib: Option<usize>,
+    pub queue_items: Option<usize>,
+    pub deadline_secs: Option<u64>,
+    pub retry_after_secs: Option<u64>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    pub min_stake: Option<f64>,
+    pub allow: Option<Vec<String>>,
+    pub metagraph_refresh_secs: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("parsing {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+const MIB: usize = 1 << 20;
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.into(),
+            source: Box::new(source),
+        })
+    }
+}
+
+impl MinerConfig {
+    /// Flags over the file (if `--config` names one) over the defaults.
+    pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        Self::resolve(cli, file)
+    }
+
+    /// Merges flags and a parsed file over the defaults, then checks the result.
+    pub fn resolve(cli: &Cli, file: FileConfig) -> Result<Self, ConfigError> {
+        let defaults = MinerConfig::default();
+        let chain = match (
+            cli.registry.clone().or(file.registry),
+            cli.network.clone().or(file.subtensor.network),
+        ) {
+            (Some(registry), _) => ChainSource::Registry(registry),
+            (None, Some(network)) => ChainSource::Subtensor(network),
+            (None, None) => defaults.chain,
+        };
+        let port = cli.port.or(file.axon.port).unwrap_or(defaults.bind.port());
+        let bind_ip = cli.bind_ip.or(file.axon.ip).unwrap_or(defaults.bind.ip());
+        let fl = file.limits;
+        let dl = defaults.limits;
+        let mib = |v: Option<usize>, default: usize| v.map_or(default, |m| m * MIB);
+        let limits = Limits {
+            max_key_bytes: mib(fl.max_key_mib, dl.max_key_bytes),
+            key_cache_bytes: mib(cli.key_cache_mib.or(fl.key_cache_mib), dl.key_cache_bytes),
+            concurrent_key_uploads: fl
+                .concurrent_key_uploads
+                .unwrap_or(dl.concurrent_key_uploads),
+            max_body_bytes: mib(fl.max_body_mib, dl.max_body_bytes),
+            max_batch: cli.max_batch.or(fl.max_batch).unwrap_or(dl.max_batch),
+            inflight_bytes: mib(cli.inflight_mib.or(fl.inflight_mib), dl.inflight_bytes),
+            queue_items: cli.queue_items.or(fl.queue_items).unwrap_or(dl.queue_items),
+            request_deadline: cli
+                .deadline_secs
+                .or(fl.deadline_secs)
+                .map_or(dl.request_deadline, Duration::from_secs),
+            retry_after: fl
+                .retry_after_secs
+                .map_or(dl.retry_after, Duration::from_secs),
+        };
+        let auth = AuthConfig {
+            min_stake: cli
+                .min_stake
+                .or(file.auth.min_stake)
+                .unwrap_or(defaults.auth.min_stake),
+            allow: if cli.allow.is_empty() {
+                file.auth.allow.unwrap_or_default()
+            } else {
+                cli.allow.clone()
+            },
+            metagraph_refresh: file
+                .auth
+                .metagraph_refresh_secs
+                .map_or(defaults.auth.metagraph_refresh, Duration::from_secs),
+        };
+        let config = MinerConfig {
+            netuid: cli.netuid.or(file.netuid).unwrap_or(defaults.netuid),
+            chain,
+            wallet: WalletConfig {
+                name: cli
+                    .wallet_name
+                    .clone()
+                    .or(file.wallet.name)
+                    .unwrap_or(defaults.wallet.name),
+                hotkey: cli
+                    .wallet_hotkey
+                    .clone()
+                    .or(file.wallet.hotkey)
+                    .unwrap_or(defaults.wallet.hotkey),
+                path: cli
+                    .wallet_path
+                    .clone()
+                    .or(file.wallet.path)
+                    .unwrap_or(defaults.wallet.path),
+            },
+            bind: SocketAddr::new(bind_ip, port),
+            external_ip: cli.external_ip.or(file.axon.external_ip),
+            circuits: pick_list(&cli.circuits, file.circuits, defaults.circuits),
+            circuit_seed: cli
+                .circuit_seed
+                .or(file.circuit_seed)
+                .unwrap_or(defaults.circuit_seed),
+            profiles: pick_list(&cli.profiles, file.profiles, defaults.profiles),
+            workers: cli.workers.or(file.workers).unwrap_or(defaults.workers),
+            limits,
+            auth,
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Rejects settings that would make the miner refuse everything or never bound memory.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.into()));
+        let l = &self.limits;
+        if self.workers == 0 {
+            return bad("workers must be at least 1");
+        }
+        if self.circuits.is_empty() {
+            return bad("serve at least one circuit");
+        }
+        if l.max_batch == 0 || l.queue_items < l.max_batch {
+            return bad("limits: max_batch must be at least 1 and queue_items at least max_batch");
+        }
+        if l.concurrent_key_uploads == 0 || l.key_cache_bytes == 0 || l.inflight_bytes == 0 {
+            return bad("limits: key cache, key uploads and in-flight memory must be positive");
+        }
+        if l.max_body_bytes == 0 || l.max_key_bytes == 0 || l.request_deadline.is_zero() {
+            return bad("limits: body sizes and the deadline must be positive");
+        }
+        if self.auth.min_stake.is_nan() || self.auth.min_stake < 0.0 {
+            return bad("auth: min_stake must be a non-negative number");
+        }
+        Ok(())
+    }
+}
+
+fn pick_list(flags: &[String], file: Option<Vec<String>>, default: Vec<String>) -> Vec<String> {
+    if !flags.is_empty() {
+        flags.to_vec()
+    } else {
+        file.unwrap_or(default)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("brainlock-miner").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_bittensor_like() {
+        let config = MinerConfig::resolve(&parse(&[]), FileConfig::default()).unwrap();
+        assert_eq!(config.netuid, 55);
+        assert_eq!(config.chain, ChainSource::Subtensor("finney".into()));
+        assert_eq!(config.wallet.name, "default");
+        assert_eq!(config.wallet.hotkey, "default");
+        assert!(config.wallet.path.ends_with(".bittensor/wallets"));
+        assert_eq!(config.circuits, ["conv3x3", "vgg9"]);
+        assert_eq!(config.circuit_seed, DEFAULT_CIRCUIT_SEED);
+    }
+
+    #[test]
+    fn dotted_flags_parse_and_override_the_file() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            netuid = 7
+            circuits = ["conv3x3"]
+            [subtensor]
+            network = "test"
+            [wallet]
+            name = "from-file"
+            hotkey = "file-hot"
+            [axon]
+            port = 9000
+            [limits]
+            key_cache_mib = 256
+            max_batch = 4
+            [auth]
+            allow = ["5file"]
+            "#,
+        )
+        .unwrap();
+        let cli = parse(&[
+            "--netuid",
+            "99",
+            "--wallet.name",
+            "flag-wallet",
+            "--port",
+            "8123",
+            "--external-ip",
+            "203.0.113.9",
+            "--subtensor.network",
+            "local",
+            "--auth.allow",
+            "5a,5b",
+        ]);
+        let config = MinerConfig::resolve(&cli, file).unwrap();
+        assert_eq!(config.netuid, 99);
+        assert_eq!(config.wallet.name, "flag-wallet");
+        assert_eq!(config.wallet.hotkey, "file-hot");
+        assert_eq!(config.bind.port(), 8123);
+        assert_eq!(config.external_ip, Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(config.chain, ChainSource::Subtensor("local".into()));
+        assert_eq!(config.circuits, ["conv3x3"]);
+        assert_eq!(config.limits.key_cache_bytes, 256 * MIB);
+        assert_eq!(config.limits.max_batch, 4);
+        assert_eq!(config.auth.allow, ["5a", "5b"]);
+    }
+
+    #[test]
+    fn registry_wins_over_network() {
+        let cli = parse(&["--registry", "/tmp/reg.json", "--subtensor.network", "test"]);
+        let config = MinerConfig::resolve(&cli, FileConfig::default()).unwrap();
+        assert_eq!(config.chain, ChainSource::Registry("/tmp/reg.json".into()));
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_limits_are_errors() {
+        assert!(toml::from_str::<FileConfig>("[wallet]\nnmae = \"x\"").is_err());
+        let file: FileConfig = toml::from_str("[limits]\nmax_batch = 0").unwrap();
+        assert!(matches!(
+            MinerConfig::resolve(&parse(&[]), file),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert!(matches!(
+            MinerConfig::resolve(&parse(&["--workers", "0"]), FileConfig::default()),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+}

@@ -1,0 +1,220 @@
+//! Startup and shutdown: registration check, axon announcement, sender policy, worker
+//! threads, the HTTP server, and a graceful stop that finishes admitted work.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use brainlock_chain::{AxonInfo, Chain, LocalRegistry};
+use brainlock_epistula::{AccountId, Verifier};
+use brainlock_wire::{Backend, MinerInfo, MinerLimits, PROTOCOL_VERSION};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::auth::{ValidatorPolicy, spawn_refresh};
+use crate::budget::MemoryBudget;
+use crate::circuits::Catalog;
+use crate::compute::{Job, run_job};
+use crate::config::{ChainSource, MinerConfig};
+use crate::key_cache::KeyCache;
+use crate::metrics::Metrics;
+use crate::queue::{WorkQueue, spawn_workers};
+use crate::server::{AppState, router};
+
+/// A miner bound to its port, announced, with its workers running; [`Miner::serve`]
+/// answers requests until shutdown.
+pub struct Miner {
+    state: Arc<AppState>,
+    listener: TcpListener,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    refresher: JoinHandle<()>,
+}
+
+impl Miner {
+    /// Checks that `hotkey` is registered on the subnet, builds the served circuits,
+    /// binds, announces the axon and loads the first metagraph.
+    pub async fn start(
+        config: &MinerConfig,
+        hotkey: AccountId,
+        chain: Arc<dyn Chain>,
+    ) -> anyhow::Result<Self> {
+        config.check()?;
+        let netuid = config.netuid;
+        let ss58 = hotkey.to_ss58();
+        let uid = chain
+            .uid_of(netuid, &ss58)
+            .await
+            .context("checking registration")?
+            .with_context(|| {
+                format!("hotkey {ss58} is not registered on subnet {netuid}: register it first")
+            })?;
+
+        let (circuits, seed, profiles) = (
+            config.circuits.clone(),
+            config.circuit_seed,
+            config.profiles.clone(),
+        );
+        let catalog =
+            tokio::task::spawn_blocking(move || Catalog::build(&circuits, seed, &profiles))
+                .await
+                .context("building circuits")??;
+
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding {}", config.bind))?;
+        let local = listener.local_addr()?;
+        let announced = SocketAddr::new(announced_ip(config, local.ip())?, local.port());
+        chain
+            .serve_axon(netuid, AxonInfo::new(announced, version_as_int()))
+            .await
+            .context("serving the axon")?;
+
+        let allow = config
+            .auth
+            .allow
+            .iter()
+            .map(|a| AccountId::from_ss58(a).with_context(|| format!("allow-listed hotkey {a:?}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let policy = Arc::new(ValidatorPolicy::new(config.auth.min_stake, allow));
+        policy.update(
+            &chain
+                .metagraph(netuid)
+                .await
+                .context("loading the metagraph")?,
+        );
+        let refresher = spawn_refresh(policy.clone(), chain, netuid, config.auth.metagraph_refresh);
+
+        let limits = config.limits.clone();
+        let info = MinerInfo {
+            protocol_version: PROTOCOL_VERSION,
+            software_version: env!("CARGO_PKG_VERSION").into(),
+            hotkey: ss58.clone(),
+            circuits: catalog.circuit_ids(),
+            profiles: catalog.profile_ids(),
+            backend: Backend::Cpu,
+            limits: MinerLimits {
+                max_key_bytes: limits.max_key_bytes as u64,
+                max_batch: limits.max_batch as u32,
+                max_body_bytes: limits.max_body_bytes as u64,
+                max_inflight: limits.queue_items as u32,
+            },
+        };
+        let queue = Arc::new(WorkQueue::new(limits.queue_items));
+        let metrics = Arc::new(Metrics::default());
+        let worker_metrics = metrics.clone();
+        let workers = spawn_workers(
+            config.workers,
+            queue.clone(),
+            Arc::new(move |job: Job| run_job(&worker_metrics, job)),
+        )
+        .context("starting workers")?;
+        let state = Arc::new(AppState {
+            info,
+            verifier: Verifier::new(hotkey, policy),
+            keys: KeyCache::new(limits.key_cache_bytes),
+            key_uploads: Semaphore::new(limits.concurrent_key_uploads),
+            inflight: MemoryBudget::new(limits.inflight_bytes),
+            catalog,
+            limits,
+            queue,
+            metrics,
+        });
+        tracing::info!(%ss58, uid, %local, %announced, circuits = ?state.info.circuits, "miner ready");
+        Ok(Self {
+            state,
+            listener,
+            workers,
+            refresher,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Shared state: metrics, caches and limits (for tests and embedding).
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Answers requests until `shutdown` completes, then stops accepting, lets admitted
+    /// requests stream to their end, and stops the workers.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = router(self.state.clone());
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.refresher.abort();
+        self.state.queue.close();
+        let workers = self.workers;
+        tokio::task::spawn_blocking(move || {
+            for worker in workers {
+                let _ = worker.join();
+            }
+        })
+        .await
+        .context("joining workers")?;
+        tracing::info!("miner stopped");
+        served.context("HTTP server")
+    }
+}
+
+/// Loads the hotkey from the wallet, opens the chain, starts and serves until
+/// `shutdown`.
+pub async fn run(
+    config: MinerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let keypair = brainlock_epistula::wallet::load_hotkey(
+        &config.wallet.path,
+        &config.wallet.name,
+        &config.wallet.hotkey,
+    )
+    .context("loading the hotkey")?;
+    let hotkey = keypair.account_id();
+    let chain: Arc<dyn Chain> = match &config.chain {
+        ChainSource::Registry(path) => Arc::new(
+            LocalRegistry::open(path, config.netuid, &hotkey.to_ss58())
+                .with_context(|| format!("opening the local registry {}", path.display()))?,
+        ),
+        ChainSource::Subtensor(network) => bail!(
+            "subtensor network {network:?}: this build has no subtensor client yet; run with --registry"
+        ),
+    };
+    Miner::start(&config, hotkey, chain)
+        .await?
+        .serve(shutdown)
+        .await
+}
+
+/// The address announced on chain: `--external-ip`, else the bound address; a wildcard
+/// bind needs `--external-ip` on a real chain and means loopback in a local registry.
+fn announced_ip(config: &MinerConfig, bound: IpAddr) -> anyhow::Result<IpAddr> {
+    if let Some(ip) = config.external_ip {
+        return Ok(ip);
+    }
+    if !bound.is_unspecified() {
+        return Ok(bound);
+    }
+    match config.chain {
+        ChainSource::Registry(_) => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        ChainSource::Subtensor(_) => {
+            bail!("bound to {bound}: pass --external-ip, the address validators reach")
+        }
+    }
+}
+
+/// The Bittensor SDK's `version_as_int`: 100 * major + 10 * minor + patch.
+fn version_as_int() -> u32 {
+    let part = |s: &str| s.parse::<u32>().unwrap_or(0);
+    100 * part(env!("CARGO_PKG_VERSION_MAJOR"))
+        + 10 * part(env!("CARGO_PKG_VERSION_MINOR"))
+        + part(env!("CARGO_PKG_VERSION_PATCH"))
+}

@@ -1,0 +1,201 @@
+//! A miner on loopback with a local registry, plus signed clients and key material,
+//! shared by the integration tests.
+#![allow(dead_code)] // each test binary uses a different part of this harness
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use brainlock_chain::{LocalRegistry, Registration, Role};
+use brainlock_circuit::Circuit;
+use brainlock_epistula::{AccountId, CryptoType, Keypair};
+use brainlock_fhe::{ClientKey, EncryptedOutput, Profile};
+use brainlock_miner::circuits::{TEST_TINY, test_tiny};
+use brainlock_miner::config::{ChainSource, Limits};
+use brainlock_miner::server::AppState;
+use brainlock_miner::{Miner, MinerClient, MinerConfig};
+use brainlock_wire::{CircuitId, InferRequest, KeyId, ProfileId};
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const PROFILE: &str = "n2048-gauss";
+
+pub fn keypair(seed: u8) -> Arc<Keypair> {
+    Arc::new(Keypair::from_seed(CryptoType::Sr25519, &[seed; 32]))
+}
+
+/// The validator (with a permit) that the tests sign with.
+pub fn validator() -> Arc<Keypair> {
+    keypair(1)
+}
+
+/// Registered without a permit and with little stake: must be refused.
+pub fn outsider() -> Arc<Keypair> {
+    keypair(2)
+}
+
+pub fn miner_key() -> Arc<Keypair> {
+    keypair(3)
+}
+
+/// A client key and its serialized evaluation key, generated once per test binary.
+pub struct KeyMaterial {
+    pub client: ClientKey,
+    pub eval_bytes: Bytes,
+}
+
+pub fn keys() -> &'static KeyMaterial {
+    static KEYS: OnceLock<KeyMaterial> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let (client, eval) = ClientKey::generate(Profile::by_id(PROFILE).unwrap(), Some(7));
+        KeyMaterial {
+            client,
+            eval_bytes: Bytes::from(eval.to_bytes()),
+        }
+    })
+}
+
+pub fn profile() -> &'static Profile {
+    Profile::by_id(PROFILE).unwrap()
+}
+
+pub fn test_config() -> MinerConfig {
+    MinerConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        circuits: vec![TEST_TINY.into()],
+        profiles: vec![PROFILE.into()],
+        workers: 1,
+        limits: Limits {
+            max_key_bytes: 40 << 20,
+            key_cache_bytes: 300 << 20,
+            max_body_bytes: 1 << 20,
+            max_batch: 8,
+            inflight_bytes: 64 << 20,
+            queue_items: 16,
+            request_deadline: Duration::from_secs(60),
+            retry_after: Duration::from_secs(2),
+            ..Limits::default()
+        },
+        ..MinerConfig::default()
+    }
+}
+
+/// A miner serving on loopback until dropped or shut down.
+pub struct TestMiner {
+    pub addr: std::net::SocketAddr,
+    pub state: Arc<AppState>,
+    pub hotkey: AccountId,
+    pub registry: LocalRegistry,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestMiner {
+    pub async fn start(mut config: MinerConfig) -> TestMiner {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.json");
+        config.chain = ChainSource::Registry(path.clone());
+        let hotkey = miner_key().account_id();
+        let registry = LocalRegistry::open(&path, config.netuid, &hotkey.to_ss58()).unwrap();
+        for (who, role, stake) in [
+            (hotkey, Role::Miner, 0.0),
+            (validator().account_id(), Role::Validator, 0.0),
+            (outsider().account_id(), Role::Miner, 5.0),
+        ] {
+            registry
+                .register(Registration {
+                    hotkey: who.to_ss58(),
+                    coldkey: None,
+                    role,
+                    stake,
+                })
+                .await
+                .unwrap();
+        }
+        let miner = Miner::start(&config, hotkey, Arc::new(registry.clone()))
+            .await
+            .unwrap();
+        let (addr, state) = (miner.local_addr(), miner.state());
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(miner.serve(async move {
+            let _ = rx.await;
+        }));
+        TestMiner {
+            addr,
+            state,
+            hotkey,
+            registry,
+            shutdown: Some(tx),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn client(&self, keypair: Arc<Keypair>) -> MinerClient {
+        MinerClient::new(self.url(), self.hotkey, keypair, reqwest::Client::new())
+    }
+
+    /// Graceful shutdown; returns what `serve` returned.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.shutdown.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap()
+    }
+}
+
+/// `count` deterministic inputs of the tiny circuit, each in its [-2, 1] range.
+pub fn tiny_inputs(count: usize) -> Vec<Vec<i64>> {
+    (0..count)
+        .map(|i| (0..16).map(|j| ((i * 7 + j * 5) % 4) as i64 - 2).collect())
+        .collect()
+}
+
+pub fn tiny_circuit() -> Circuit {
+    test_tiny()
+}
+
+pub fn infer_request(key_id: KeyId, inputs: &[Vec<i64>]) -> InferRequest {
+    let circuit = tiny_circuit();
+    let keys = keys();
+    InferRequest {
+        key_id,
+        circuit: CircuitId::new(TEST_TINY).unwrap(),
+        profile: ProfileId::new(PROFILE).unwrap(),
+        inputs: inputs
+            .iter()
+            .map(|values| {
+                Bytes::from(
+                    keys.client
+                        .encrypt_input(&circuit, values)
+                        .unwrap()
+                        .to_bytes(),
+                )
+            })
+            .collect(),
+    }
+}
+
+pub fn decrypt(payload: &[u8]) -> Vec<i64> {
+    let circuit = tiny_circuit();
+    let output = EncryptedOutput::from_bytes(
+        payload,
+        &circuit,
+        profile(),
+        &brainlock_fhe::Limits::default(),
+    )
+    .unwrap();
+    assert!(!output.has_trivial_ciphertext());
+    keys().client.decrypt_output(&circuit, &output).unwrap()
+}
+
+/// Resident set size of this process, from /proc.
+pub fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}

@@ -1,0 +1,132 @@
+//! Resident memory stays under the configured cap while many clients upload keys and
+//! infer at once (measured from /proc, not assumed). Its own test binary, so no other
+//! test's allocations are counted.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use brainlock_fhe::{ClientKey, Profile};
+use brainlock_miner::ClientError;
+use brainlock_miner::circuits::key_expansion_bytes;
+use brainlock_wire::ErrorCode;
+use bytes::Bytes;
+use common::*;
+
+/// Samples this process's resident set every few milliseconds until stopped.
+struct RssSampler {
+    peak: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RssSampler {
+    fn start() -> Self {
+        let peak = Arc::new(AtomicUsize::new(rss_bytes()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (peak.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                p.fetch_max(rss_bytes(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Self { peak, stop, thread }
+    }
+
+    fn finish(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_uploads_stay_under_the_memory_cap() {
+    // Three distinct keys; the cache holds two expanded keys at most.
+    let profile = Profile::by_id(PROFILE).unwrap();
+    let extra: Vec<Bytes> = (20..22)
+        .map(|seed| Bytes::from(ClientKey::generate(profile, Some(seed)).1.to_bytes()))
+        .collect();
+    let all_keys: Vec<Bytes> = std::iter::once(keys().eval_bytes.clone())
+        .chain(extra)
+        .collect();
+
+    let mut config = test_config();
+    config.limits.key_cache_bytes = 2 * profile.expanded_key_bytes() + (1 << 20);
+    let cap = config.limits.memory_cap_bytes(key_expansion_bytes(profile));
+    let baseline = rss_bytes();
+    let sampler = RssSampler::start();
+    let miner = TestMiner::start(config).await;
+
+    // 24 uploads at once, every key 8 times, plus garbage: one slot processes keys,
+    // the others are refused without their bodies being buffered.
+    let mut uploads = Vec::new();
+    for round in 0..8 {
+        for key in &all_keys {
+            let client = miner.client(validator());
+            let key = key.clone();
+            uploads.push(tokio::spawn(async move { client.upload_key(key).await }));
+        }
+        let client = miner.client(validator());
+        uploads.push(tokio::spawn(async move {
+            client
+                .upload_key(Bytes::from(vec![round as u8; 1 << 20]))
+                .await
+        }));
+    }
+    let (mut accepted, mut busy, mut malformed) = (0, 0, 0);
+    for upload in uploads {
+        match upload.await.unwrap() {
+            Ok(_) => accepted += 1,
+            Err(error @ ClientError::Api { .. }) => match (error.status(), error.code()) {
+                (Some(429), Some(ErrorCode::Busy)) => busy += 1,
+                (Some(400), Some(ErrorCode::MalformedKey)) => malformed += 1,
+                other => panic!("unexpected refusal {other:?}: {error}"),
+            },
+            Err(error) => panic!("transport error: {error}"),
+        }
+    }
+    assert!(
+        accepted >= 1 && busy >= 1,
+        "accepted {accepted}, busy {busy}, malformed {malformed}"
+    );
+    assert_eq!(accepted + busy + malformed, 32);
+
+    // Every key once more, in turn: the LRU keeps two.
+    let client = miner.client(validator());
+    for key in &all_keys {
+        client.upload_key(key.clone()).await.unwrap();
+    }
+    assert_eq!(miner.state.keys.len(), 2);
+    assert!(miner.state.keys.used_bytes() <= miner.state.keys.cap());
+
+    // And the server still computes.
+    let key_id = client.upload_key(keys().eval_bytes.clone()).await.unwrap();
+    let mut stream = client
+        .infer(&infer_request(key_id, &tiny_inputs(2)))
+        .await
+        .unwrap();
+    let mut frames = 0;
+    while stream.next_frame().await.unwrap().is_some() {
+        frames += 1;
+    }
+    assert_eq!(frames, 2);
+
+    let peak = sampler.finish();
+    let grown = peak.saturating_sub(baseline);
+    eprintln!(
+        "baseline {} MiB, peak {} MiB, grown {} MiB, cap {} MiB",
+        baseline >> 20,
+        peak >> 20,
+        grown >> 20,
+        cap >> 20
+    );
+    assert!(
+        grown < cap,
+        "resident memory grew by {grown} bytes, over the {cap}-byte cap"
+    );
+    miner.stop().await.unwrap();
+}
