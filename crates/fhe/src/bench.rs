@@ -1,0 +1,133 @@
+//! The encrypted benchmark behind `brainlock bench`: key generation, key sizes, one
+//! encrypted inference per image, and agreement with the exact simulation.
+
+use crate::error::{EngineError, Result};
+use crate::keys::{ClientKey, EvaluationKey};
+use crate::plan::Plan;
+use crate::profile::Profile;
+use crate::{EncryptedInput, Limits, evaluate};
+use brainlock_circuit::{Circuit, Simulator, argmax, cosine};
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub circuit: String,
+    pub profile: String,
+    pub threads: usize,
+    pub images: usize,
+    pub lookups_per_image: usize,
+    pub keygen_seconds: f64,
+    pub key_expand_seconds: f64,
+    pub eval_key_compressed_bytes: usize,
+    pub eval_key_expanded_bytes: usize,
+    pub input_bytes: usize,
+    pub output_bytes: usize,
+    /// Server-side evaluation time per image (seconds), in order.
+    pub latencies_seconds: Vec<f64>,
+    pub median_latency_seconds: f64,
+    pub lookups_per_second: f64,
+    /// Mean over images of the cosine between encrypted and exact outputs.
+    pub cosine: f64,
+    /// Fraction of images whose argmax (lowest index on ties) agrees.
+    pub top1_agreement: f64,
+    /// Fraction of output values that are exactly equal.
+    pub exact_match_fraction: f64,
+}
+
+/// Runs the full client/server round trip on every image and reports timings, sizes and
+/// agreement with the exact simulation.
+pub fn run_bench(
+    circuit: &Circuit,
+    profile: &'static Profile,
+    images: &[Vec<i64>],
+) -> Result<BenchReport> {
+    let plan = Plan::new(circuit)?;
+    let start = Instant::now();
+    let (client, compressed) = ClientKey::generate(profile, None);
+    let keygen_seconds = start.elapsed().as_secs_f64();
+    // Go through the wire format as a miner would.
+    let key_bytes = compressed.to_bytes();
+    let compressed =
+        crate::CompressedEvaluationKey::from_bytes(&key_bytes, profile, &Limits::default())?;
+    let start = Instant::now();
+    let key = EvaluationKey::expand(&compressed);
+    let key_expand_seconds = start.elapsed().as_secs_f64();
+
+    let simulator =
+        Simulator::new(circuit).map_err(|e| EngineError::InvalidCircuit(e.to_string()))?;
+    let lookups = plan.lookups(circuit);
+    let (mut latencies, mut cosines) = (Vec::new(), Vec::new());
+    let (mut top1, mut equal, mut values) = (0usize, 0usize, 0usize);
+    let (mut input_bytes, mut output_bytes) = (0, 0);
+    for (n, image) in images.iter().enumerate() {
+        let input = client.encrypt_input(circuit, image)?;
+        let wire_in = input.to_bytes();
+        input_bytes = wire_in.len();
+        let input = EncryptedInput::from_bytes(&wire_in, circuit, profile, &Limits::default())?;
+        let start = Instant::now();
+        let output = evaluate(circuit, &key, &input, &|_, _| {})?;
+        let seconds = start.elapsed().as_secs_f64();
+        tracing::info!(image = n, seconds, "encrypted inference");
+        latencies.push(seconds);
+        output_bytes = output.to_bytes().len();
+        let got = client.decrypt_output(circuit, &output)?;
+        let want = simulator
+            .run(image)
+            .map_err(|e| EngineError::InvalidInput(e.to_string()))?;
+        cosines.push(cosine(&got, &want));
+        top1 += usize::from(argmax(&got) == argmax(&want));
+        equal += got.iter().zip(&want).filter(|(a, b)| a == b).count();
+        values += want.len();
+    }
+    let images_n = images.len().max(1) as f64;
+    let median = median(&latencies);
+    Ok(BenchReport {
+        circuit: circuit.id.clone(),
+        profile: profile.id.to_string(),
+        threads: rayon::current_num_threads(),
+        images: images.len(),
+        lookups_per_image: lookups,
+        keygen_seconds,
+        key_expand_seconds,
+        eval_key_compressed_bytes: compressed.compressed_size_bytes(),
+        eval_key_expanded_bytes: compressed.expanded_size_bytes(),
+        input_bytes,
+        output_bytes,
+        median_latency_seconds: median,
+        lookups_per_second: if median > 0.0 {
+            lookups as f64 / median
+        } else {
+            0.0
+        },
+        latencies_seconds: latencies,
+        cosine: cosines.iter().sum::<f64>() / images_n,
+        top1_agreement: top1 as f64 / images_n,
+        exact_match_fraction: equal as f64 / values.max(1) as f64,
+    })
+}
+
+fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let m = s.len() / 2;
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[4.0, 1.0]), 2.5);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+    }
+}

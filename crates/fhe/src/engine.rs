@@ -1,0 +1,246 @@
+//! Server-side evaluation: per layer, for every output in parallel, the clear-weight
+//! linear part on big-key PBS outputs, then one keyswitch, a centered modulus switch and
+//! one blind rotation with the output channel's table ("KS-PBS" order, design section 2).
+//!
+//! Memory: only the current layer's inputs and outputs are alive (VGG9 c1 -> c2 peaks at
+//! ~1.8 GB). The hot loop allocates nothing: each rayon worker owns its accumulator,
+//! keyswitch output, accumulator GLWE and FFT scratch, and the tables are built once per
+//! (layer, channel).
+
+use crate::ciphertext::{EncryptedInput, EncryptedOutput};
+use crate::error::{EngineError, Result};
+use crate::keys::EvaluationKey;
+use crate::plan::{Plan, channel_of, for_each_term};
+use crate::profile::Profile;
+use brainlock_circuit::{Circuit, Layer, LayerOutput, LookupLayer, Shape};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tfhe::core_crypto::algorithms::slice_algorithms::{
+    slice_wrapping_add_assign, slice_wrapping_add_scalar_mul_assign, slice_wrapping_sub_assign,
+};
+use tfhe::core_crypto::prelude::*;
+
+/// Lookups handed to a worker at a time: large enough to amortize scheduling, small
+/// enough to balance two cores and report progress often.
+const CHUNK: usize = 32;
+
+/// Evaluates `circuit` on `input`. `progress(done, total)` is called (from worker
+/// threads) as lookups complete.
+pub fn evaluate(
+    circuit: &Circuit,
+    key: &EvaluationKey,
+    input: &EncryptedInput,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<EncryptedOutput> {
+    let profile = key.profile;
+    if input.profile.id != profile.id {
+        return Err(EngineError::WrongProfile {
+            what: "encrypted input",
+            expected: profile.id.to_string(),
+            found: input.profile.id.to_string(),
+        });
+    }
+    let plan = Plan::new(circuit)?;
+    if circuit.rounding_bits + 1 >= profile.polynomial_size.ilog2() {
+        return Err(EngineError::InvalidCircuit(format!(
+            "R = {} needs boxes of at least 2 slots at N = {}",
+            circuit.rounding_bits, profile.polynomial_size
+        )));
+    }
+    if input.len() != circuit.input_shape.len() {
+        return Err(EngineError::WrongShape {
+            what: "encrypted input",
+            expected: circuit.input_shape.len() as u64,
+            found: input.len() as u64,
+        });
+    }
+    let total = plan.lookups(circuit);
+    let done = AtomicUsize::new(0);
+    let mut current = input.expand();
+    for (i, layer) in circuit.layers.iter().enumerate() {
+        let span =
+            tracing::info_span!("layer", name = %layer.name, outputs = plan.shapes[i + 1].len());
+        let _guard = span.enter();
+        let ctx = LayerContext {
+            layer,
+            input: plan.shapes[i],
+            output: plan.shapes[i + 1],
+            input_delta_log2: plan.deltas_log2[i],
+            output_delta_log2: plan.deltas_log2[i + 1],
+            rounding_bits: circuit.rounding_bits,
+        };
+        current = match &layer.output {
+            LayerOutput::Lookup(lookup) => {
+                run_lookup_layer(&ctx, lookup, key, &current, &done, total, progress)
+            }
+            LayerOutput::Accumulator { .. } => run_accumulator_layer(&ctx, profile, &current),
+        };
+    }
+    Ok(EncryptedOutput {
+        profile,
+        data: current,
+    })
+}
+
+struct LayerContext<'a> {
+    layer: &'a Layer,
+    input: Shape,
+    output: Shape,
+    input_delta_log2: u32,
+    output_delta_log2: u32,
+    rounding_bits: u32,
+}
+
+impl LayerContext<'_> {
+    /// Writes output `o`'s accumulator (clear weights times input ciphertexts) into `acc`.
+    fn accumulate(&self, inputs: &[u64], lwe_size: usize, o: usize, acc: &mut [u64]) {
+        acc.fill(0);
+        for_each_term(&self.layer.op, self.input, self.output, o, |j, w| {
+            let ct = &inputs[j * lwe_size..(j + 1) * lwe_size];
+            match w {
+                1 => slice_wrapping_add_assign(acc, ct),
+                -1 => slice_wrapping_sub_assign(acc, ct),
+                w => slice_wrapping_add_scalar_mul_assign(acc, ct, w as u64),
+            }
+        });
+    }
+}
+
+/// The table of one output channel as a trivial GLWE accumulator: box k holds
+/// `T[k] * delta_out` (wrapping), boxes centred by tfhe-rs's builder.
+fn channel_lut(
+    profile: &Profile,
+    table: &[i64],
+    rounding_bits: u32,
+    delta_out_log2: u32,
+) -> GlweCiphertextOwned<u64> {
+    generate_programmable_bootstrap_glwe_lut(
+        profile.poly_size(),
+        profile.glwe_dim().to_glwe_size(),
+        1usize << rounding_bits,
+        CiphertextModulus::new_native(),
+        1u64,
+        |k: u64| (table[k as usize] as u64).wrapping_shl(delta_out_log2),
+    )
+}
+
+/// Per-thread buffers of the lookup hot loop.
+struct Worker {
+    acc: Vec<u64>,
+    small: LweCiphertextOwned<u64>,
+    rotated: GlweCiphertextOwned<u64>,
+    fft: Fft,
+    scratch: ComputationBuffers,
+}
+
+impl Worker {
+    fn new(profile: &Profile) -> Self {
+        let fft = Fft::new(profile.poly_size());
+        let mut scratch = ComputationBuffers::new();
+        scratch.resize(
+            blind_rotate_assign_mem_optimized_requirement::<u64>(
+                profile.glwe_dim().to_glwe_size(),
+                profile.poly_size(),
+                fft.as_view(),
+            )
+            .unaligned_bytes_required(),
+        );
+        Self {
+            acc: vec![0; profile.big_dim().to_lwe_size().0],
+            small: LweCiphertext::new(
+                0,
+                profile.small_dim().to_lwe_size(),
+                CiphertextModulus::new_native(),
+            ),
+            rotated: GlweCiphertext::new(
+                0,
+                profile.glwe_dim().to_glwe_size(),
+                profile.poly_size(),
+                CiphertextModulus::new_native(),
+            ),
+            fft,
+            scratch,
+        }
+    }
+
+    /// Keyswitches `self.acc` to the small key, switches the modulus to 2N (centered) and
+    /// blind-rotates `lut`, extracting the constant coefficient into `out`.
+    fn bootstrap(&mut self, key: &EvaluationKey, lut: &GlweCiphertextOwned<u64>, out: &mut [u64]) {
+        let acc =
+            LweCiphertext::from_container(self.acc.as_slice(), CiphertextModulus::new_native());
+        keyswitch_lwe_ciphertext(&key.ksk, &acc, &mut self.small);
+        let log_modulus = key
+            .profile
+            .poly_size()
+            .to_blind_rotation_input_modulus_log();
+        let switched = lwe_ciphertext_centered_binary_modulus_switch::<u64, usize, _>(
+            self.small.as_view(),
+            log_modulus,
+        );
+        self.rotated.as_mut().copy_from_slice(lut.as_ref());
+        blind_rotate_assign_mem_optimized(
+            &switched,
+            &mut self.rotated,
+            &key.fourier_bsk,
+            self.fft.as_view(),
+            self.scratch.stack(),
+        );
+        let mut out = LweCiphertext::from_container(out, CiphertextModulus::new_native());
+        extract_lwe_sample_from_glwe_ciphertext(&self.rotated, &mut out, MonomialDegree(0));
+    }
+}
+
+fn run_lookup_layer(
+    ctx: &LayerContext,
+    lookup: &LookupLayer,
+    key: &EvaluationKey,
+    inputs: &[u64],
+    done: &AtomicUsize,
+    total: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Vec<u64> {
+    let profile = key.profile;
+    let lwe_size = profile.big_dim().to_lwe_size().0;
+    let luts: Vec<_> = lookup
+        .tables
+        .iter()
+        .map(|t| channel_lut(profile, t, ctx.rounding_bits, ctx.output_delta_log2))
+        .collect();
+    let offsets: Vec<u64> = lookup
+        .lo
+        .iter()
+        .map(|&lo| (lo.wrapping_neg() as u64).wrapping_shl(ctx.input_delta_log2))
+        .collect();
+    let mut outputs = vec![0u64; ctx.output.len() * lwe_size];
+    outputs
+        .par_chunks_mut(CHUNK * lwe_size)
+        .enumerate()
+        .for_each_init(
+            || Worker::new(profile),
+            |worker, (chunk_index, chunk)| {
+                for (j, out) in chunk.chunks_exact_mut(lwe_size).enumerate() {
+                    let o = chunk_index * CHUNK + j;
+                    let c = channel_of(ctx.output, o);
+                    ctx.accumulate(inputs, lwe_size, o, &mut worker.acc);
+                    let body = lwe_size - 1;
+                    worker.acc[body] = worker.acc[body].wrapping_add(offsets[c]);
+                    worker.bootstrap(key, &luts[c], out);
+                }
+                let now = done.fetch_add(chunk.len() / lwe_size, Ordering::Relaxed)
+                    + chunk.len() / lwe_size;
+                progress(now, total);
+            },
+        );
+    outputs
+}
+
+/// The final accumulator leaves as is (logits): no keyswitch, no bootstrap.
+fn run_accumulator_layer(ctx: &LayerContext, profile: &Profile, inputs: &[u64]) -> Vec<u64> {
+    let lwe_size = profile.big_dim().to_lwe_size().0;
+    let mut outputs = vec![0u64; ctx.output.len() * lwe_size];
+    outputs
+        .par_chunks_mut(lwe_size)
+        .enumerate()
+        .for_each(|(o, out)| ctx.accumulate(inputs, lwe_size, o, out));
+    outputs
+}

@@ -1,0 +1,294 @@
+//! Client secret keys and the evaluation key a miner receives.
+//!
+//! Key layout (KS-PBS): the client encrypts under the big LWE key (the GLWE key read as an
+//! LWE key of dimension kN); PBS outputs come back under it. The keyswitching key goes
+//! big -> small (n), the bootstrapping key encrypts the small key under the GLWE key.
+
+use crate::error::{EngineError, Result};
+use crate::profile::{Profile, tfhe_distribution};
+use crate::wire::{Limits, Reader, Writer, check_limit, header_len};
+use tfhe::conformance::ParameterSetConformant;
+use tfhe::core_crypto::commons::generators::DeterministicSeeder;
+use tfhe::core_crypto::commons::math::random::Seed;
+use tfhe::core_crypto::fft_impl::fft64::crypto::bootstrap::LweBootstrapKeyConformanceParams;
+use tfhe::core_crypto::prelude::*;
+use zeroize::Zeroize;
+
+const EVAL_KEY_MAGIC: &[u8; 4] = b"BLEK";
+
+/// Randomness for the client side: either reproducible from a seed (tests, benchmarks)
+/// or from the OS.
+pub(crate) fn seeder(seed: Option<u128>) -> Box<dyn Seeder> {
+    match seed {
+        Some(s) => Box::new(DeterministicSeeder::<DefaultRandomGenerator>::new(Seed(s))),
+        None => new_seeder(),
+    }
+}
+
+/// The customer's secret keys. Never serialized, never printed, wiped on drop.
+pub struct ClientKey {
+    pub(crate) profile: &'static Profile,
+    pub(crate) small: LweSecretKeyOwned<u64>,
+    pub(crate) glwe: GlweSecretKeyOwned<u64>,
+}
+
+impl std::fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientKey")
+            .field("profile", &self.profile.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ClientKey {
+    fn drop(&mut self) {
+        self.small.as_mut().zeroize();
+        self.glwe.as_mut().zeroize();
+    }
+}
+
+/// Seeded keyswitching and bootstrapping keys: what travels to the miner.
+pub struct CompressedEvaluationKey {
+    pub(crate) profile: &'static Profile,
+    ksk_seed: u128,
+    bsk_seed: u128,
+    ksk: SeededLweKeyswitchKeyOwned<u64>,
+    bsk: SeededLweBootstrapKeyOwned<u64>,
+}
+
+/// Expanded keys, ready to evaluate: full keyswitching key and Fourier bootstrapping key.
+pub struct EvaluationKey {
+    pub(crate) profile: &'static Profile,
+    pub(crate) ksk: LweKeyswitchKeyOwned<u64>,
+    pub(crate) fourier_bsk: FourierLweBootstrapKeyOwned,
+}
+
+impl ClientKey {
+    /// Generates the secret keys and the matching compressed evaluation key. With a seed
+    /// everything (keys, noise, masks) is reproducible; `None` draws from the OS.
+    pub fn generate(
+        profile: &'static Profile,
+        seed: Option<u128>,
+    ) -> (ClientKey, CompressedEvaluationKey) {
+        let mut seeder = seeder(seed);
+        let mut secret_gen = SecretRandomGenerator::<DefaultRandomGenerator>::new(seeder.seed());
+        let small =
+            allocate_and_generate_new_binary_lwe_secret_key(profile.small_dim(), &mut secret_gen);
+        let glwe = allocate_and_generate_new_binary_glwe_secret_key(
+            profile.glwe_dim(),
+            profile.poly_size(),
+            &mut secret_gen,
+        );
+
+        let (ks_base, ks_level) = profile.ks_decomposition();
+        let ksk_seed = seeder.seed().0;
+        let mut ksk = SeededLweKeyswitchKey::new(
+            0u64,
+            ks_base,
+            ks_level,
+            profile.big_dim(),
+            profile.small_dim(),
+            Seed(ksk_seed).into(),
+            CiphertextModulus::new_native(),
+        );
+        generate_seeded_lwe_keyswitch_key(
+            &glwe.as_lwe_secret_key(),
+            &small,
+            &mut ksk,
+            tfhe_distribution(profile.lwe_noise),
+            seeder.as_mut(),
+        );
+
+        let (pbs_base, pbs_level) = profile.pbs_decomposition();
+        let bsk_seed = seeder.seed().0;
+        let mut bsk = SeededLweBootstrapKey::new(
+            0u64,
+            profile.glwe_dim().to_glwe_size(),
+            profile.poly_size(),
+            pbs_base,
+            pbs_level,
+            profile.small_dim(),
+            Seed(bsk_seed).into(),
+            CiphertextModulus::new_native(),
+        );
+        par_generate_seeded_lwe_bootstrap_key(
+            &small,
+            &glwe,
+            &mut bsk,
+            tfhe_distribution(profile.glwe_noise),
+            seeder.as_mut(),
+        );
+
+        let client = ClientKey {
+            profile,
+            small,
+            glwe,
+        };
+        let eval = CompressedEvaluationKey {
+            profile,
+            ksk_seed,
+            bsk_seed,
+            ksk,
+            bsk,
+        };
+        (client, eval)
+    }
+
+    pub fn profile(&self) -> &'static Profile {
+        self.profile
+    }
+}
+
+impl CompressedEvaluationKey {
+    pub fn profile(&self) -> &'static Profile {
+        self.profile
+    }
+
+    /// Serialized size, known from the profile alone.
+    pub fn compressed_size_bytes(&self) -> usize {
+        compressed_size_for(self.profile)
+    }
+
+    /// Memory the expanded key will take, known before expanding.
+    pub fn expanded_size_bytes(&self) -> usize {
+        self.profile.expanded_key_bytes()
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(EVAL_KEY_MAGIC, self.profile, self.compressed_size_bytes());
+        w.u128(self.ksk_seed);
+        w.u128(self.bsk_seed);
+        w.words(self.ksk.as_ref());
+        w.words(self.bsk.as_ref());
+        w.finish()
+    }
+
+    /// Parses a key made for `profile`. Magic, profile id and the exact byte length are
+    /// checked before any allocation; the rebuilt tfhe entities must then pass tfhe's own
+    /// parameter-set conformance checks.
+    pub fn from_bytes(bytes: &[u8], profile: &'static Profile, limits: &Limits) -> Result<Self> {
+        const WHAT: &str = "evaluation key";
+        check_limit(bytes, limits.max_key_bytes, WHAT)?;
+        let mut r = Reader::open(bytes, EVAL_KEY_MAGIC, profile, WHAT)?;
+        let expected = compressed_size_for(profile);
+        if bytes.len() != expected {
+            return Err(EngineError::WrongSize {
+                what: WHAT,
+                expected: expected as u64,
+                found: bytes.len() as u64,
+            });
+        }
+        let ksk_seed = r.u128()?;
+        let bsk_seed = r.u128()?;
+        let mut words =
+            r.exact_words(profile.compressed_ksk_words() + profile.compressed_bsk_words())?;
+        let bsk_words = words.split_off(profile.compressed_ksk_words());
+        let (ks_base, ks_level) = profile.ks_decomposition();
+        let (pbs_base, pbs_level) = profile.pbs_decomposition();
+        let modulus = CiphertextModulus::new_native();
+        let ksk = SeededLweKeyswitchKey::from_container(
+            words,
+            ks_base,
+            ks_level,
+            profile.small_dim().to_lwe_size(),
+            Seed(ksk_seed).into(),
+            modulus,
+        );
+        let bsk = SeededLweBootstrapKey::from_container(
+            bsk_words,
+            profile.glwe_dim().to_glwe_size(),
+            profile.poly_size(),
+            pbs_base,
+            pbs_level,
+            Seed(bsk_seed).into(),
+            modulus,
+        );
+        let ksk_params = LweKeyswitchKeyConformanceParams {
+            decomp_base_log: ks_base,
+            decomp_level_count: ks_level,
+            output_lwe_size: profile.small_dim().to_lwe_size(),
+            input_lwe_dimension: profile.big_dim(),
+            ciphertext_modulus: modulus,
+        };
+        let bsk_params = LweBootstrapKeyConformanceParams {
+            decomp_base_log: pbs_base,
+            decomp_level_count: pbs_level,
+            input_lwe_dimension: profile.small_dim(),
+            output_glwe_size: profile.glwe_dim().to_glwe_size(),
+            polynomial_size: profile.poly_size(),
+            ciphertext_modulus: modulus,
+        };
+        if !ksk.is_conformant(&ksk_params) {
+            return Err(EngineError::NotConformant {
+                what: "keyswitching key",
+            });
+        }
+        if !bsk.is_conformant(&bsk_params) {
+            return Err(EngineError::NotConformant {
+                what: "bootstrapping key",
+            });
+        }
+        Ok(Self {
+            profile,
+            ksk_seed,
+            bsk_seed,
+            ksk,
+            bsk,
+        })
+    }
+}
+
+fn compressed_size_for(profile: &Profile) -> usize {
+    header_len(profile) + 32 + 8 * (profile.compressed_ksk_words() + profile.compressed_bsk_words())
+}
+
+impl EvaluationKey {
+    /// Decompresses the seeded keys and converts the bootstrapping key to the Fourier
+    /// domain (parallel). Peak memory: the expanded key plus one standard-domain BSK.
+    pub fn expand(compressed: &CompressedEvaluationKey) -> EvaluationKey {
+        let p = compressed.profile;
+        let mut ksk = LweKeyswitchKey::new(
+            0u64,
+            compressed.ksk.decomposition_base_log(),
+            compressed.ksk.decomposition_level_count(),
+            p.big_dim(),
+            p.small_dim(),
+            CiphertextModulus::new_native(),
+        );
+        par_decompress_seeded_lwe_keyswitch_key::<_, _, _, DefaultRandomGenerator>(
+            &mut ksk,
+            &compressed.ksk,
+        );
+        let (pbs_base, pbs_level) = p.pbs_decomposition();
+        let mut standard_bsk = LweBootstrapKey::new(
+            0u64,
+            p.glwe_dim().to_glwe_size(),
+            p.poly_size(),
+            pbs_base,
+            pbs_level,
+            p.small_dim(),
+            CiphertextModulus::new_native(),
+        );
+        par_decompress_seeded_lwe_bootstrap_key::<_, _, _, DefaultRandomGenerator>(
+            &mut standard_bsk,
+            &compressed.bsk,
+        );
+        let mut fourier_bsk = FourierLweBootstrapKey::new(
+            p.small_dim(),
+            p.glwe_dim().to_glwe_size(),
+            p.poly_size(),
+            pbs_base,
+            pbs_level,
+        );
+        par_convert_standard_lwe_bootstrap_key_to_fourier(&standard_bsk, &mut fourier_bsk);
+        EvaluationKey {
+            profile: p,
+            ksk,
+            fourier_bsk,
+        }
+    }
+
+    pub fn profile(&self) -> &'static Profile {
+        self.profile
+    }
+}

@@ -1,0 +1,21 @@
+//! Brainlock's encrypted engine on tfhe-rs `core_crypto`: parameter profiles, client and
+//! evaluation keys, seeded/compressed wire formats, KS-PBS evaluation of circuits, the
+//! noise model, and the benchmark behind `brainlock bench`.
+
+pub mod bench;
+mod ciphertext;
+mod engine;
+mod error;
+mod keys;
+#[cfg(test)]
+mod noise_check;
+pub mod plan;
+mod profile;
+mod wire;
+
+pub use ciphertext::{EncryptedInput, EncryptedOutput};
+pub use engine::evaluate;
+pub use error::{EngineError, Result};
+pub use keys::{ClientKey, CompressedEvaluationKey, EvaluationKey};
+pub use profile::Profile;
+pub use wire::Limits;

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Times Concrete-ML 1.9 and Brainlock's engine on the same conv3x3 workload, on this
+# machine: 3 encrypted runs each, prints both medians and the ratio.
+#
+#   scripts/compare-concrete-ml.sh            # install (first time) and compare
+#   RUNS=5 scripts/compare-concrete-ml.sh
+#
+# The Python side lives in a venv under scripts/.venv-concrete (gitignored); the first
+# run downloads concrete-ml and its dependencies (torch, brevitas) from PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${RUNS:-3}"
+VENV=scripts/.venv-concrete
+PYTHON="${PYTHON:-python3.11}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c "import concrete.ml" 2>/dev/null; then
+    "$VENV/bin/pip" install --quiet "concrete-ml==1.9.*"
+fi
+
+echo "== Concrete-ML" >&2
+concrete_json="$("$VENV/bin/python" scripts/compare_concrete_ml.py --runs "$RUNS")"
+echo "$concrete_json"
+
+echo "== Brainlock (tfhe-rs core_crypto)" >&2
+cargo build --quiet --release -p brainlock-fhe --example bench
+ours_json="$(target/release/examples/bench --circuit conv3x3 --images "$RUNS" 2>/dev/null)"
+echo "$ours_json"
+
+"$VENV/bin/python" - "$concrete_json" "$ours_json" <<'PY'
+import json, sys
+concrete, ours = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+c, o = concrete["median_latency_seconds"], ours["median_latency_seconds"]
+print(f"conv3x3 encrypted latency, median of {len(ours['latencies_seconds'])}: "
+      f"concrete-ml {c:.2f} s, brainlock {o:.2f} s, ratio {c / o:.1f}x")
+print(f"evaluation keys: concrete-ml {concrete['eval_key_bytes'] / 1e6:.1f} MB, "
+      f"brainlock {ours['eval_key_compressed_bytes'] / 1e6:.1f} MB compressed")
+PY
