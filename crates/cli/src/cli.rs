@@ -1,0 +1,256 @@
+//! The command line. The help text is the manual: every flag says what it does and
+//! what it defaults to.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "brainlock",
+    version,
+    about = "Brainlock: encrypted (TFHE) inference of a quantized CNN on a Bittensor subnet",
+    long_about = "Brainlock: encrypted (TFHE) inference of a quantized CNN on a Bittensor subnet.\n\n\
+        Customers classify images without revealing them (`brainlock classify`); miners compete \
+        on the speed of encrypted inference and validators time and check them. \
+        `brainlock devnet` runs a whole subnet on this machine.",
+    after_help = "Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=brainlock=debug) or --logging.debug for more."
+)]
+pub struct Cli {
+    /// Debug logs (RUST_LOG overrides).
+    #[arg(long = "logging.debug", global = true)]
+    pub logging_debug: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Classify an image with encrypted inference: fresh keys, encrypt, send, decrypt
+    /// here. Secret keys never leave this process.
+    Classify(ClassifyArgs),
+    /// Run a local subnet on loopback: a registry, miners and one validator; show a
+    /// live leaderboard and write weights to the local ledger.
+    Devnet(DevnetArgs),
+    /// Benchmark encrypted inference of a circuit on this machine; the last line of
+    /// output is the report as JSON.
+    Bench(BenchArgs),
+    /// Manage Bittensor wallets (hotkeys).
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+    /// Export or inspect circuit files.
+    #[command(subcommand)]
+    Circuit(CircuitCommand),
+    /// Operate a validator's customer gateway.
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
+}
+
+/// Where `classify` sends the encrypted image. Exactly one is required.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Target {
+    /// A validator's customer gateway, e.g. http://validator.example:8093. Authenticate
+    /// with --api-key, or with a wallet hotkey the operator admitted (--wallet.*).
+    #[arg(long, value_name = "URL")]
+    pub gateway: Option<String>,
+    /// A miner directly, e.g. http://127.0.0.1:8091. Requests are Epistula-signed with
+    /// the --wallet.* hotkey, which the miner must accept (validator permit or allow list).
+    #[arg(long, value_name = "URL")]
+    pub miner: Option<String>,
+    /// Run the encrypted inference in this process (no network): measures this machine.
+    #[arg(long)]
+    pub local: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WalletArgs {
+    /// Wallet name.
+    #[arg(long = "wallet.name", default_value = "default", value_name = "NAME")]
+    pub name: String,
+    /// Hotkey name inside the wallet.
+    #[arg(long = "wallet.hotkey", default_value = "default", value_name = "NAME")]
+    pub hotkey: String,
+    /// Wallets folder [default: ~/.bittensor/wallets].
+    #[arg(long = "wallet.path", value_name = "DIR")]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// The image: a PNG or JPEG file (resized to the circuit's input and quantized to
+    /// int8), or `synthetic:N` for synthetic image N of the seeded test set.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    #[command(flatten)]
+    pub target: Target,
+    /// Circuit: conv3x3, vgg9, test-tiny, or a circuit JSON file. Must be one the
+    /// gateway or miner serves.
+    #[arg(long, default_value = "conv3x3", value_name = "CIRCUIT")]
+    pub circuit: String,
+    /// FHE parameter profile id [default: the circuit's default].
+    #[arg(long, value_name = "ID")]
+    pub profile: Option<String>,
+    /// API key issued by the gateway's operator (prefer the environment variable: a
+    /// flag shows in the process list).
+    #[arg(
+        long,
+        env = "BRAINLOCK_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<String>,
+    /// The miner's hotkey (SS58), needed with --miner to address signed requests.
+    #[arg(long = "miner-hotkey", value_name = "SS58")]
+    pub miner_hotkey: Option<String>,
+    #[command(flatten)]
+    pub wallet: WalletArgs,
+    /// Seconds to wait for the whole remote inference before giving up.
+    #[arg(long, default_value_t = 1800.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// Print only the final JSON line (no progress bar, no table).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    /// Validator rounds to run before stopping (Ctrl-C stops earlier, cleanly).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub rounds: u32,
+    /// Number of miners.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub miners: u32,
+    /// Circuit the subnet runs: conv3x3 (tens of seconds per query on 2 cores), vgg9
+    /// (hours on 2 cores), or test-tiny (a 32-lookup demo circuit, seconds).
+    #[arg(long, default_value = "conv3x3", value_name = "CIRCUIT")]
+    pub circuit: String,
+    /// Folder for the registry, test wallets, the validator database and the weights
+    /// ledger. Kept after the run for inspection; reused runs start a fresh subnet.
+    #[arg(long = "data-dir", default_value = "./devnet-data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Circuit: conv3x3, vgg9, test-tiny, or a circuit JSON file.
+    #[arg(long, default_value = "conv3x3", value_name = "CIRCUIT")]
+    pub circuit: String,
+    /// FHE parameter profile id [default: the circuit's default].
+    #[arg(long, value_name = "ID")]
+    pub profile: Option<String>,
+    /// Encrypted inferences to time (synthetic images 0..N of the seeded test set).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub images: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalletCommand {
+    /// Create a new sr25519 hotkey (Bittensor wallet layout). Prints its address and
+    /// the recovery phrase, once: write the phrase down.
+    Create {
+        #[command(flatten)]
+        wallet: WalletArgs,
+        /// Replace an existing hotkey of the same name (its phrase is lost).
+        #[arg(long)]
+        overwrite: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CircuitCommand {
+    /// Write a shipped circuit (weights, ranges, tables) to a JSON file.
+    Export {
+        /// conv3x3, vgg9 or test-tiny.
+        #[arg(long, value_name = "CIRCUIT")]
+        circuit: String,
+        /// Output file.
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Validate a circuit (shipped name or JSON file) and print its layers, shapes and
+    /// lookup count.
+    Inspect {
+        /// conv3x3, vgg9, test-tiny, or a circuit JSON file.
+        #[arg(value_name = "CIRCUIT")]
+        circuit: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Issue a customer API key: prints the key (give it to the customer, it is not
+    /// stored) and the `[[gateway.customers]]` entry for the validator's config file.
+    IssueKey {
+        /// Customer name used in logs and quotas.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_flag_is_documented() {
+        fn walk(command: &clap::Command, path: &str) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version")
+                    || arg.is_positional() && arg.get_help().is_some()
+                {
+                    continue;
+                }
+                assert!(arg.get_help().is_some(), "{path} --{id} has no help text");
+            }
+            for sub in command.get_subcommands() {
+                assert!(
+                    sub.get_about().is_some(),
+                    "{path} {} has no description",
+                    sub.get_name()
+                );
+                walk(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        Cli::command().debug_assert();
+        walk(&Cli::command(), "brainlock");
+    }
+
+    #[test]
+    fn classify_needs_exactly_one_target() {
+        assert!(Cli::try_parse_from(["brainlock", "classify", "x.png"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "brainlock",
+                "classify",
+                "x.png",
+                "--local",
+                "--miner",
+                "http://m"
+            ])
+            .is_err()
+        );
+        let cli = Cli::try_parse_from(["brainlock", "classify", "x.png", "--gateway", "http://g"])
+            .unwrap();
+        let Command::Classify(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.target.gateway.as_deref(), Some("http://g"));
+        assert_eq!(args.circuit, "conv3x3");
+    }
+
+    #[test]
+    fn devnet_defaults_are_the_quick_demo() {
+        let cli = Cli::try_parse_from(["brainlock", "devnet"]).unwrap();
+        let Command::Devnet(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (args.rounds, args.miners, args.circuit.as_str()),
+            (2, 2, "conv3x3")
+        );
+        assert_eq!(args.data_dir, PathBuf::from("./devnet-data"));
+    }
+}

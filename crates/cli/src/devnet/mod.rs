@@ -1,0 +1,169 @@
+//! `brainlock devnet`: a whole subnet on loopback, in this process. A local registry
+//! stands in for the chain; miners serve through their library; the devnet drives the
+//! validator round by round, prints its leaderboard after each, writes weights to the
+//! local ledger at the end, and shuts everything down after `--rounds` rounds or on
+//! Ctrl-C.
+
+pub mod layout;
+pub mod leaderboard;
+mod nodes;
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use brainlock_chain::Chain;
+use brainlock_chain::local::read_ledger;
+use brainlock_validator::Leaderboard;
+
+use crate::cli::DevnetArgs;
+pub use layout::Layout;
+pub use nodes::NETUID;
+
+/// What a devnet run is asked to do.
+#[derive(Debug, Clone)]
+pub struct DevnetOptions {
+    pub data_dir: PathBuf,
+    pub rounds: u32,
+    pub miners: u32,
+    pub circuit: String,
+}
+
+/// How a devnet run ended.
+#[derive(Debug, Clone)]
+pub struct DevnetOutcome {
+    /// Rounds completed (fewer than asked when interrupted).
+    pub rounds: u32,
+    pub interrupted: bool,
+    /// The validator's final standings and weights.
+    pub leaderboard: Leaderboard,
+    /// The weights the ledger holds last for the devnet validator: (uid, u16 weight).
+    pub ledger_weights: Vec<(u16, u16)>,
+}
+
+/// Runs a devnet until `options.rounds` rounds are scored and weights written, or until
+/// `interrupt` completes. `report` receives each leaderboard as text.
+pub async fn run_devnet(
+    options: &DevnetOptions,
+    interrupt: impl Future<Output = ()>,
+    mut report: impl FnMut(&str),
+) -> anyhow::Result<DevnetOutcome> {
+    anyhow::ensure!(options.miners >= 1, "a devnet needs at least one miner");
+    anyhow::ensure!(options.rounds >= 1, "--rounds must be at least 1");
+    let layout = Layout::new(&options.data_dir);
+    layout.prepare_fresh()?;
+    let registry = nodes::register_validator(&layout).await?;
+    let validator_hotkey = registry.hotkey().to_string();
+    let miners = nodes::start_miners(&layout, options, &registry).await?;
+    report(&format!(
+        "devnet in {}: validator {validator_hotkey}, {} miner(s) on {}, circuit {}",
+        layout.root.display(),
+        miners.addrs.len(),
+        miners
+            .addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        options.circuit
+    ));
+    let run = drive_validator(&layout, options, registry.clone(), interrupt, &mut report).await;
+    let stopped = miners.stop().await;
+    let (rounds, interrupted, leaderboard) = run?;
+    stopped.context("stopping the miners")?;
+    let ledger_weights = read_ledger(&layout.ledger())?
+        .into_iter()
+        .rev()
+        .find(|entry| entry.validator == validator_hotkey)
+        .map(|entry| entry.uids.into_iter().zip(entry.weights).collect())
+        .unwrap_or_default();
+    Ok(DevnetOutcome {
+        rounds,
+        interrupted,
+        leaderboard,
+        ledger_weights,
+    })
+}
+
+/// Runs the rounds, then sets weights once more so the ledger holds the standings of
+/// the last round. Returns (rounds done, interrupted, final leaderboard).
+async fn drive_validator(
+    layout: &Layout,
+    options: &DevnetOptions,
+    registry: brainlock_chain::LocalRegistry,
+    interrupt: impl Future<Output = ()>,
+    report: &mut impl FnMut(&str),
+) -> anyhow::Result<(u32, bool, Leaderboard)> {
+    let mut validator = nodes::start_validator(layout, options, registry.clone()).await?;
+    let board = validator.leaderboard();
+    tokio::pin!(interrupt);
+    let mut done = 0;
+    let mut interrupted = false;
+    while done < options.rounds {
+        tokio::select! {
+            summary = validator.round_once() => {
+                let summary = summary.context("validator round failed")?;
+                done += 1;
+                report(&leaderboard::render(
+                    &format!("round {done}/{}: {}/{} queries passed", options.rounds, summary.passed, summary.queried),
+                    &board.borrow(),
+                ));
+            }
+            () = &mut interrupt => {
+                interrupted = true;
+                break;
+            }
+        }
+    }
+    if !interrupted {
+        let metagraph = registry.metagraph(NETUID).await?;
+        let rules = registry.weight_rules(NETUID).await?;
+        let block = registry.current_block().await?;
+        match validator
+            .set_weights(&metagraph, block, rules.version_key)
+            .await
+        {
+            Some(receipt) => report(&format!(
+                "weights written to {} at block {}: uids {:?} weights {:?}",
+                layout.ledger().display(),
+                receipt.block,
+                receipt.uids,
+                receipt.weights
+            )),
+            None => report("no weights written: no miner has a positive standing"),
+        }
+    }
+    let final_board = board.borrow().clone();
+    validator.close().await;
+    Ok((done, interrupted, final_board))
+}
+
+/// The `devnet` command.
+pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
+    let options = DevnetOptions {
+        data_dir: args.data_dir,
+        rounds: args.rounds,
+        miners: args.miners,
+        circuit: args.circuit,
+    };
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No signal handling available: run to completion.
+            std::future::pending::<()>().await;
+        }
+        eprintln!("\nCtrl-C: stopping the devnet...");
+    };
+    let outcome = run_devnet(&options, ctrl_c, |text| println!("{text}\n")).await?;
+    let title = format!(
+        "final leaderboard after {} round(s){}",
+        outcome.rounds,
+        if outcome.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        }
+    );
+    println!("{}", leaderboard::render(&title, &outcome.leaderboard));
+    println!("data kept in {}", options.data_dir.display());
+    Ok(())
+}

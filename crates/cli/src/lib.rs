@@ -1,0 +1,30 @@
+//! The `brainlock` command as a library, so tests drive the same code the binary runs.
+
+pub mod bench;
+pub mod circuit_cmd;
+pub mod classify;
+pub mod cli;
+pub mod devnet;
+pub mod gateway_cmd;
+pub mod peer;
+pub mod wallet;
+pub mod workload;
+
+use cli::{CircuitCommand, Cli, Command, GatewayCommand, WalletCommand};
+
+/// Runs one parsed command line.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Classify(args) => classify::run(args).await,
+        Command::Devnet(args) => devnet::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
+        Command::Wallet(WalletCommand::Create { wallet, overwrite }) => {
+            wallet::create(&wallet, overwrite)
+        }
+        Command::Circuit(CircuitCommand::Export { circuit, output }) => {
+            circuit_cmd::export(&circuit, &output)
+        }
+        Command::Circuit(CircuitCommand::Inspect { circuit }) => circuit_cmd::inspect(&circuit),
+        Command::Gateway(GatewayCommand::IssueKey { name }) => gateway_cmd::issue_key(&name),
+    }
+}

@@ -1,0 +1,158 @@
+//! Which circuit and profile a command runs, built exactly as miners and validators
+//! build them (same names, same seed), and the input images fed to it.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use brainlock_circuit::{Circuit, Simulator, images::quantize_pixel, synthetic_image};
+use brainlock_fhe::Profile;
+use brainlock_miner::circuits::{CONV3X3, DEFAULT_CIRCUIT_SEED, TEST_TINY, VGG9, test_tiny};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Seed of the synthetic image set `synthetic:N` draws from.
+pub const SYNTHETIC_SET_SEED: u64 = 0xc1a5_51f1_0000_0001;
+
+/// A shipped circuit by name, or a circuit JSON file.
+pub fn resolve_circuit(name: &str) -> anyhow::Result<Circuit> {
+    let circuit = match name {
+        CONV3X3 => brainlock_circuit::conv3x3(DEFAULT_CIRCUIT_SEED),
+        VGG9 => brainlock_circuit::vgg9(DEFAULT_CIRCUIT_SEED),
+        TEST_TINY => test_tiny(),
+        path if Path::new(path).is_file() => {
+            Circuit::load(path).with_context(|| format!("loading circuit file {path}"))?
+        }
+        other => bail!(
+            "unknown circuit {other:?}: use {CONV3X3}, {VGG9}, {TEST_TINY} or a circuit JSON file"
+        ),
+    };
+    Simulator::new(&circuit).with_context(|| format!("circuit {} is invalid", circuit.id))?;
+    Ok(circuit)
+}
+
+/// The named profile, or the circuit's default.
+pub fn resolve_profile(circuit: &Circuit, id: Option<&str>) -> anyhow::Result<&'static Profile> {
+    match id {
+        None => Ok(Profile::default_for(&circuit.id)),
+        Some(id) => Profile::by_id(id).with_context(|| {
+            let known: Vec<&str> = Profile::all().iter().map(|p| p.id).collect();
+            format!("unknown profile {id:?} (known: {})", known.join(", "))
+        }),
+    }
+}
+
+/// The input `spec` names for `circuit`: `synthetic:N`, or an image file resized to the
+/// circuit's input and quantized as DESIGN section 1 says (`x` in [-1, 1] to int8).
+pub fn load_input(spec: &str, circuit: &Circuit) -> anyhow::Result<Vec<i64>> {
+    if let Some(index) = spec.strip_prefix("synthetic:") {
+        let index: u64 = index
+            .parse()
+            .with_context(|| format!("{spec:?}: N must be a number"))?;
+        return Ok(synthetic_input(circuit, index));
+    }
+    let shape = circuit.input_shape;
+    if shape.channels != 3 || circuit.input_bits != 8 {
+        bail!(
+            "circuit {} does not take RGB images; use synthetic:N",
+            circuit.id
+        );
+    }
+    let decoded = image::open(spec).with_context(|| format!("reading image {spec}"))?;
+    let resized = decoded
+        .resize_exact(
+            shape.width as u32,
+            shape.height as u32,
+            image::imageops::FilterType::Triangle,
+        )
+        .to_rgb8();
+    let mut values = vec![0i64; shape.len()];
+    for (x, y, pixel) in resized.enumerate_pixels() {
+        for c in 0..3 {
+            let real = f64::from(pixel[c]) / 127.5 - 1.0;
+            values[(c * shape.height + y as usize) * shape.width + x as usize] =
+                quantize_pixel(real);
+        }
+    }
+    Ok(values)
+}
+
+/// Synthetic input `index`: a synthetic natural-looking image for CIFAR-shaped
+/// circuits, uniform values of the input's bit width otherwise.
+pub fn synthetic_input(circuit: &Circuit, index: u64) -> Vec<i64> {
+    if circuit.input_shape == brainlock_circuit::images::IMAGE_SHAPE && circuit.input_bits == 8 {
+        return synthetic_image(SYNTHETIC_SET_SEED, index);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(SYNTHETIC_SET_SEED);
+    rng.set_stream(index);
+    let half = 1i64 << (circuit.input_bits - 1);
+    (0..circuit.input_shape.len())
+        .map(|_| rng.random_range(-half..half))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_names_and_files_resolve() {
+        let tiny = resolve_circuit(TEST_TINY).unwrap();
+        assert_eq!(tiny.id, TEST_TINY);
+        assert!(
+            resolve_circuit("resnet50")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown circuit")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.json");
+        tiny.save(&path).unwrap();
+        assert_eq!(resolve_circuit(path.to_str().unwrap()).unwrap(), tiny);
+        assert_eq!(
+            resolve_profile(&tiny, None).unwrap().id,
+            Profile::default_for(TEST_TINY).id
+        );
+        assert!(
+            resolve_profile(&tiny, Some("nope"))
+                .unwrap_err()
+                .to_string()
+                .contains("known:")
+        );
+    }
+
+    #[test]
+    fn inputs_fit_the_circuit() {
+        let tiny = test_tiny();
+        let input = load_input("synthetic:3", &tiny).unwrap();
+        assert_eq!(input.len(), 16);
+        assert!(input.iter().all(|v| (-2..2).contains(v)));
+        assert_ne!(input, load_input("synthetic:4", &tiny).unwrap());
+        assert!(load_input("synthetic:x", &tiny).is_err());
+        assert!(
+            load_input("picture.png", &tiny)
+                .unwrap_err()
+                .to_string()
+                .contains("synthetic:N")
+        );
+    }
+
+    #[test]
+    fn image_files_are_resized_and_quantized() {
+        let circuit = brainlock_circuit::Circuit { ..test_tiny() };
+        let rgb = Circuit {
+            input_shape: brainlock_circuit::images::IMAGE_SHAPE,
+            input_bits: 8,
+            ..circuit
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("red.png");
+        image::RgbImage::from_pixel(64, 48, image::Rgb([255, 0, 128]))
+            .save(&path)
+            .unwrap();
+        let values = load_input(path.to_str().unwrap(), &rgb).unwrap();
+        assert_eq!(values.len(), 3 * 32 * 32);
+        assert!(values[..1024].iter().all(|&v| v == 127));
+        assert!(values[1024..2048].iter().all(|&v| v == -128));
+        assert!(values[2048..].iter().all(|&v| v == 0 || v == 1));
+    }
+}

@@ -1,0 +1,29 @@
+//! The validator's customer gateway (organic queries, DESIGN section 5).
+//!
+//! Customers authenticate (an issued API key, or Epistula with an admitted hotkey),
+//! upload their evaluation key and encrypted inputs, and get the encrypted answer
+//! streamed back; their secret keys never leave them. The gateway checks everything a
+//! customer sends (credentials, quotas, sizes, circuit, profile, key ownership,
+//! ciphertext shapes) before handing it to the validator's [`Relay`], which sends it to
+//! a well-standing miner exactly as it sends its own synthetic queries.
+//!
+//! The validator mounts it with
+//! `brainlock_gateway::router(GatewayState::new(config, hotkey, workload, relay)?)` on
+//! its own listener.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod quota;
+pub mod relay;
+pub mod routes;
+pub mod state;
+
+pub use config::{
+    CustomerConfig, GatewayConfig, GatewayLimits, QuotaConfig, generate_api_key, hash_api_key,
+};
+pub use error::ApiError;
+pub use relay::{FrameStream, Relay, RelayError, RelayRequest};
+pub use routes::{CustomerLimits, GatewayInfo, router};
+pub use state::{GatewayError, GatewayState, Workload};

@@ -1,0 +1,357 @@
+//! The customer API. It mirrors the miner API (same paths, bodies and frame stream) so
+//! one client speaks to both:
+//! - `GET /v1/info`: the gateway's hotkey, circuit, profile and limits (no auth: a
+//!   customer needs the hotkey to sign for it);
+//! - `PUT /v1/keys`: upload an evaluation key, answered with its id;
+//! - `POST /v1/infer`: a binary infer request; the answer streams one frame per item;
+//! - `GET /healthz`.
+//!
+//! Every check that can refuse a request runs before anything is relayed: credentials
+//! and request quota on headers alone, sizes before the body is read, the signature,
+//! the request's structure, circuit, profile, key ownership and each ciphertext's
+//! shape, and last the item quota and in-flight slot.
+
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use brainlock_epistula::headers::now_ms;
+use brainlock_fhe::{CompressedEvaluationKey, EncryptedInput, EngineError, Limits};
+use brainlock_wire::{
+    CircuitId, DecodeLimits, ErrorCode, Frame, FramePayload, InferRequest, KeyUploadResponse,
+    PROTOCOL_VERSION, ProfileId, encode_frame, routes,
+};
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::error::ApiError;
+use crate::quota::InflightGuard;
+use crate::relay::{FrameStream, Relay, RelayError, RelayRequest};
+use crate::state::{GatewayState, Shared};
+
+/// The body of the gateway's `GET /v1/info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayInfo {
+    pub protocol_version: u16,
+    pub software_version: String,
+    /// The validator's hotkey, SS58: Epistula requests are signed for it.
+    pub hotkey: String,
+    pub circuits: Vec<CircuitId>,
+    pub profiles: Vec<ProfileId>,
+    pub limits: CustomerLimits,
+}
+
+/// Sizes a customer must stay within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerLimits {
+    pub max_key_bytes: u64,
+    pub max_body_bytes: u64,
+    pub max_batch: u32,
+    /// Requests must hold exactly `max_batch` inputs.
+    pub exact_batch: bool,
+}
+
+/// The gateway's routes. Serve them on their own listener (the gateway's port).
+pub fn router<R: Relay>(state: GatewayState<R>) -> Router {
+    Router::new()
+        .route(routes::INFO, get(info::<R>))
+        .route(routes::KEYS, put(upload_key::<R>))
+        .route(routes::INFER, post(infer::<R>))
+        .route(routes::HEALTHZ, get(|| async { "ok" }))
+        .fallback(|| async { ApiError::wire(ErrorCode::NotFound, "no such route") })
+        .with_state(state)
+}
+
+async fn info<R: Relay>(State(state): State<GatewayState<R>>) -> Json<GatewayInfo> {
+    let shared = &state.shared;
+    let limits = &shared.config.limits;
+    Json(GatewayInfo {
+        protocol_version: PROTOCOL_VERSION,
+        software_version: env!("CARGO_PKG_VERSION").to_string(),
+        hotkey: shared.me.to_ss58(),
+        circuits: vec![shared.circuit_id.clone()],
+        profiles: vec![shared.profile_id.clone()],
+        limits: CustomerLimits {
+            max_key_bytes: limits.max_key_bytes,
+            max_body_bytes: limits.max_body_bytes,
+            max_batch: limits.max_batch,
+            exact_batch: limits.exact_batch,
+        },
+    })
+}
+
+/// Refuses a body whose declared length is over `limit` before reading it, then reads
+/// at most `limit` bytes of it (a body without a length is cut off there).
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+    what: &str,
+) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::wire(
+            ErrorCode::PayloadTooLarge,
+            format!("{what} exceeds the {limit}-byte limit"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) => Err(ApiError::wire(
+            ErrorCode::BadRequest,
+            format!("could not read the {what}: {e}"),
+        )),
+    }
+}
+
+fn engine_error(error: &EngineError, what: &str) -> ApiError {
+    let code = match error {
+        EngineError::WrongProfile { .. } | EngineError::UnknownProfile(_) => {
+            ErrorCode::UnknownProfile
+        }
+        EngineError::WrongShape { .. } => ErrorCode::WrongShape,
+        EngineError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
+        _ if what == "evaluation key" => ErrorCode::MalformedKey,
+        _ => ErrorCode::MalformedCiphertext,
+    };
+    ApiError::wire(code, format!("{what}: {error}"))
+}
+
+fn fhe_limits<R>(shared: &Shared<R>) -> Limits {
+    let limits = &shared.config.limits;
+    Limits {
+        max_key_bytes: limits.max_key_bytes,
+        max_ciphertext_bytes: limits.max_body_bytes,
+    }
+}
+
+async fn upload_key<R: Relay>(
+    State(state): State<GatewayState<R>>,
+    request: Request,
+) -> Result<Json<KeyUploadResponse>, ApiError> {
+    let shared = &state.shared;
+    let (parts, body) = request.into_parts();
+    let identified = shared.auth.identify(&parts.headers, now_ms())?;
+    shared.quotas.charge_request(
+        &identified.customer.name,
+        &identified.customer.quota,
+        Instant::now(),
+    )?;
+    let bytes = read_body(
+        &parts.headers,
+        body,
+        shared.config.limits.max_key_bytes,
+        "evaluation key",
+    )
+    .await?;
+    let customer = identified.verify_body(&bytes)?;
+
+    // Parse and conformance-check the key now, so a malformed key is refused here
+    // instead of being relayed to a miner.
+    let profile = shared.workload.profile;
+    let limits = fhe_limits(shared);
+    let checked = bytes.clone();
+    tokio::task::spawn_blocking(move || {
+        CompressedEvaluationKey::from_bytes(&checked, profile, &limits).map(drop)
+    })
+    .await
+    .map_err(|e| ApiError::wire(ErrorCode::Internal, format!("key check failed: {e}")))?
+    .map_err(|e| engine_error(&e, "evaluation key"))?;
+    let key_id = shared.keys.insert(
+        &customer.name,
+        profile,
+        bytes,
+        &shared.config.limits,
+        Instant::now(),
+    )?;
+    tracing::info!(customer = %customer.name, %key_id, "customer uploaded an evaluation key");
+    Ok(Json(KeyUploadResponse { key_id }))
+}
+
+async fn infer<R: Relay>(
+    State(state): State<GatewayState<R>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let shared = &state.shared;
+    let limits = shared.config.limits;
+    let (parts, body) = request.into_parts();
+    let identified = shared.auth.identify(&parts.headers, now_ms())?;
+    shared.quotas.charge_request(
+        &identified.customer.name,
+        &identified.customer.quota,
+        Instant::now(),
+    )?;
+    let bytes = read_body(&parts.headers, body, limits.max_body_bytes, "infer request").await?;
+    let customer = identified.verify_body(&bytes)?;
+
+    let decode_limits = DecodeLimits {
+        max_items: limits.max_batch as usize,
+        max_item_bytes: usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
+        max_total_bytes: usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
+    };
+    let request = InferRequest::decode(&bytes, &decode_limits)
+        .map_err(|e| ApiError::wire(e.code(), format!("infer request: {e}")))?;
+    if limits.exact_batch && request.inputs.len() != limits.max_batch as usize {
+        return Err(ApiError::wire(
+            ErrorCode::WrongShape,
+            format!(
+                "send exactly {} inputs per request, not {}",
+                limits.max_batch,
+                request.inputs.len()
+            ),
+        ));
+    }
+    if request.circuit != shared.circuit_id {
+        return Err(ApiError::wire(
+            ErrorCode::UnknownCircuit,
+            format!(
+                "this gateway serves circuit {}, not {}",
+                shared.circuit_id, request.circuit
+            ),
+        ));
+    }
+    if request.profile != shared.profile_id {
+        return Err(ApiError::wire(
+            ErrorCode::UnknownProfile,
+            format!(
+                "this gateway serves profile {}, not {}",
+                shared.profile_id, request.profile
+            ),
+        ));
+    }
+    let key = shared
+        .keys
+        .get(&customer.name, &request.key_id, &limits, Instant::now())
+        .ok_or_else(|| {
+            ApiError::wire(
+                ErrorCode::UnknownKey,
+                format!(
+                    "evaluation key {} is not held for you: upload it first",
+                    request.key_id
+                ),
+            )
+        })?;
+    let fhe_limits = fhe_limits(shared);
+    for (index, input) in request.inputs.iter().enumerate() {
+        EncryptedInput::from_bytes(
+            input,
+            &shared.workload.circuit,
+            shared.workload.profile,
+            &fhe_limits,
+        )
+        .map_err(|e| engine_error(&e, &format!("input {index}")))?;
+    }
+    let items = request.inputs.len() as u32;
+    let guard =
+        shared
+            .quotas
+            .start_inference(&customer.name, &customer.quota, items, Instant::now())?;
+
+    tracing::info!(customer = %customer.name, items, "relaying a customer request");
+    let frames = shared
+        .relay
+        .relay(RelayRequest {
+            customer: customer.name.clone(),
+            circuit: request.circuit,
+            profile: request.profile,
+            key_id: key.id,
+            key_bytes: key.bytes,
+            inputs: request.inputs,
+        })
+        .await
+        .map_err(|e| match e {
+            RelayError::NoMiner(m) => {
+                ApiError::wire(ErrorCode::Busy, format!("no miner available: {m}"))
+            }
+            RelayError::Miner(m) => ApiError::upstream(m),
+        })?;
+    Ok(stream_response(frames, items as usize, guard))
+}
+
+/// Streams the miner's frames to the customer. The status is sent before the miner
+/// finishes, so a failure mid-stream is reported in-band: every item not answered yet
+/// gets an error frame. The in-flight slot is freed when forwarding ends.
+fn stream_response(frames: FrameStream, batch: usize, guard: InflightGuard) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::spawn(forward_frames(frames, batch, tx, guard));
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(routes::FRAME_STREAM_CONTENT_TYPE),
+    );
+    response
+}
+
+async fn forward_frames(
+    frames: FrameStream,
+    batch: usize,
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    guard: InflightGuard,
+) {
+    send_frames(frames, batch, &tx).await;
+    // Free the slot before the customer sees the end of the stream, so a customer that
+    // sends its next request right away is not refused for the one just finished.
+    drop(guard);
+    drop(tx);
+}
+
+async fn send_frames(
+    mut frames: FrameStream,
+    batch: usize,
+    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let mut answered = vec![false; batch];
+    let mut failure = None;
+    while let Some(item) = frames.next().await {
+        let frame = match item {
+            Ok(frame) => frame,
+            Err(e) => {
+                failure = Some(e.to_string());
+                break;
+            }
+        };
+        let index = frame.index as usize;
+        if index >= batch || answered[index] {
+            failure = Some(format!("miner sent an unexpected frame for item {index}"));
+            break;
+        }
+        answered[index] = true;
+        let encoded = encode_frame(&frame).map_err(std::io::Error::other);
+        if tx.send(encoded).await.is_err() {
+            // The customer went away; dropping the stream cancels the relay.
+            return;
+        }
+    }
+    let reason =
+        failure.unwrap_or_else(|| "the miner ended the stream without answering this item".into());
+    for (index, _) in answered.iter().enumerate().filter(|(_, done)| !**done) {
+        let frame = Frame {
+            index: index as u32,
+            payload: FramePayload::Error(reason.clone()),
+        };
+        if tx
+            .send(encode_frame(&frame).map_err(std::io::Error::other))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
