@@ -26,7 +26,7 @@ echo "$concrete_json"
 
 echo "== Brainlock (tfhe-rs core_crypto)" >&2
 cargo build --quiet --release -p brainlock-fhe --example bench
-ours_json="$(target/release/examples/bench --circuit conv3x3 --images "$RUNS" 2>/dev/null)"
+ours_json="$("${CARGO_TARGET_DIR:-target}/release/examples/bench" --circuit conv3x3 --images "$RUNS" 2>/dev/null)"
 echo "$ours_json"
 
 "$VENV/bin/python" - "$concrete_json" "$ours_json" <<'PY'

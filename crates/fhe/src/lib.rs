@@ -1,6 +1,8 @@
 //! Brainlock's encrypted engine on tfhe-rs `core_crypto`: parameter profiles, client and
-//! evaluation keys, seeded/compressed wire formats, KS-PBS evaluation of circuits, the
-//! noise model, and the benchmark behind `brainlock bench`.
+//! evaluation keys, seeded/compressed wire formats, KS-PBS evaluation of circuits, and the
+//! benchmark behind `brainlock bench`. The noise formulas live in the circuit crate
+//! (`brainlock_circuit::NoiseModel`, fed by [`Profile::parameter_set`]); this crate's
+//! tests check them against real ciphertexts.
 
 pub mod bench;
 mod ciphertext;
