@@ -1,0 +1,141 @@
+//! SubtensorModule extrinsic payloads, built dynamically: argument names and types are
+//! checked against the runtime metadata when the call is encoded, so the same code works
+//! on every runtime version that keeps these calls' shapes.
+
+use std::net::IpAddr;
+
+use brainlock_chain::AxonInfo;
+use subxt::dynamic::Value;
+use subxt::ext::scale_value::Composite;
+use subxt::transactions::DynamicPayload;
+
+pub const PALLET: &str = "SubtensorModule";
+
+/// A call of the SubtensorModule pallet with named arguments.
+pub type SubtensorCall = DynamicPayload<Composite<()>>;
+
+fn call(name: &str, args: Vec<(&str, Value)>) -> SubtensorCall {
+    let fields = args
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect::<Vec<_>>();
+    subxt::dynamic::tx(PALLET, name, Composite::named(fields))
+}
+
+fn u16_list(values: &[u16]) -> Value {
+    Value::unnamed_composite(values.iter().map(|&v| Value::u128(v.into())))
+}
+
+/// `set_weights(netuid, dests, weights, version_key)`.
+pub fn set_weights(netuid: u16, uids: &[u16], weights: &[u16], version_key: u64) -> SubtensorCall {
+    call(
+        "set_weights",
+        vec![
+            ("netuid", Value::u128(netuid.into())),
+            ("dests", u16_list(uids)),
+            ("weights", u16_list(weights)),
+            ("version_key", Value::u128(version_key.into())),
+        ],
+    )
+}
+
+/// `set_mechanism_weights(netuid, mecid, dests, weights, version_key)`.
+pub fn set_mechanism_weights(
+    netuid: u16,
+    mecid: u8,
+    uids: &[u16],
+    weights: &[u16],
+    version_key: u64,
+) -> SubtensorCall {
+    call(
+        "set_mechanism_weights",
+        vec![
+            ("netuid", Value::u128(netuid.into())),
+            ("mecid", Value::u128(mecid.into())),
+            ("dests", u16_list(uids)),
+            ("weights", u16_list(weights)),
+            ("version_key", Value::u128(version_key.into())),
+        ],
+    )
+}
+
+/// `commit_timelocked_mechanism_weights(netuid, mecid, commit, reveal_round,
+/// commit_reveal_version)`: `commit` is the timelock ciphertext of the weights payload.
+pub fn commit_timelocked_mechanism_weights(
+    netuid: u16,
+    mecid: u8,
+    commit: &[u8],
+    reveal_round: u64,
+    commit_reveal_version: u16,
+) -> SubtensorCall {
+    call(
+        "commit_timelocked_mechanism_weights",
+        vec![
+            ("netuid", Value::u128(netuid.into())),
+            ("mecid", Value::u128(mecid.into())),
+            ("commit", Value::from_bytes(commit)),
+            ("reveal_round", Value::u128(reveal_round.into())),
+            (
+                "commit_reveal_version",
+                Value::u128(commit_reveal_version.into()),
+            ),
+        ],
+    )
+}
+
+/// How the chain stores an IP address: the address as an integer and 4 or 6.
+pub fn ip_to_chain(ip: IpAddr) -> (u128, u8) {
+    match ip {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 4),
+        IpAddr::V6(v6) => (u128::from(v6), 6),
+    }
+}
+
+/// The inverse of [`ip_to_chain`]; `None` for an unknown type or an out-of-range value.
+pub fn ip_from_chain(ip: u128, ip_type: u8) -> Option<IpAddr> {
+    match ip_type {
+        4 => u32::try_from(ip).ok().map(|v| IpAddr::V4(v.into())),
+        6 => Some(IpAddr::V6(ip.into())),
+        _ => None,
+    }
+}
+
+/// `serve_axon(netuid, version, ip, port, ip_type, protocol, placeholder1, placeholder2)`.
+pub fn serve_axon(netuid: u16, axon: &AxonInfo) -> SubtensorCall {
+    let (ip, ip_type) = ip_to_chain(axon.addr.ip());
+    call(
+        "serve_axon",
+        vec![
+            ("netuid", Value::u128(netuid.into())),
+            ("version", Value::u128(axon.version.into())),
+            ("ip", Value::u128(ip)),
+            ("port", Value::u128(axon.addr.port().into())),
+            ("ip_type", Value::u128(ip_type.into())),
+            ("protocol", Value::u128(axon.protocol.into())),
+            ("placeholder1", Value::u128(0)),
+            ("placeholder2", Value::u128(0)),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_round_trips() {
+        for ip in [
+            "1.2.3.4",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let (n, t) = ip_to_chain(ip);
+            assert_eq!(ip_from_chain(n, t), Some(ip));
+        }
+        assert_eq!(ip_to_chain("1.2.3.4".parse().unwrap()), (0x01020304, 4));
+        assert_eq!(ip_from_chain(1 << 40, 4), None);
+        assert_eq!(ip_from_chain(1, 5), None);
+    }
+}

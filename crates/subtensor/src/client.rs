@@ -1,0 +1,310 @@
+//! [`Chain`] over subxt: reads storage and runtime APIs, signs and submits SubtensorModule
+//! extrinsics. Metadata comes from the node at run time (nothing is generated at build
+//! time), so a runtime upgrade that keeps the call shapes needs no rebuild.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use brainlock_chain::{
+    AxonInfo, Chain, ChainError, CommitReveal, Metagraph, Submission, WeightRules, WeightsReceipt,
+    prepare_weights,
+};
+use subxt::client::OnlineClientAtBlock;
+use subxt::dynamic;
+use subxt::transactions::Payload;
+use subxt::{OnlineClient, SubstrateConfig};
+use tokio::sync::RwLock;
+use tracing::info;
+
+use crate::calls;
+use crate::network::Network;
+use crate::neurons::{NeuronInfoLite, to_metagraph};
+use crate::retry::RetryPolicy;
+use crate::signer::HotkeySigner;
+
+type Client = OnlineClient<SubstrateConfig>;
+type AtBlock = OnlineClientAtBlock<SubstrateConfig>;
+
+/// Options of a [`SubtensorChain`].
+#[derive(Debug, Clone)]
+pub struct SubtensorOptions {
+    pub network: Network,
+    /// Mechanism (sub-subnet) the weights are for; 0 is the subnet's main mechanism.
+    pub mechanism_id: u8,
+    pub retry: RetryPolicy,
+}
+
+impl SubtensorOptions {
+    pub fn new(network: Network) -> Self {
+        Self {
+            network,
+            mechanism_id: 0,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Subtensor access for one hotkey.
+pub struct SubtensorChain {
+    client: RwLock<Client>,
+    signer: Arc<HotkeySigner>,
+    options: SubtensorOptions,
+}
+
+fn connection<E: std::fmt::Display>(e: E) -> ChainError {
+    ChainError::Connection(e.to_string())
+}
+
+fn decode<E: std::fmt::Display>(e: E) -> ChainError {
+    ChainError::Decode(e.to_string())
+}
+
+async fn connect(network: &Network) -> Result<Client, ChainError> {
+    info!(url = network.url(), "connecting to subtensor");
+    // `from_insecure_url` accepts ws:// (a local node) as well as wss://.
+    Client::from_insecure_url(network.url())
+        .await
+        .map_err(connection)
+}
+
+impl SubtensorChain {
+    /// Connects (retrying with backoff) and reads the runtime metadata from the node.
+    pub async fn connect(
+        options: SubtensorOptions,
+        signer: HotkeySigner,
+    ) -> Result<Self, ChainError> {
+        let network = options.network.clone();
+        let client = options
+            .retry
+            .run("connect", || connect(&network), || async {})
+            .await?;
+        Ok(Self {
+            client: RwLock::new(client),
+            signer: Arc::new(signer),
+            options,
+        })
+    }
+
+    /// Replaces the connection after a transport failure.
+    async fn reconnect(&self) {
+        match connect(&self.options.network).await {
+            Ok(client) => *self.client.write().await = client,
+            Err(e) => tracing::warn!(error = %e, "reconnecting to subtensor failed"),
+        }
+    }
+
+    async fn at_current_block(&self) -> Result<AtBlock, ChainError> {
+        let client = self.client.read().await.clone();
+        client.at_current_block().await.map_err(connection)
+    }
+
+    /// Runs a read with retries, reconnecting between attempts.
+    async fn read<T, F, Fut>(&self, what: &str, f: F) -> Result<T, ChainError>
+    where
+        F: Fn(AtBlock) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ChainError>>,
+    {
+        self.options
+            .retry
+            .run(
+                what,
+                || async { f(self.at_current_block().await?).await },
+                || self.reconnect(),
+            )
+            .await
+    }
+
+    /// Signs, submits and waits until the extrinsic is in a finalized block without a
+    /// dispatch error. Returns its hash (`0x` hex) and block number.
+    async fn submit<C: Payload>(&self, at: &AtBlock, call: &C) -> Result<String, ChainError> {
+        let mut tx = at.transactions();
+        let progress = tx
+            .sign_and_submit_then_watch_default(call, self.signer.keypair())
+            .await
+            .map_err(|e| ChainError::Rejected(e.to_string()))?;
+        let hash = format!("0x{}", hex::encode(progress.extrinsic_hash().as_ref()));
+        progress
+            .wait_for_finalized_success()
+            .await
+            .map_err(|e| ChainError::Rejected(e.to_string()))?;
+        Ok(hash)
+    }
+}
+
+async fn storage_u64(at: &AtBlock, entry: &str, netuid: u16) -> Result<u64, ChainError> {
+    let addr = dynamic::storage::<(u16,), u64>(calls::PALLET, entry);
+    at.storage()
+        .fetch(addr, (netuid,))
+        .await
+        .map_err(connection)?
+        .decode()
+        .map_err(decode)
+}
+
+async fn storage_bool(at: &AtBlock, entry: &str, netuid: u16) -> Result<bool, ChainError> {
+    let addr = dynamic::storage::<(u16,), bool>(calls::PALLET, entry);
+    at.storage()
+        .fetch(addr, (netuid,))
+        .await
+        .map_err(connection)?
+        .decode()
+        .map_err(decode)
+}
+
+async fn storage_plain_u64(at: &AtBlock, entry: &str) -> Result<u64, ChainError> {
+    let addr = dynamic::storage::<(), u64>(calls::PALLET, entry);
+    at.storage()
+        .fetch(addr, ())
+        .await
+        .map_err(connection)?
+        .decode()
+        .map_err(decode)
+}
+
+fn narrow<T: TryFrom<u64>>(entry: &str, value: u64) -> Result<T, ChainError> {
+    T::try_from(value).map_err(|_| ChainError::Decode(format!("{entry} = {value} is out of range")))
+}
+
+async fn read_rules(at: &AtBlock, netuid: u16) -> Result<WeightRules, ChainError> {
+    let commit_reveal = if storage_bool(at, "CommitRevealWeightsEnabled", netuid).await? {
+        Some(CommitReveal {
+            version: narrow(
+                "CommitRevealWeightsVersion",
+                storage_plain_u64(at, "CommitRevealWeightsVersion").await?,
+            )?,
+            reveal_period_epochs: storage_u64(at, "RevealPeriodEpochs", netuid).await?,
+        })
+    } else {
+        None
+    };
+    Ok(WeightRules {
+        rate_limit_blocks: storage_u64(at, "WeightsSetRateLimit", netuid).await?,
+        version_key: storage_u64(at, "WeightsVersionKey", netuid).await?,
+        min_allowed_weights: narrow(
+            "MinAllowedWeights",
+            storage_u64(at, "MinAllowedWeights", netuid).await?,
+        )?,
+        max_weight_limit: narrow(
+            "MaxWeightsLimit",
+            storage_u64(at, "MaxWeightsLimit", netuid).await?,
+        )?,
+        tempo: narrow("Tempo", storage_u64(at, "Tempo", netuid).await?)?,
+        commit_reveal,
+    })
+}
+
+async fn read_metagraph(at: &AtBlock, netuid: u16) -> Result<Metagraph, ChainError> {
+    let payload = dynamic::runtime_api_call::<_, Option<Vec<NeuronInfoLite>>>(
+        "NeuronInfoRuntimeApi",
+        "get_neurons_lite",
+        (netuid,),
+    );
+    let neurons = at
+        .runtime_apis()
+        .call(payload)
+        .await
+        .map_err(connection)?
+        .ok_or(ChainError::UnknownSubnet(netuid))?;
+    Ok(to_metagraph(netuid, at.block_number(), neurons))
+}
+
+#[async_trait]
+impl Chain for SubtensorChain {
+    fn hotkey(&self) -> &str {
+        self.signer.ss58()
+    }
+
+    async fn current_block(&self) -> Result<u64, ChainError> {
+        self.read("current_block", |at| async move { Ok(at.block_number()) })
+            .await
+    }
+
+    async fn metagraph(&self, netuid: u16) -> Result<Metagraph, ChainError> {
+        self.read("metagraph", |at| async move {
+            read_metagraph(&at, netuid).await
+        })
+        .await
+    }
+
+    async fn uid_of(&self, netuid: u16, hotkey: &str) -> Result<Option<u16>, ChainError> {
+        let key =
+            brainlock_chain::ss58::public_key(hotkey).map_err(|source| ChainError::Address {
+                address: hotkey.to_string(),
+                source,
+            })?;
+        self.read("uid_of", |at| async move {
+            let addr = dynamic::storage::<(u16, [u8; 32]), u16>(calls::PALLET, "Uids");
+            match at
+                .storage()
+                .try_fetch(addr, (netuid, key))
+                .await
+                .map_err(connection)?
+            {
+                Some(value) => Ok(Some(value.decode().map_err(decode)?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn serve_axon(&self, netuid: u16, axon: AxonInfo) -> Result<(), ChainError> {
+        let at = self.at_current_block().await?;
+        let hash = self.submit(&at, &calls::serve_axon(netuid, &axon)).await?;
+        info!(netuid, addr = %axon.addr, extrinsic = hash, "axon served");
+        Ok(())
+    }
+
+    async fn weight_rules(&self, netuid: u16) -> Result<WeightRules, ChainError> {
+        self.read(
+            "weight_rules",
+            |at| async move { read_rules(&at, netuid).await },
+        )
+        .await
+    }
+
+    async fn set_weights(
+        &self,
+        netuid: u16,
+        weights: &[(u16, f32)],
+        version_key: u64,
+    ) -> Result<WeightsReceipt, ChainError> {
+        let at = self.at_current_block().await?;
+        let rules = read_rules(&at, netuid).await?;
+        let metagraph = read_metagraph(&at, netuid).await?;
+        let prepared = prepare_weights(self.hotkey(), &metagraph, &rules, weights, version_key)?;
+        if rules.commit_reveal.is_some() {
+            // Commit-reveal subnets take only timelocked commits; a direct setting would be
+            // refused by the chain.
+            return Err(ChainError::Timelock(format!(
+                "subnet {netuid} has commit-reveal enabled and timelocked commits are not supported by this client yet"
+            )));
+        }
+        let mecid = self.options.mechanism_id;
+        let call = if mecid == 0 {
+            calls::set_weights(netuid, &prepared.uids, &prepared.weights, version_key)
+        } else {
+            calls::set_mechanism_weights(
+                netuid,
+                mecid,
+                &prepared.uids,
+                &prepared.weights,
+                version_key,
+            )
+        };
+        let extrinsic_hash = self.submit(&at, &call).await?;
+        info!(
+            netuid,
+            count = prepared.uids.len(),
+            extrinsic = extrinsic_hash,
+            "weights set"
+        );
+        Ok(WeightsReceipt {
+            netuid,
+            block: metagraph.block,
+            uids: prepared.uids,
+            weights: prepared.weights,
+            version_key,
+            submission: Submission::Direct { extrinsic_hash },
+        })
+    }
+}

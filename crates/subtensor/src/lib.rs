@@ -1,0 +1,15 @@
+//! Brainlock's subtensor client: [`brainlock_chain::Chain`] implemented over subxt, with
+//! the runtime metadata read from the node at run time.
+
+pub mod calls;
+mod client;
+mod network;
+mod neurons;
+mod retry;
+mod signer;
+
+pub use client::{SubtensorChain, SubtensorOptions};
+pub use network::{Network, UnknownNetwork};
+pub use neurons::{ChainAxonInfo, NeuronInfoLite, RAO_PER_TAO};
+pub use retry::RetryPolicy;
+pub use signer::{HotkeySigner, SignerError};

@@ -1,0 +1,67 @@
+//! Reading the metagraph through `NeuronInfoRuntimeApi::get_neurons_lite`, one runtime
+//! call for the whole subnet.
+
+use std::net::SocketAddr;
+
+use brainlock_chain::{Metagraph, Neuron, ss58};
+use subxt::ext::scale_decode::DecodeAsType;
+
+use crate::calls::ip_from_chain;
+
+/// Rao per TAO (and per alpha unit).
+pub const RAO_PER_TAO: f64 = 1e9;
+
+/// The fields of the runtime's `NeuronInfoLite` that a metagraph needs; the others are
+/// skipped by name when decoding.
+#[derive(Debug, DecodeAsType)]
+#[decode_as_type(crate_path = "subxt::ext::scale_decode")]
+pub struct NeuronInfoLite {
+    pub hotkey: [u8; 32],
+    pub coldkey: [u8; 32],
+    pub uid: u16,
+    pub axon_info: ChainAxonInfo,
+    pub stake: Vec<([u8; 32], u64)>,
+    pub last_update: u64,
+    pub validator_permit: bool,
+}
+
+/// The runtime's `AxonInfo`.
+#[derive(Debug, DecodeAsType)]
+#[decode_as_type(crate_path = "subxt::ext::scale_decode")]
+pub struct ChainAxonInfo {
+    pub ip: u128,
+    pub port: u16,
+    pub ip_type: u8,
+}
+
+impl ChainAxonInfo {
+    /// The served address, `None` when none was served (ip 0, port 0 or unknown type).
+    pub fn addr(&self) -> Option<SocketAddr> {
+        if self.ip == 0 || self.port == 0 {
+            return None;
+        }
+        ip_from_chain(self.ip, self.ip_type).map(|ip| SocketAddr::new(ip, self.port))
+    }
+}
+
+/// Builds the metagraph from decoded neurons.
+pub fn to_metagraph(netuid: u16, block: u64, neurons: Vec<NeuronInfoLite>) -> Metagraph {
+    let mut neurons: Vec<Neuron> = neurons
+        .into_iter()
+        .map(|n| Neuron {
+            uid: n.uid,
+            hotkey: ss58::encode(&n.hotkey),
+            coldkey: ss58::encode(&n.coldkey),
+            axon: n.axon_info.addr(),
+            validator_permit: n.validator_permit,
+            stake: n.stake.iter().map(|(_, rao)| *rao as f64).sum::<f64>() / RAO_PER_TAO,
+            last_update: n.last_update,
+        })
+        .collect();
+    neurons.sort_by_key(|n| n.uid);
+    Metagraph {
+        netuid,
+        block,
+        neurons,
+    }
+}
