@@ -194,17 +194,16 @@ async fn read_rules(at: &AtBlock, netuid: u16) -> Result<WeightRules, ChainError
 }
 
 async fn read_metagraph(at: &AtBlock, netuid: u16) -> Result<Metagraph, ChainError> {
-    let payload = dynamic::runtime_api_call::<_, Option<Vec<NeuronInfoLite>>>(
+    let payload = dynamic::runtime_api_call::<_, Vec<NeuronInfoLite>>(
         "NeuronInfoRuntimeApi",
         "get_neurons_lite",
         (netuid,),
     );
-    let neurons = at
-        .runtime_apis()
-        .call(payload)
-        .await
-        .map_err(connection)?
-        .ok_or(ChainError::UnknownSubnet(netuid))?;
+    let neurons = at.runtime_apis().call(payload).await.map_err(connection)?;
+    // The runtime answers an empty list for a subnet that does not exist.
+    if neurons.is_empty() && !storage_bool(at, "NetworksAdded", netuid).await? {
+        return Err(ChainError::UnknownSubnet(netuid));
+    }
     Ok(to_metagraph(netuid, at.block_number(), neurons))
 }
 

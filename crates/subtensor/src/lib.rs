@@ -10,6 +10,8 @@ mod signer;
 
 pub use client::{SubtensorChain, SubtensorOptions};
 pub use network::{Network, UnknownNetwork};
-pub use neurons::{ChainAxonInfo, NeuronInfoLite, RAO_PER_TAO};
+pub use neurons::{
+    ChainAxonInfo, NeuronInfoLite, RAO_PER_TAO, to_metagraph as neurons_to_metagraph,
+};
 pub use retry::RetryPolicy;
 pub use signer::{HotkeySigner, SignerError};
