@@ -7,10 +7,18 @@
 //! (SQLite or PostgreSQL), standings are rebuilt from it after a restart, and weights
 //! go to the chain (or the local registry's ledger) at the configured interval.
 
+pub mod chain;
+pub mod circuit;
 pub mod clock;
 pub mod config;
 pub mod images;
+pub mod leaderboard;
+pub mod metrics;
+pub mod query;
 pub mod schedule;
 pub mod store;
+pub mod validator;
 
 pub use config::{Cli, ValidatorConfig};
+pub use leaderboard::{Leaderboard, MinerStanding};
+pub use validator::{RoundSummary, Validator, run};

@@ -1,1 +1,18 @@
-fn main() {}
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use brainlock_validator::{Cli, ValidatorConfig};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = ValidatorConfig::from_cli(Cli::parse())?;
+    let default = if config.debug { "debug" } else { "info" };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)))
+        .init();
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    };
+    brainlock_validator::run(config, shutdown).await
+}

@@ -52,9 +52,20 @@ pub fn augment(image: &Image, aug: &Augmentation, rng: &mut (dyn RngCore + Send)
     Image { height: h, width: w, pixels }
 }
 
-/// `q = clamp(round(x * 128), -128, 127)`: int8 with scale 2^-7, the circuits' input.
-pub fn quantize(image: &Image) -> Vec<i64> {
-    image.pixels.iter().map(|&x| (f64::from(x) * 128.0).round().clamp(-128.0, 127.0) as i64).collect()
+/// Signed `bits`-bit quantization with scale 2^-(bits-1): for 8 bits
+/// `q = clamp(round(x * 128), -128, 127)`, the image circuits' input.
+pub fn quantize(image: &Image, bits: u32) -> Vec<i64> {
+    let bits = bits.clamp(1, 32);
+    let half = (1i64 << (bits - 1)) as f64;
+    image.pixels.iter().map(|&x| (f64::from(x) * half).round().clamp(-half, half - 1.0) as i64).collect()
+}
+
+/// A circuit input of `channels x height x width` from an RGB image of that height and
+/// width: its first channels (cycled when the circuit wants more than 3), quantized.
+pub fn circuit_input(image: &Image, channels: usize, bits: u32) -> Vec<i64> {
+    let plane = image.height * image.width;
+    let quantized = quantize(image, bits);
+    (0..channels).flat_map(|c| quantized[(c % 3) * plane..(c % 3 + 1) * plane].iter().copied()).collect()
 }
 
 #[cfg(test)]
@@ -72,9 +83,13 @@ mod tests {
     #[test]
     fn quantization_follows_the_scale_and_clamps() {
         let image = Image { height: 1, width: 1, pixels: vec![-1.0, 1.0, 0.5] };
-        assert_eq!(quantize(&image), vec![-128, 127, 64]);
+        assert_eq!(quantize(&image, 8), vec![-128, 127, 64]);
         let image = Image { height: 1, width: 1, pixels: vec![0.0039, -0.0039, 0.99] };
-        assert_eq!(quantize(&image), vec![0, 0, 127]);
+        assert_eq!(quantize(&image, 8), vec![0, 0, 127]);
+        let image = Image { height: 1, width: 1, pixels: vec![-1.0, 1.0, 0.3] };
+        assert_eq!(quantize(&image, 2), vec![-2, 1, 1]);
+        assert_eq!(circuit_input(&image, 1, 2), vec![-2]);
+        assert_eq!(circuit_input(&image, 4, 8), vec![-128, 127, 38, -128]);
     }
 
     #[test]

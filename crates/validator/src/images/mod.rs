@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use rand::RngCore;
 
-pub use augment::{Augmentation, augment, quantize};
+pub use augment::{Augmentation, augment, circuit_input, quantize};
 
 /// An RGB image, channel-major (C x H x W), each value in [-1, 1].
 #[derive(Clone, Debug, PartialEq)]

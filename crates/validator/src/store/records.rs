@@ -23,12 +23,14 @@ pub enum FailureKind {
     WrongShape,
     /// A result holds a trivial ciphertext (all-zero mask): no encrypted work was done.
     TrivialCiphertext,
+    /// The miner sent an error frame for an item instead of a result.
+    MinerError,
     /// The decrypted result disagrees with the exact clear simulation.
     CheckFailed,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 8] = [
+    pub const ALL: [FailureKind; 9] = [
         Self::ConnectRefused,
         Self::Timeout,
         Self::HttpStatus,
@@ -36,6 +38,7 @@ impl FailureKind {
         Self::MalformedFrame,
         Self::WrongShape,
         Self::TrivialCiphertext,
+        Self::MinerError,
         Self::CheckFailed,
     ];
 
@@ -48,6 +51,7 @@ impl FailureKind {
             Self::MalformedFrame => "malformed_frame",
             Self::WrongShape => "wrong_shape",
             Self::TrivialCiphertext => "trivial_ciphertext",
+            Self::MinerError => "miner_error",
             Self::CheckFailed => "check_failed",
         }
     }

@@ -1,0 +1,76 @@
+//! The circuit the validator queries, built exactly as miners build it (same names,
+//! same seed), with what checking needs: the exact simulator's input format and the
+//! scoring rules.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use brainlock_circuit::Circuit;
+use brainlock_fhe::Profile;
+use brainlock_miner::circuits::{CONV3X3, DEFAULT_CIRCUIT_SEED, TEST_TINY, VGG9, test_tiny};
+use brainlock_scoring::{CircuitKind, ScoringParams};
+
+use crate::config::ScoringTable;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CircuitError {
+    #[error("circuit file: {0}")]
+    File(#[from] brainlock_circuit::CircuitFileError),
+    #[error("circuit {0:?} is neither conv3x3, vgg9, test-tiny nor a circuit JSON file")]
+    Unknown(String),
+    #[error("circuit {id}: {message}")]
+    Invalid { id: String, message: String },
+    #[error("unknown FHE profile {0:?}")]
+    UnknownProfile(String),
+    #[error("scoring parameters: {0}")]
+    Scoring(#[from] brainlock_scoring::ParamsError),
+}
+
+/// Everything fixed about what this validator asks miners to compute.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub circuit: Circuit,
+    pub profile: &'static Profile,
+    /// How results are checked: VGG9 by top-1 and cosine, image circuits by cosine.
+    pub kind: CircuitKind,
+    pub params: ScoringParams,
+}
+
+impl Workload {
+    /// `name` is a shipped circuit id or a path to a circuit JSON file.
+    pub fn resolve(name: &str, profile: Option<&str>, overrides: &ScoringTable) -> Result<Self, CircuitError> {
+        let circuit = match name {
+            CONV3X3 => brainlock_circuit::conv3x3(DEFAULT_CIRCUIT_SEED),
+            VGG9 => brainlock_circuit::vgg9(DEFAULT_CIRCUIT_SEED),
+            TEST_TINY => test_tiny(),
+            path if Path::new(path).is_file() => Circuit::load(path)?,
+            other => return Err(CircuitError::Unknown(other.into())),
+        };
+        Self::new(circuit, profile, overrides)
+    }
+
+    pub fn new(circuit: Circuit, profile: Option<&str>, overrides: &ScoringTable) -> Result<Self, CircuitError> {
+        let invalid = |message: String| CircuitError::Invalid { id: circuit.id.clone(), message };
+        brainlock_circuit::Simulator::new(&circuit).map_err(|e| invalid(e.to_string()))?;
+        brainlock_fhe::plan::Plan::new(&circuit).map_err(|e| invalid(e.to_string()))?;
+        let profile = match profile {
+            Some(id) => Profile::by_id(id).ok_or_else(|| CircuitError::UnknownProfile(id.into()))?,
+            None => Profile::default_for(&circuit.id),
+        };
+        // Anything but VGG9 (a classifier) is checked like conv3x3: by output cosine.
+        let kind = CircuitKind::from_str(&circuit.id).unwrap_or(CircuitKind::Conv3x3);
+        let defaults = ScoringParams::for_circuit(kind);
+        let params = ScoringParams {
+            c_min: overrides.c_min.unwrap_or(defaults.c_min),
+            t_ref: overrides.t_ref.unwrap_or(defaults.t_ref),
+            t_floor: overrides.t_floor.unwrap_or(defaults.t_floor),
+            alpha: overrides.alpha.unwrap_or(defaults.alpha),
+        };
+        params.validate()?;
+        Ok(Self { circuit, profile, kind, params })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.circuit.id
+    }
+}

@@ -1,0 +1,44 @@
+//! A snapshot of what the validator thinks of each miner, published after every query
+//! (through a `tokio::sync::watch` channel) for the devnet dashboard, logs and metrics.
+
+use serde::Serialize;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Leaderboard {
+    /// Block of the last metagraph sync.
+    pub block: u64,
+    /// Rounds completed since start.
+    pub rounds: u64,
+    pub updated_at_ms: i64,
+    /// Sorted by uid.
+    pub miners: Vec<MinerStanding>,
+    /// Block of the last successful weight setting.
+    pub last_weights_block: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MinerStanding {
+    pub uid: u16,
+    pub hotkey: String,
+    /// Queries in the standing's window (at most 40).
+    pub queries: usize,
+    pub failure_rate: f64,
+    /// `passed` or the failure kind of the last query.
+    pub last_outcome: Option<String>,
+    /// Seconds per item of the last passed query.
+    pub latency: Option<f64>,
+    /// Mean cosine of the last passed query.
+    pub quality: Option<f64>,
+    /// Score of the last query (0 when it failed).
+    pub score: f64,
+    /// Median of the window's scores, with the failure penalty.
+    pub standing: f64,
+    /// Normalized weight this validator gives (sums to 1 over miners, or all 0).
+    pub weight: f64,
+}
+
+impl Leaderboard {
+    pub fn miner(&self, uid: u16) -> Option<&MinerStanding> {
+        self.miners.iter().find(|m| m.uid == uid)
+    }
+}

@@ -1,0 +1,367 @@
+//! One query of one miner: fresh client key, key upload (own deadline), encrypted
+//! batch, streamed frames timed as they arrive, decryption, check against the exact
+//! simulation, score. Every way a miner can fail becomes an [`Outcome::Failed`] with
+//! a [`FailureKind`] and a readable reason; nothing a miner sends can panic or hang
+//! the validator.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brainlock_fhe::{ClientKey, EncryptedOutput, Limits};
+use brainlock_miner::{ClientError, MinerClient};
+use brainlock_scoring::{ItemEvidence, ItemFailure, ItemOutcome, QueryOutcome, ScoringParams, check_item, judge_query};
+use brainlock_wire::{CircuitId, FrameError, FramePayload, InferRequest, KeyId, ProfileId};
+use bytes::Bytes;
+
+use crate::circuit::Workload;
+use crate::store::{FailureKind, Outcome};
+
+/// Validator-side problems: not the miner's fault, so never scored against it.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("exact simulation: {0}")]
+    Simulate(String),
+    #[error("encryption: {0}")]
+    Encrypt(#[from] brainlock_fhe::EngineError),
+    #[error("wire ids: {0}")]
+    Id(#[from] brainlock_wire::IdError),
+    #[error("worker thread: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Deadlines {
+    /// From starting the evaluation-key upload to its answer.
+    pub key_upload: Duration,
+    /// From sending the infer request to the last frame.
+    pub infer: Duration,
+}
+
+/// The validator's own work per query, measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ClientCost {
+    pub keygen: Duration,
+    pub encrypt: Duration,
+    pub simulate: Duration,
+    pub decrypt: Duration,
+}
+
+/// A query ready to send: fresh keys, encrypted inputs, expected outputs.
+pub struct PreparedQuery {
+    client_key: ClientKey,
+    key_bytes: Bytes,
+    request: InferRequestParts,
+    expected: Vec<Vec<i64>>,
+    cost: ClientCost,
+}
+
+struct InferRequestParts {
+    circuit: CircuitId,
+    profile: ProfileId,
+    inputs: Vec<Bytes>,
+}
+
+impl PreparedQuery {
+    /// Generates a fresh client key (never reused: a key seen with one image must not
+    /// meet another), encrypts every input and runs the exact simulation. CPU-heavy:
+    /// call it from a blocking thread.
+    pub fn prepare(workload: &Workload, inputs: &[Vec<i64>]) -> Result<Self, PrepareError> {
+        let started = Instant::now();
+        let simulator = brainlock_circuit::Simulator::new(&workload.circuit)
+            .map_err(|e| PrepareError::Simulate(e.to_string()))?;
+        let expected = inputs
+            .iter()
+            .map(|input| simulator.run(input).map_err(|e| PrepareError::Simulate(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let simulate = started.elapsed();
+
+        let started = Instant::now();
+        let (client_key, compressed) = ClientKey::generate(workload.profile, None);
+        let key_bytes = Bytes::from(compressed.to_bytes());
+        let keygen = started.elapsed();
+
+        let started = Instant::now();
+        let encrypted = inputs
+            .iter()
+            .map(|input| Ok(Bytes::from(client_key.encrypt_input(&workload.circuit, input)?.to_bytes())))
+            .collect::<Result<Vec<_>, PrepareError>>()?;
+        let encrypt = started.elapsed();
+
+        Ok(Self {
+            client_key,
+            key_bytes,
+            request: InferRequestParts {
+                circuit: CircuitId::new(workload.circuit.id.clone())?,
+                profile: ProfileId::new(workload.profile.id)?,
+                inputs: encrypted,
+            },
+            expected,
+            cost: ClientCost { keygen, encrypt, simulate, decrypt: Duration::ZERO },
+        })
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.expected.len()
+    }
+
+    pub fn key_bytes(&self) -> usize {
+        self.key_bytes.len()
+    }
+}
+
+/// What one query showed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryReport {
+    pub outcome: Outcome,
+    pub quality: Option<f64>,
+    pub seconds_per_item: Option<f64>,
+    pub key_upload_seconds: Option<f64>,
+    pub score: f64,
+    /// Seconds from the infer request to each result frame, in arrival order.
+    pub frame_seconds: Vec<f64>,
+    pub cost: ClientCost,
+}
+
+impl QueryReport {
+    fn failed(kind: FailureKind, reason: impl Into<String>, cost: ClientCost) -> Self {
+        Self {
+            outcome: Outcome::failed(kind, reason),
+            quality: None,
+            seconds_per_item: None,
+            key_upload_seconds: None,
+            score: 0.0,
+            frame_seconds: Vec::new(),
+            cost,
+        }
+    }
+}
+
+/// A failure while talking to the miner, classified.
+fn classify(error: &ClientError, stage: &str) -> (FailureKind, String) {
+    let kind = match error {
+        ClientError::Http(e) if e.is_connect() => FailureKind::ConnectRefused,
+        ClientError::Http(e) if e.is_timeout() => FailureKind::Timeout,
+        ClientError::Http(e) if e.is_body() || e.is_decode() => {
+            if stage == "key upload" {
+                FailureKind::MalformedFrame
+            } else {
+                FailureKind::TruncatedStream
+            }
+        }
+        ClientError::Http(_) => FailureKind::ConnectRefused,
+        ClientError::Api { .. } => FailureKind::HttpStatus,
+        ClientError::Frame(FrameError::Truncated { .. }) => FailureKind::TruncatedStream,
+        ClientError::Frame(_) => FailureKind::MalformedFrame,
+        ClientError::KeyIdMismatch { .. } | ClientError::Decode(_) | ClientError::Request(_) => {
+            FailureKind::MalformedFrame
+        }
+    };
+    // reqwest hides the cause (e.g. "connection refused") in the source chain.
+    let mut reason = format!("{stage}: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        reason.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    (kind, reason)
+}
+
+/// Runs a prepared query against a miner and judges it.
+pub async fn run(
+    client: &MinerClient,
+    workload: Arc<Workload>,
+    prepared: PreparedQuery,
+    deadlines: Deadlines,
+) -> QueryReport {
+    let PreparedQuery { client_key, key_bytes, request, expected, mut cost } = prepared;
+    let batch = expected.len();
+
+    // Key upload: its own deadline, not counted in the speed.
+    let upload_started = Instant::now();
+    let key_id: KeyId = match tokio::time::timeout(deadlines.key_upload, client.upload_key(key_bytes)).await {
+        Ok(Ok(id)) => id,
+        Ok(Err(e)) => {
+            let (kind, reason) = classify(&e, "key upload");
+            return QueryReport::failed(kind, reason, cost);
+        }
+        Err(_) => {
+            let reason = format!("key upload: no answer within {:.1} s", deadlines.key_upload.as_secs_f64());
+            return QueryReport::failed(FailureKind::Timeout, reason, cost);
+        }
+    };
+    let key_upload_seconds = upload_started.elapsed().as_secs_f64();
+
+    let infer = InferRequest { key_id, circuit: request.circuit, profile: request.profile, inputs: request.inputs };
+    let started = Instant::now();
+    let received = tokio::time::timeout(deadlines.infer, receive_frames(client, &infer, batch, started)).await;
+    let mut frames = match received {
+        Ok(Ok(frames)) => frames,
+        Ok(Err((kind, reason))) => {
+            return QueryReport { key_upload_seconds: Some(key_upload_seconds), ..QueryReport::failed(kind, reason, cost) };
+        }
+        Err(_) => {
+            let reason = format!("infer: stream not finished within {:.1} s", deadlines.infer.as_secs_f64());
+            return QueryReport {
+                key_upload_seconds: Some(key_upload_seconds),
+                ..QueryReport::failed(FailureKind::Timeout, reason, cost)
+            };
+        }
+    };
+    let elapsed = frames.last_at;
+    let frame_seconds = std::mem::take(&mut frames.arrival_seconds);
+
+    // Decrypt and check off the async threads: decryption of a big output is real work.
+    let params = workload.params;
+    let checked = tokio::task::spawn_blocking(move || check_results(&workload, &client_key, &expected, frames.results))
+        .await;
+    let (items, decrypt) = match checked {
+        Ok(Ok(done)) => done,
+        Ok(Err((kind, reason))) => {
+            return QueryReport {
+                key_upload_seconds: Some(key_upload_seconds),
+                frame_seconds,
+                ..QueryReport::failed(kind, reason, cost)
+            };
+        }
+        Err(e) => {
+            // A panic in our own checking code is our bug, but it must not kill the loop.
+            let reason = format!("checking results crashed: {e}");
+            return QueryReport { key_upload_seconds: Some(key_upload_seconds), ..QueryReport::failed(FailureKind::CheckFailed, reason, cost) };
+        }
+    };
+    cost.decrypt = decrypt;
+    let seconds_per_item = elapsed.as_secs_f64() / batch as f64;
+    match judge(&params, &items, elapsed) {
+        Ok((quality, score)) => QueryReport {
+            outcome: Outcome::Passed,
+            quality: Some(quality),
+            seconds_per_item: Some(seconds_per_item),
+            key_upload_seconds: Some(key_upload_seconds),
+            score,
+            frame_seconds,
+            cost,
+        },
+        Err((kind, reason)) => QueryReport {
+            seconds_per_item: Some(seconds_per_item),
+            key_upload_seconds: Some(key_upload_seconds),
+            frame_seconds,
+            ..QueryReport::failed(kind, reason, cost)
+        },
+    }
+}
+
+struct Received {
+    /// Result bytes per item index.
+    results: Vec<Bytes>,
+    arrival_seconds: Vec<f64>,
+    last_at: Duration,
+}
+
+type Failure = (FailureKind, String);
+
+async fn receive_frames(
+    client: &MinerClient,
+    request: &InferRequest,
+    batch: usize,
+    started: Instant,
+) -> Result<Received, Failure> {
+    let mut stream = client.infer(request).await.map_err(|e| classify(&e, "infer"))?;
+    let mut results: Vec<Option<Bytes>> = vec![None; batch];
+    let mut arrival_seconds = Vec::with_capacity(batch);
+    let mut last_at = Duration::ZERO;
+    let mut count = 0;
+    while let Some(frame) = stream.next_frame().await.map_err(|e| classify(&e, "infer stream"))? {
+        let at = started.elapsed();
+        let index = frame.index as usize;
+        let Some(slot) = results.get_mut(index) else {
+            return Err((FailureKind::WrongShape, format!("frame for item {index} of a batch of {batch}")));
+        };
+        if slot.is_some() {
+            return Err((FailureKind::WrongShape, format!("second frame for item {index}")));
+        }
+        match frame.payload {
+            FramePayload::Result(bytes) => *slot = Some(bytes),
+            FramePayload::Error(message) => {
+                return Err((FailureKind::MinerError, format!("miner reported an error for item {index}: {message}")));
+            }
+        }
+        arrival_seconds.push(at.as_secs_f64());
+        last_at = at;
+        count += 1;
+        if count == batch {
+            // Anything after the last expected frame is ignored; the timing stops here.
+            break;
+        }
+    }
+    if count < batch {
+        return Err((FailureKind::TruncatedStream, format!("stream ended after {count} of {batch} result frames")));
+    }
+    Ok(Received { results: results.into_iter().flatten().collect(), arrival_seconds, last_at })
+}
+
+/// Per item: parse, reject trivial ciphertexts, decrypt, compare with the simulation.
+fn check_results(
+    workload: &Workload,
+    client_key: &ClientKey,
+    expected: &[Vec<i64>],
+    results: Vec<Bytes>,
+) -> Result<(Vec<ItemOutcome>, Duration), Failure> {
+    let started = Instant::now();
+    let limits = Limits::default();
+    let mut items = Vec::with_capacity(results.len());
+    for (index, (bytes, expected)) in results.iter().zip(expected).enumerate() {
+        let output = EncryptedOutput::from_bytes(bytes, &workload.circuit, workload.profile, &limits).map_err(|e| {
+            let kind = match e {
+                brainlock_fhe::EngineError::WrongShape { .. } | brainlock_fhe::EngineError::WrongSize { .. } => {
+                    FailureKind::WrongShape
+                }
+                _ => FailureKind::MalformedFrame,
+            };
+            (kind, format!("item {index}: {e}"))
+        })?;
+        let trivial = output.has_trivial_ciphertext();
+        let decrypted = if trivial {
+            Vec::new()
+        } else {
+            client_key
+                .decrypt_output(&workload.circuit, &output)
+                .map_err(|e| (FailureKind::MalformedFrame, format!("item {index}: decryption: {e}")))?
+        };
+        items.push(check_item(
+            workload.kind,
+            &workload.params,
+            &ItemEvidence { decrypted: &decrypted, expected, trivial },
+        ));
+    }
+    Ok((items, started.elapsed()))
+}
+
+/// The scoring crate's verdict `(quality, score)`, with item failures mapped to
+/// failure kinds.
+fn judge(params: &ScoringParams, items: &[ItemOutcome], elapsed: Duration) -> Result<(f64, f64), Failure> {
+    for (index, item) in items.iter().enumerate() {
+        if let ItemOutcome::Failed(failure) = item {
+            let kind = match failure {
+                ItemFailure::TrivialCiphertext => FailureKind::TrivialCiphertext,
+                ItemFailure::WrongShape { .. } => FailureKind::WrongShape,
+                _ => FailureKind::CheckFailed,
+            };
+            return Err((kind, format!("item {index}: {}", describe(failure))));
+        }
+    }
+    match judge_query(params, items, elapsed) {
+        QueryOutcome::Passed { quality, score, .. } => Ok((quality, score)),
+        QueryOutcome::Failed(failure) => Err((FailureKind::CheckFailed, format!("{failure:?}"))),
+    }
+}
+
+fn describe(failure: &ItemFailure) -> String {
+    match failure {
+        ItemFailure::TrivialCiphertext => "trivial ciphertext (all-zero mask): no encrypted work".into(),
+        ItemFailure::WrongShape { expected, got } => format!("{got} output values, expected {expected}"),
+        ItemFailure::Top1Mismatch { expected, got, cosine } => {
+            format!("class {got}, simulation says {expected} (cosine {cosine:.4})")
+        }
+        ItemFailure::LowSimilarity { cosine, c_min } => format!("cosine {cosine:.4} below {c_min}"),
+    }
+}

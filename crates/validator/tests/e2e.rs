@@ -1,0 +1,405 @@
+//! End to end on loopback: real miner processes' code (brainlock-miner, in-process),
+//! test-only fronts that cheat or break in every way the validator must survive, the
+//! local registry as the chain, and the validator's real loop.
+//!
+//! Miners (all registered on one local registry, each with its own hotkey):
+//! - honest: a real miner;
+//! - delayed: a real miner behind a front that holds each answer back by `DELAY`;
+//! - trivial: answers instantly with plausible values as trivial LWE (zero mask);
+//! - skipper: a real miner's answer with a fifth of the lookup outputs replaced by
+//!   random (non-trivial) ciphertexts, as if those lookups were never computed;
+//! - garbage: well-framed result frames of random bytes;
+//! - broken ones: refused connection, hang past the deadline, HTTP 500, a stream cut
+//!   inside a frame, an invalid frame, a frame for an item that does not exist.
+//!
+//! Expected: weights honest > delayed > every other miner, all others exactly 0, and
+//! each failure stored with its kind.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use brainlock_chain::{AxonInfo, Chain, LocalRegistry, Registration, Role};
+use brainlock_epistula::{CryptoType, Keypair};
+use brainlock_miner::MinerConfig;
+use brainlock_miner::config::ChainSource;
+use brainlock_validator::config::{ChainTarget, ScoringTable};
+use brainlock_validator::images::SourceSpec;
+use brainlock_validator::store::{FailureKind, Outcome};
+use brainlock_validator::{Validator, ValidatorConfig};
+use brainlock_wire::{
+    DecodeLimits, ErrorBody, ErrorCode, Frame, FrameDecoder, FramePayload, InferRequest, KeyId, KeyUploadResponse,
+    encode_frame,
+};
+use rand::{Rng, RngCore};
+
+const NETUID: u16 = 55;
+const CIRCUIT: &str = "test-tiny";
+const DELAY: Duration = Duration::from_millis(1500);
+const INFER_DEADLINE: Duration = Duration::from_secs(6);
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Behaviour {
+    Honest,
+    Delayed,
+    Trivial,
+    SkipFifth,
+    Garbage,
+    Refused,
+    Hang,
+    HttpError,
+    Truncated,
+    BadFrame,
+    WrongItem,
+}
+
+fn keypair(seed: u8) -> Keypair {
+    Keypair::from_seed(CryptoType::Sr25519, &[seed; 32])
+}
+
+fn chain_as(registry: &Path, kp: &Keypair) -> LocalRegistry {
+    LocalRegistry::open(registry, NETUID, &kp.account_id().to_ss58()).unwrap()
+}
+
+async fn register(registry: &Path, kp: &Keypair, role: Role) {
+    let chain = chain_as(registry, kp);
+    chain
+        .register(Registration { hotkey: kp.account_id().to_ss58(), coldkey: None, role, stake: 0.0 })
+        .await
+        .unwrap();
+}
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// A real miner for `kp`, accepting the validator's hotkey; returns its address.
+async fn real_miner(registry: &Path, kp: &Keypair, validator: &str) -> SocketAddr {
+    let mut config = MinerConfig {
+        netuid: NETUID,
+        chain: ChainSource::Registry(registry.to_path_buf()),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        circuits: vec![CIRCUIT.into()],
+        ..MinerConfig::default()
+    };
+    config.auth.allow = vec![validator.to_string()];
+    config.limits.key_cache_bytes = 400 << 20;
+    let chain: Arc<dyn Chain> = Arc::new(chain_as(registry, kp));
+    let miner = brainlock_miner::Miner::start(&config, kp.account_id(), chain).await.unwrap();
+    let addr = miner.local_addr();
+    tokio::spawn(miner.serve(std::future::pending()));
+    addr
+}
+
+#[derive(Clone)]
+struct Front {
+    behaviour: Behaviour,
+    upstream: Option<SocketAddr>,
+    http: reqwest::Client,
+    /// Output ciphertexts per item and words per ciphertext (k*N + 1).
+    outputs: usize,
+    words: usize,
+    delta_log2: u32,
+    profile: &'static str,
+}
+
+/// The serialized `EncryptedOutput` layout of brainlock-fhe: magic, version, profile id,
+/// count, then each LWE ciphertext as mask words followed by the body word.
+fn output_bytes(front: &Front, cts: impl Fn(usize, &mut [u64])) -> Vec<u8> {
+    let mut out = b"BLEO".to_vec();
+    out.push(1);
+    out.push(front.profile.len() as u8);
+    out.extend_from_slice(front.profile.as_bytes());
+    out.extend_from_slice(&(front.outputs as u64).to_le_bytes());
+    let mut ct = vec![0u64; front.words];
+    for i in 0..front.outputs {
+        ct.iter_mut().for_each(|w| *w = 0);
+        cts(i, &mut ct);
+        for w in &ct {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    out
+}
+
+async fn forward(front: &Front, method: Method, path: &str, headers: HeaderMap, body: Bytes) -> (StatusCode, HeaderMap, Bytes) {
+    let upstream = front.upstream.expect("front has an upstream");
+    let mut request = front.http.request(method, format!("http://{upstream}{path}")).body(body);
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.bytes().await.unwrap())
+}
+
+fn frames_of(body: &[u8]) -> Vec<Frame> {
+    let mut decoder = FrameDecoder::new(64 << 20);
+    decoder.push(body);
+    let mut frames = Vec::new();
+    while let Some(frame) = decoder.next_frame().unwrap() {
+        frames.push(frame);
+    }
+    frames
+}
+
+fn stream(parts: Vec<u8>) -> Response {
+    ([("content-type", brainlock_wire::routes::FRAME_STREAM_CONTENT_TYPE)], parts).into_response()
+}
+
+async fn front_handler(State(front): State<Front>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
+    let path = parts.uri.path().to_string();
+    let is_infer = path == brainlock_wire::routes::INFER;
+    if front.upstream.is_some() {
+        let (status, headers, bytes) = forward(&front, parts.method, &path, parts.headers, body).await;
+        if !is_infer || !status.is_success() {
+            let mut response = (status, bytes).into_response();
+            if let Some(ct) = headers.get("content-type") {
+                response.headers_mut().insert("content-type", ct.clone());
+            }
+            return response;
+        }
+        return match front.behaviour {
+            Behaviour::Delayed => {
+                tokio::time::sleep(DELAY).await;
+                stream(bytes.to_vec())
+            }
+            Behaviour::SkipFifth => {
+                let mut out = Vec::new();
+                for frame in frames_of(&bytes) {
+                    let FramePayload::Result(payload) = frame.payload else { panic!("honest miner sent an error") };
+                    let mut payload = payload.to_vec();
+                    let start = payload.len() - front.outputs * front.words * 8;
+                    let mut rng = rand::rng();
+                    for i in (0..front.outputs).step_by(5) {
+                        let at = start + i * front.words * 8;
+                        rng.fill_bytes(&mut payload[at..at + front.words * 8]);
+                    }
+                    let frame = Frame { index: frame.index, payload: FramePayload::Result(payload.into()) };
+                    out.extend_from_slice(&encode_frame(&frame).unwrap());
+                }
+                stream(out)
+            }
+            other => panic!("{other:?} has no upstream"),
+        };
+    }
+    if !is_infer {
+        // Key upload: acknowledge like a miner would, without doing anything with it.
+        return axum::Json(KeyUploadResponse { key_id: KeyId::of(&body) }).into_response();
+    }
+    let request = InferRequest::decode(
+        &body,
+        &DecodeLimits { max_items: 64, max_item_bytes: 64 << 20, max_total_bytes: 64 << 20 },
+    )
+    .unwrap();
+    let batch = request.inputs.len() as u32;
+    let result_frame = |index, payload: Vec<u8>| {
+        encode_frame(&Frame { index, payload: FramePayload::Result(payload.into()) }).unwrap().to_vec()
+    };
+    match front.behaviour {
+        Behaviour::Trivial => {
+            let mut out = Vec::new();
+            for index in 0..batch {
+                let payload = output_bytes(&front, |_, ct| {
+                    let guess: i64 = rand::rng().random_range(-3..=3);
+                    *ct.last_mut().unwrap() = (guess as u64).wrapping_shl(front.delta_log2);
+                });
+                out.extend(result_frame(index, payload));
+            }
+            stream(out)
+        }
+        Behaviour::Garbage => {
+            let mut out = Vec::new();
+            for index in 0..batch {
+                let mut junk = vec![0u8; 4096];
+                rand::rng().fill_bytes(&mut junk);
+                out.extend(result_frame(index, junk));
+            }
+            stream(out)
+        }
+        Behaviour::Hang => {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            stream(Vec::new())
+        }
+        Behaviour::HttpError => {
+            let body = ErrorBody::new(ErrorCode::Internal, "simulated failure");
+            (StatusCode::INTERNAL_SERVER_ERROR, body.to_json()).into_response()
+        }
+        Behaviour::Truncated => {
+            let frame = result_frame(0, vec![7u8; 1000]);
+            stream(frame[..600].to_vec())
+        }
+        Behaviour::BadFrame => {
+            // A length prefix far beyond any sane frame.
+            stream(vec![0xff, 0xff, 0xff, 0x7f, 1, 2, 3])
+        }
+        Behaviour::WrongItem => stream(result_frame(batch + 3, vec![1u8; 64])),
+        other => panic!("{other:?} is not a standalone front"),
+    }
+}
+
+async fn front(behaviour: Behaviour, upstream: Option<SocketAddr>) -> SocketAddr {
+    let circuit = brainlock_miner::circuits::test_tiny();
+    let profile = brainlock_fhe::Profile::default_for(CIRCUIT);
+    let plan = brainlock_fhe::plan::Plan::new(&circuit).unwrap();
+    let front = Front {
+        behaviour,
+        upstream,
+        http: reqwest::Client::new(),
+        outputs: plan.shapes.last().unwrap().len(),
+        words: profile.big_lwe_dimension() + 1,
+        delta_log2: *plan.deltas_log2.last().unwrap(),
+        profile: profile.id,
+    };
+    serve(Router::new().fallback(front_handler).with_state(front)).await
+}
+
+async fn announce(registry: &Path, kp: &Keypair, addr: SocketAddr) {
+    chain_as(registry, kp).serve_axon(NETUID, AxonInfo::new(addr, 1)).await.unwrap();
+}
+
+fn validator_config(dir: &Path, registry: PathBuf) -> ValidatorConfig {
+    ValidatorConfig {
+        netuid: NETUID,
+        chain: ChainTarget::Registry(registry),
+        wallet_name: "unused".into(),
+        wallet_hotkey: "unused".into(),
+        wallet_path: dir.join("wallets"),
+        debug: false,
+        database: dir.join("validator.sqlite").to_string_lossy().into_owned(),
+        dataset: SourceSpec::Synthetic,
+        dataset_endpoint: "http://127.0.0.1:1".into(),
+        circuit: CIRCUIT.into(),
+        profile: None,
+        batch_size: 1,
+        key_upload_timeout: Duration::from_secs(30),
+        infer_timeout: Some(INFER_DEADLINE),
+        weights_interval: Some(0),
+        metrics_addr: None,
+        // test-tiny takes well under a second: put the reference and floor there so
+        // speed differences show in the score.
+        scoring: ScoringTable { c_min: None, t_ref: Some(1.0), t_floor: Some(0.01), alpha: None },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
+    let _ = tracing_subscriber::fmt().with_env_filter("info,brainlock_miner=warn").with_test_writer().try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry.json");
+    let validator_kp = keypair(1);
+    let validator_ss58 = validator_kp.account_id().to_ss58();
+    register(&registry, &validator_kp, Role::Validator).await;
+
+    let behaviours = [
+        Behaviour::Honest,
+        Behaviour::Delayed,
+        Behaviour::Trivial,
+        Behaviour::SkipFifth,
+        Behaviour::Garbage,
+        Behaviour::Refused,
+        Behaviour::Hang,
+        Behaviour::HttpError,
+        Behaviour::Truncated,
+        Behaviour::BadFrame,
+        Behaviour::WrongItem,
+    ];
+    let mut miners = Vec::new();
+    for (i, &behaviour) in behaviours.iter().enumerate() {
+        let kp = keypair(10 + i as u8);
+        register(&registry, &kp, Role::Miner).await;
+        let addr = match behaviour {
+            Behaviour::Honest => real_miner(&registry, &kp, &validator_ss58).await,
+            Behaviour::Delayed | Behaviour::SkipFifth => {
+                let upstream = real_miner(&registry, &kp, &validator_ss58).await;
+                front(behaviour, Some(upstream)).await
+            }
+            Behaviour::Refused => {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                listener.local_addr().unwrap() // closed when dropped here
+            }
+            _ => front(behaviour, None).await,
+        };
+        announce(&registry, &kp, addr).await;
+        miners.push((behaviour, kp.account_id().to_ss58()));
+    }
+
+    let chain: Arc<dyn Chain> = Arc::new(chain_as(&registry, &validator_kp));
+    let config = validator_config(dir.path(), registry.clone());
+    let mut validator = Validator::new(config.clone(), chain.clone(), Arc::new(keypair(1))).await.unwrap();
+    let board = validator.leaderboard();
+    let mut last_receipt = None;
+    for _ in 0..2 {
+        let summary = validator.round_once().await.unwrap();
+        assert_eq!(summary.queried, behaviours.len());
+        last_receipt = summary.weights.or(last_receipt);
+    }
+
+    let metagraph = chain.metagraph(NETUID).await.unwrap();
+    let weight_of = |hotkey: &str| {
+        let uid = metagraph.by_hotkey(hotkey).unwrap().uid;
+        board.borrow().miner(uid).unwrap().weight
+    };
+    let honest = weight_of(&miners[0].1);
+    let delayed = weight_of(&miners[1].1);
+    println!("{}", serde_json::to_string_pretty(&*board.borrow()).unwrap());
+    assert!(honest > delayed, "honest {honest} must beat delayed {delayed}");
+    assert!(delayed > 0.0, "a slow honest miner still earns");
+    for (behaviour, hotkey) in &miners[2..] {
+        assert_eq!(weight_of(hotkey), 0.0, "{behaviour:?} must earn nothing");
+    }
+    // Weights reached the chain interface (the local registry's ledger).
+    let receipt = last_receipt.expect("weights were set");
+    let honest_uid = metagraph.by_hotkey(&miners[0].1).unwrap().uid;
+    let top = receipt.uids.iter().zip(&receipt.weights).max_by_key(|(_, w)| **w).unwrap();
+    assert_eq!(*top.0, honest_uid);
+    assert_eq!(receipt.uids.len(), 2, "only the two honest miners get weight: {receipt:?}");
+
+    // Each failure is stored with its kind.
+    let expected_kind = |b: Behaviour| match b {
+        Behaviour::Trivial => Some(FailureKind::TrivialCiphertext),
+        Behaviour::SkipFifth => Some(FailureKind::CheckFailed),
+        Behaviour::Garbage => Some(FailureKind::MalformedFrame),
+        Behaviour::Refused => Some(FailureKind::ConnectRefused),
+        Behaviour::Hang => Some(FailureKind::Timeout),
+        Behaviour::HttpError => Some(FailureKind::HttpStatus),
+        Behaviour::Truncated => Some(FailureKind::TruncatedStream),
+        Behaviour::BadFrame => Some(FailureKind::MalformedFrame),
+        Behaviour::WrongItem => Some(FailureKind::WrongShape),
+        Behaviour::Honest | Behaviour::Delayed => None,
+    };
+    for (behaviour, hotkey) in &miners {
+        let queries = validator.store().recent_queries(hotkey, 40).await.unwrap();
+        assert_eq!(queries.len(), 2, "{behaviour:?}");
+        for q in queries {
+            match expected_kind(*behaviour) {
+                None => assert_eq!(q.outcome, Outcome::Passed, "{behaviour:?}"),
+                Some(kind) => match &q.outcome {
+                    Outcome::Failed { kind: got, .. } => assert_eq!(*got, kind, "{behaviour:?}: {:?}", q.outcome),
+                    Outcome::Passed => panic!("{behaviour:?} passed"),
+                },
+            }
+        }
+    }
+    validator.close().await;
+
+    // Standings survive a restart: a new validator on the same database gives the same weights.
+    let restarted = Validator::new(config, chain.clone(), Arc::new(keypair(1))).await.unwrap();
+    let before = validator.weights(&metagraph);
+    assert_eq!(restarted.weights(&metagraph), before);
+    assert!(restarted.standing(&miners[0].1) > restarted.standing(&miners[1].1));
+}
