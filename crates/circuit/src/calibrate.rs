@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 use thiserror::Error;
 
-use crate::encoding::{box_index, lookup_input_delta_log2, wrapped_lookup};
+use crate::encoding::{box_index, wrapped_lookup};
 use crate::linear;
 use crate::model::{Circuit, Layer, LayerOutput, LookupLayer, Shape};
 use crate::spec::{Activation, NetworkSpec};
@@ -163,11 +163,11 @@ pub fn calibrate(
         output_delta_log2: None,
     };
     if let Some(LayerOutput::Lookup(_)) = circuit.layers.last().map(|l| &l.output) {
-        // Image out: encode the output exactly as the first layer expects its input,
-        // so the circuit chains onto itself.
-        if let LayerOutput::Lookup(first) = &circuit.layers[0].output {
-            circuit.output_delta_log2 = Some(lookup_input_delta_log2(r, first.shift));
-        }
+        // Image out: the output holds values of the input's bit width, so it chains
+        // (decrypt, re-encrypt) onto the circuit's input. Its scale keeps one padding
+        // bit above those bits: a coarser scale (the first layer's input scale, 2^49 for
+        // conv3x3) would leave the PBS output noise at about one output unit.
+        circuit.output_delta_log2 = Some(63 - spec.input_bits);
     }
     circuit.validate()?;
     Ok(circuit)

@@ -12,6 +12,7 @@ use crate::error::{EngineError, Result};
 use crate::keys::EvaluationKey;
 use crate::plan::{Plan, channel_of, for_each_term};
 use crate::profile::Profile;
+use brainlock_circuit::encoding::lookup_phase_offset;
 use brainlock_circuit::{Circuit, Layer, LayerOutput, LookupLayer, Shape};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -65,7 +66,6 @@ pub fn evaluate(
             layer,
             input: plan.shapes[i],
             output: plan.shapes[i + 1],
-            input_delta_log2: plan.deltas_log2[i],
             output_delta_log2: plan.deltas_log2[i + 1],
             rounding_bits: circuit.rounding_bits,
         };
@@ -86,7 +86,6 @@ struct LayerContext<'a> {
     layer: &'a Layer,
     input: Shape,
     output: Shape,
-    input_delta_log2: u32,
     output_delta_log2: u32,
     rounding_bits: u32,
 }
@@ -206,10 +205,12 @@ fn run_lookup_layer(
         .iter()
         .map(|t| channel_lut(profile, t, ctx.rounding_bits, ctx.output_delta_log2))
         .collect();
+    // The circuit's phase offset (not a bare `-lo * delta`): with a positive shift it
+    // adds half an accumulator unit so that no value sits on a box boundary.
     let offsets: Vec<u64> = lookup
         .lo
         .iter()
-        .map(|&lo| (lo.wrapping_neg() as u64).wrapping_shl(ctx.input_delta_log2))
+        .map(|&lo| lookup_phase_offset(lo, lookup.shift, ctx.rounding_bits))
         .collect();
     let mut outputs = vec![0u64; ctx.output.len() * lwe_size];
     outputs

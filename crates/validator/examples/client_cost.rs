@@ -21,11 +21,17 @@ fn main() -> anyhow::Result<()> {
         names = vec!["conv3x3".into(), "vgg9".into()];
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    println!("circuit  profile            keygen_s  key_MB  encrypt_s  input_MB  simulate_s  decrypt_s  outputs");
+    println!(
+        "circuit  profile            keygen_s  key_MB  encrypt_s  input_MB  simulate_s  decrypt_s  outputs"
+    );
     for name in names {
         let workload = Workload::resolve(&name, None, &ScoringTable::default())?;
         let shape = workload.circuit.input_shape;
-        let image = augment(&synthetic::draw(shape.height, shape.width, &mut rng), &Augmentation::default(), &mut rng);
+        let image = augment(
+            &synthetic::draw(shape.height, shape.width, &mut rng),
+            &Augmentation::default(),
+            &mut rng,
+        );
         let input = circuit_input(&image, shape.channels, workload.circuit.input_bits);
 
         let t = Instant::now();
@@ -34,7 +40,9 @@ fn main() -> anyhow::Result<()> {
         let keygen = t.elapsed().as_secs_f64();
 
         let t = Instant::now();
-        let encrypted = client_key.encrypt_input(&workload.circuit, &input)?.to_bytes();
+        let encrypted = client_key
+            .encrypt_input(&workload.circuit, &input)?
+            .to_bytes();
         let encrypt = t.elapsed().as_secs_f64();
 
         let t = Instant::now();
@@ -52,7 +60,8 @@ fn main() -> anyhow::Result<()> {
         let mut body = vec![0u8; expected.len() * words * 8];
         rng.fill_bytes(&mut body);
         bytes.extend_from_slice(&body);
-        let output = EncryptedOutput::from_bytes(&bytes, &workload.circuit, profile, &Limits::default())?;
+        let output =
+            EncryptedOutput::from_bytes(&bytes, &workload.circuit, profile, &Limits::default())?;
         let t = Instant::now();
         let decrypted = client_key.decrypt_output(&workload.circuit, &output)?;
         let decrypt = t.elapsed().as_secs_f64();

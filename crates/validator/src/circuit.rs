@@ -38,7 +38,11 @@ pub struct Workload {
 
 impl Workload {
     /// `name` is a shipped circuit id or a path to a circuit JSON file.
-    pub fn resolve(name: &str, profile: Option<&str>, overrides: &ScoringTable) -> Result<Self, CircuitError> {
+    pub fn resolve(
+        name: &str,
+        profile: Option<&str>,
+        overrides: &ScoringTable,
+    ) -> Result<Self, CircuitError> {
         let circuit = match name {
             CONV3X3 => brainlock_circuit::conv3x3(DEFAULT_CIRCUIT_SEED),
             VGG9 => brainlock_circuit::vgg9(DEFAULT_CIRCUIT_SEED),
@@ -49,12 +53,21 @@ impl Workload {
         Self::new(circuit, profile, overrides)
     }
 
-    pub fn new(circuit: Circuit, profile: Option<&str>, overrides: &ScoringTable) -> Result<Self, CircuitError> {
-        let invalid = |message: String| CircuitError::Invalid { id: circuit.id.clone(), message };
+    pub fn new(
+        circuit: Circuit,
+        profile: Option<&str>,
+        overrides: &ScoringTable,
+    ) -> Result<Self, CircuitError> {
+        let invalid = |message: String| CircuitError::Invalid {
+            id: circuit.id.clone(),
+            message,
+        };
         brainlock_circuit::Simulator::new(&circuit).map_err(|e| invalid(e.to_string()))?;
         brainlock_fhe::plan::Plan::new(&circuit).map_err(|e| invalid(e.to_string()))?;
         let profile = match profile {
-            Some(id) => Profile::by_id(id).ok_or_else(|| CircuitError::UnknownProfile(id.into()))?,
+            Some(id) => {
+                Profile::by_id(id).ok_or_else(|| CircuitError::UnknownProfile(id.into()))?
+            }
             None => Profile::default_for(&circuit.id),
         };
         // Anything but VGG9 (a classifier) is checked like conv3x3: by output cosine.
@@ -67,7 +80,12 @@ impl Workload {
             alpha: overrides.alpha.unwrap_or(defaults.alpha),
         };
         params.validate()?;
-        Ok(Self { circuit, profile, kind, params })
+        Ok(Self {
+            circuit,
+            profile,
+            kind,
+            params,
+        })
     }
 
     pub fn id(&self) -> &str {

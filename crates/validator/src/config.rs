@@ -25,9 +25,15 @@ use crate::images::huggingface::{DEFAULT_DATASET, DEFAULT_ENDPOINT};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -35,7 +41,11 @@ pub enum ConfigError {
 /// Command-line flags. Every field is optional so that "not given" falls through to
 /// the config file and then to the default.
 #[derive(Debug, Default, Parser)]
-#[command(name = "brainlock-validator", version, about = "Brainlock validator: times and checks encrypted inference of miners, sets weights")]
+#[command(
+    name = "brainlock-validator",
+    version,
+    about = "Brainlock validator: times and checks encrypted inference of miners, sets weights"
+)]
 pub struct Cli {
     /// TOML config file; flags override its values.
     #[arg(long)]
@@ -204,20 +214,32 @@ pub struct ValidatorConfig {
 }
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn seconds(name: &str, value: f64) -> Result<Duration, ConfigError> {
     Duration::try_from_secs_f64(value)
         .ok()
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| ConfigError::Invalid(format!("{name} = {value} is not a positive number of seconds")))
+        .ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "{name} = {value} is not a positive number of seconds"
+            ))
+        })
 }
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.into(),
+            source: Box::new(source),
+        })
     }
 }
 
@@ -240,16 +262,26 @@ impl ValidatorConfig {
         let chain = match registry {
             Some(path) => ChainTarget::Registry(path),
             None => ChainTarget::Subtensor(
-                cli.subtensor_network.or(subtensor.network).unwrap_or_else(|| "finney".into()),
+                cli.subtensor_network
+                    .or(subtensor.network)
+                    .unwrap_or_else(|| "finney".into()),
             ),
         };
-        let dataset_spec = cli.dataset.or(dataset.source).unwrap_or_else(|| DEFAULT_DATASET.into());
+        let dataset_spec = cli
+            .dataset
+            .or(dataset.source)
+            .unwrap_or_else(|| DEFAULT_DATASET.into());
         let batch_size = cli.batch_size.or(file.batch_size).unwrap_or(1);
         if batch_size == 0 || batch_size > 64 {
-            return Err(ConfigError::Invalid(format!("batch size {batch_size} must be in 1..=64")));
+            return Err(ConfigError::Invalid(format!(
+                "batch size {batch_size} must be in 1..=64"
+            )));
         }
         let metrics_port = cli.metrics_port.or(file.metrics_port).unwrap_or(9101);
-        let metrics_ip = cli.metrics_ip.or(file.metrics_ip).unwrap_or_else(|| "0.0.0.0".into());
+        let metrics_ip = cli
+            .metrics_ip
+            .or(file.metrics_ip)
+            .unwrap_or_else(|| "0.0.0.0".into());
         let metrics_addr = if metrics_port == 0 {
             None
         } else {
@@ -263,21 +295,50 @@ impl ValidatorConfig {
         Ok(Self {
             netuid: cli.netuid.or(file.netuid).unwrap_or(55),
             chain,
-            wallet_name: cli.wallet_name.or(wallet.name).unwrap_or_else(|| "default".into()),
-            wallet_hotkey: cli.wallet_hotkey.or(wallet.hotkey).unwrap_or_else(|| "default".into()),
-            wallet_path: cli.wallet_path.or(wallet.path).unwrap_or_else(|| home().join(".bittensor/wallets")),
+            wallet_name: cli
+                .wallet_name
+                .or(wallet.name)
+                .unwrap_or_else(|| "default".into()),
+            wallet_hotkey: cli
+                .wallet_hotkey
+                .or(wallet.hotkey)
+                .unwrap_or_else(|| "default".into()),
+            wallet_path: cli
+                .wallet_path
+                .or(wallet.path)
+                .unwrap_or_else(|| home().join(".bittensor/wallets")),
             debug: cli.logging_debug || file.logging.and_then(|l| l.debug).unwrap_or(false),
             database: cli.database.or(file.database).unwrap_or_else(|| {
-                home().join(".brainlock/validator.sqlite").to_string_lossy().into_owned()
+                home()
+                    .join(".brainlock/validator.sqlite")
+                    .to_string_lossy()
+                    .into_owned()
             }),
             dataset: SourceSpec::parse(&dataset_spec).map_err(ConfigError::Invalid)?,
-            dataset_endpoint: cli.dataset_endpoint.or(dataset.endpoint).unwrap_or_else(|| DEFAULT_ENDPOINT.into()),
-            circuit: cli.circuit.or(file.circuit).unwrap_or_else(|| "conv3x3".into()),
+            dataset_endpoint: cli
+                .dataset_endpoint
+                .or(dataset.endpoint)
+                .unwrap_or_else(|| DEFAULT_ENDPOINT.into()),
+            circuit: cli
+                .circuit
+                .or(file.circuit)
+                .unwrap_or_else(|| "conv3x3".into()),
             profile: cli.profile.or(file.profile),
             batch_size,
-            key_upload_timeout: seconds("key upload timeout", cli.key_upload_timeout.or(timeout.key_upload).unwrap_or(120.0))?,
-            infer_timeout: cli.infer_timeout.or(timeout.infer).map(|s| seconds("infer timeout", s)).transpose()?,
-            weights_interval: cli.weights_interval.or(file.weights.and_then(|w| w.interval)),
+            key_upload_timeout: seconds(
+                "key upload timeout",
+                cli.key_upload_timeout
+                    .or(timeout.key_upload)
+                    .unwrap_or(120.0),
+            )?,
+            infer_timeout: cli
+                .infer_timeout
+                .or(timeout.infer)
+                .map(|s| seconds("infer timeout", s))
+                .transpose()?,
+            weights_interval: cli
+                .weights_interval
+                .or(file.weights.and_then(|w| w.interval)),
             metrics_addr,
             scoring: file.scoring.unwrap_or_default(),
         })
@@ -308,7 +369,15 @@ mod tests {
             "#,
         )
         .unwrap();
-        let cli = Cli::parse_from(["brainlock-validator", "--netuid", "9", "--wallet.hotkey", "flag-hotkey", "--metrics-port", "0"]);
+        let cli = Cli::parse_from([
+            "brainlock-validator",
+            "--netuid",
+            "9",
+            "--wallet.hotkey",
+            "flag-hotkey",
+            "--metrics-port",
+            "0",
+        ]);
         let config = ValidatorConfig::merge(cli, file).unwrap();
         assert_eq!(config.netuid, 9);
         assert_eq!(config.wallet_name, "w");
@@ -324,7 +393,13 @@ mod tests {
 
     #[test]
     fn defaults_and_registry_mode() {
-        let cli = Cli::parse_from(["v", "--registry", "/tmp/reg.json", "--subtensor.network", "local"]);
+        let cli = Cli::parse_from([
+            "v",
+            "--registry",
+            "/tmp/reg.json",
+            "--subtensor.network",
+            "local",
+        ]);
         let config = ValidatorConfig::merge(cli, FileConfig::default()).unwrap();
         assert_eq!(config.netuid, 55);
         assert_eq!(config.chain, ChainTarget::Registry("/tmp/reg.json".into()));

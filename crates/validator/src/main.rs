@@ -8,7 +8,9 @@ async fn main() -> anyhow::Result<()> {
     let config = ValidatorConfig::from_cli(Cli::parse())?;
     let default = if config.debug { "debug" } else { "info" };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
+        )
         .init();
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

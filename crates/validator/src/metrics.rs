@@ -35,12 +35,17 @@ const STAGES: [&str; 4] = ["keygen", "encrypt", "simulate", "decrypt"];
 
 impl Metrics {
     pub fn new(leaderboard: watch::Receiver<Leaderboard>) -> Self {
-        Self { counters: Mutex::new(Counters::default()), leaderboard }
+        Self {
+            counters: Mutex::new(Counters::default()),
+            leaderboard,
+        }
     }
 
     fn counters(&self) -> std::sync::MutexGuard<'_, Counters> {
         // A panic elsewhere while holding the lock leaves plain counters: keep going.
-        self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.counters
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn record_query(&self, outcome: &Outcome, cost: &ClientCost) {
@@ -50,7 +55,12 @@ impl Metrics {
             Outcome::Failed { kind, .. } => kind.as_str(),
         };
         *c.outcomes.entry(label).or_default() += 1;
-        for (sum, d) in c.client_seconds.iter_mut().zip([cost.keygen, cost.encrypt, cost.simulate, cost.decrypt]) {
+        for (sum, d) in c.client_seconds.iter_mut().zip([
+            cost.keygen,
+            cost.encrypt,
+            cost.simulate,
+            cost.decrypt,
+        ]) {
             *sum += d.as_secs_f64();
         }
     }
@@ -61,7 +71,11 @@ impl Metrics {
 
     pub fn record_weights(&self, ok: bool) {
         let mut c = self.counters();
-        if ok { c.weights_ok += 1 } else { c.weights_failed += 1 }
+        if ok {
+            c.weights_ok += 1
+        } else {
+            c.weights_failed += 1
+        }
     }
 
     /// The exposition text.
@@ -72,33 +86,76 @@ impl Metrics {
             out.push_str("# HELP brainlock_validator_queries_total Miner queries by outcome (passed or failure kind).\n");
             out.push_str("# TYPE brainlock_validator_queries_total counter\n");
             for (outcome, n) in &c.outcomes {
-                let _ = writeln!(out, "brainlock_validator_queries_total{{outcome=\"{outcome}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "brainlock_validator_queries_total{{outcome=\"{outcome}\"}} {n}"
+                );
             }
             out.push_str("# HELP brainlock_validator_client_seconds_total The validator's own work per stage.\n");
             out.push_str("# TYPE brainlock_validator_client_seconds_total counter\n");
             for (stage, s) in STAGES.iter().zip(c.client_seconds) {
-                let _ = writeln!(out, "brainlock_validator_client_seconds_total{{stage=\"{stage}\"}} {s}");
+                let _ = writeln!(
+                    out,
+                    "brainlock_validator_client_seconds_total{{stage=\"{stage}\"}} {s}"
+                );
             }
             out.push_str("# TYPE brainlock_validator_rounds_total counter\n");
             let _ = writeln!(out, "brainlock_validator_rounds_total {}", c.rounds);
             out.push_str("# TYPE brainlock_validator_weight_settings_total counter\n");
-            let _ = writeln!(out, "brainlock_validator_weight_settings_total{{outcome=\"ok\"}} {}", c.weights_ok);
-            let _ = writeln!(out, "brainlock_validator_weight_settings_total{{outcome=\"failed\"}} {}", c.weights_failed);
+            let _ = writeln!(
+                out,
+                "brainlock_validator_weight_settings_total{{outcome=\"ok\"}} {}",
+                c.weights_ok
+            );
+            let _ = writeln!(
+                out,
+                "brainlock_validator_weight_settings_total{{outcome=\"failed\"}} {}",
+                c.weights_failed
+            );
         }
         let board = self.leaderboard.borrow().clone();
-        let _ = writeln!(out, "# TYPE brainlock_validator_block gauge\nbrainlock_validator_block {}", board.block);
-        let gauges: [(&str, &str, fn(&crate::leaderboard::MinerStanding) -> Option<f64>); 5] = [
-            ("latency_seconds", "Seconds per item of the miner's last passed query.", |m| m.latency),
-            ("quality", "Mean cosine of the miner's last passed query.", |m| m.quality),
-            ("failure_rate", "Failure rate over the standing window.", |m| Some(m.failure_rate)),
-            ("standing", "Median score with failure penalty.", |m| Some(m.standing)),
+        let _ = writeln!(
+            out,
+            "# TYPE brainlock_validator_block gauge\nbrainlock_validator_block {}",
+            board.block
+        );
+        let gauges: [(
+            &str,
+            &str,
+            fn(&crate::leaderboard::MinerStanding) -> Option<f64>,
+        ); 5] = [
+            (
+                "latency_seconds",
+                "Seconds per item of the miner's last passed query.",
+                |m| m.latency,
+            ),
+            (
+                "quality",
+                "Mean cosine of the miner's last passed query.",
+                |m| m.quality,
+            ),
+            (
+                "failure_rate",
+                "Failure rate over the standing window.",
+                |m| Some(m.failure_rate),
+            ),
+            ("standing", "Median score with failure penalty.", |m| {
+                Some(m.standing)
+            }),
             ("weight", "Normalized weight.", |m| Some(m.weight)),
         ];
         for (name, help, value) in gauges {
-            let _ = writeln!(out, "# HELP brainlock_validator_miner_{name} {help}\n# TYPE brainlock_validator_miner_{name} gauge");
+            let _ = writeln!(
+                out,
+                "# HELP brainlock_validator_miner_{name} {help}\n# TYPE brainlock_validator_miner_{name} gauge"
+            );
             for m in &board.miners {
                 if let Some(v) = value(m) {
-                    let _ = writeln!(out, "brainlock_validator_miner_{name}{{uid=\"{}\",hotkey=\"{}\"}} {v}", m.uid, m.hotkey);
+                    let _ = writeln!(
+                        out,
+                        "brainlock_validator_miner_{name}{{uid=\"{}\",hotkey=\"{}\"}} {v}",
+                        m.uid, m.hotkey
+                    );
                 }
             }
         }
@@ -117,10 +174,18 @@ impl Metrics {
             "/metrics",
             get(move || {
                 let metrics = self.clone();
-                async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render()).into_response() }
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        metrics.render(),
+                    )
+                        .into_response()
+                }
             }),
         );
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }
 
@@ -152,16 +217,27 @@ mod tests {
         };
         let (_tx, rx) = watch::channel(board);
         let metrics = Metrics::new(rx);
-        let cost = ClientCost { keygen: Duration::from_millis(500), ..ClientCost::default() };
+        let cost = ClientCost {
+            keygen: Duration::from_millis(500),
+            ..ClientCost::default()
+        };
         metrics.record_query(&Outcome::Passed, &cost);
         metrics.record_query(&Outcome::failed(FailureKind::Timeout, "x"), &cost);
         metrics.record_query(&Outcome::failed(FailureKind::Timeout, "y"), &cost);
         let text = metrics.render();
-        assert!(text.contains("brainlock_validator_queries_total{outcome=\"timeout\"} 2\n"), "{text}");
+        assert!(
+            text.contains("brainlock_validator_queries_total{outcome=\"timeout\"} 2\n"),
+            "{text}"
+        );
         assert!(text.contains("brainlock_validator_queries_total{outcome=\"passed\"} 1\n"));
         assert!(text.contains("brainlock_validator_client_seconds_total{stage=\"keygen\"} 1.5\n"));
-        assert!(text.contains("brainlock_validator_miner_latency_seconds{uid=\"3\",hotkey=\"5Abc\"} 1.25\n"));
-        assert!(!text.contains("brainlock_validator_miner_quality{"), "no quality without a passed query");
+        assert!(text.contains(
+            "brainlock_validator_miner_latency_seconds{uid=\"3\",hotkey=\"5Abc\"} 1.25\n"
+        ));
+        assert!(
+            !text.contains("brainlock_validator_miner_quality{"),
+            "no quality without a passed query"
+        );
         assert!(text.contains("brainlock_validator_block 42\n"));
     }
 }

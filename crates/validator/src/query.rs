@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use brainlock_fhe::{ClientKey, EncryptedOutput, Limits};
 use brainlock_miner::{ClientError, MinerClient};
-use brainlock_scoring::{ItemEvidence, ItemFailure, ItemOutcome, QueryOutcome, ScoringParams, check_item, judge_query};
+use brainlock_scoring::{
+    ItemEvidence, ItemFailure, ItemOutcome, QueryOutcome, ScoringParams, check_item, judge_query,
+};
 use brainlock_wire::{CircuitId, FrameError, FramePayload, InferRequest, KeyId, ProfileId};
 use bytes::Bytes;
 
@@ -71,7 +73,11 @@ impl PreparedQuery {
             .map_err(|e| PrepareError::Simulate(e.to_string()))?;
         let expected = inputs
             .iter()
-            .map(|input| simulator.run(input).map_err(|e| PrepareError::Simulate(e.to_string())))
+            .map(|input| {
+                simulator
+                    .run(input)
+                    .map_err(|e| PrepareError::Simulate(e.to_string()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let simulate = started.elapsed();
 
@@ -83,7 +89,13 @@ impl PreparedQuery {
         let started = Instant::now();
         let encrypted = inputs
             .iter()
-            .map(|input| Ok(Bytes::from(client_key.encrypt_input(&workload.circuit, input)?.to_bytes())))
+            .map(|input| {
+                Ok(Bytes::from(
+                    client_key
+                        .encrypt_input(&workload.circuit, input)?
+                        .to_bytes(),
+                ))
+            })
             .collect::<Result<Vec<_>, PrepareError>>()?;
         let encrypt = started.elapsed();
 
@@ -96,7 +108,12 @@ impl PreparedQuery {
                 inputs: encrypted,
             },
             expected,
-            cost: ClientCost { keygen, encrypt, simulate, decrypt: Duration::ZERO },
+            cost: ClientCost {
+                keygen,
+                encrypt,
+                simulate,
+                decrypt: Duration::ZERO,
+            },
         })
     }
 
@@ -173,34 +190,59 @@ pub async fn run(
     prepared: PreparedQuery,
     deadlines: Deadlines,
 ) -> QueryReport {
-    let PreparedQuery { client_key, key_bytes, request, expected, mut cost } = prepared;
+    let PreparedQuery {
+        client_key,
+        key_bytes,
+        request,
+        expected,
+        mut cost,
+    } = prepared;
     let batch = expected.len();
 
     // Key upload: its own deadline, not counted in the speed.
     let upload_started = Instant::now();
-    let key_id: KeyId = match tokio::time::timeout(deadlines.key_upload, client.upload_key(key_bytes)).await {
-        Ok(Ok(id)) => id,
-        Ok(Err(e)) => {
-            let (kind, reason) = classify(&e, "key upload");
-            return QueryReport::failed(kind, reason, cost);
-        }
-        Err(_) => {
-            let reason = format!("key upload: no answer within {:.1} s", deadlines.key_upload.as_secs_f64());
-            return QueryReport::failed(FailureKind::Timeout, reason, cost);
-        }
-    };
+    let key_id: KeyId =
+        match tokio::time::timeout(deadlines.key_upload, client.upload_key(key_bytes)).await {
+            Ok(Ok(id)) => id,
+            Ok(Err(e)) => {
+                let (kind, reason) = classify(&e, "key upload");
+                return QueryReport::failed(kind, reason, cost);
+            }
+            Err(_) => {
+                let reason = format!(
+                    "key upload: no answer within {:.1} s",
+                    deadlines.key_upload.as_secs_f64()
+                );
+                return QueryReport::failed(FailureKind::Timeout, reason, cost);
+            }
+        };
     let key_upload_seconds = upload_started.elapsed().as_secs_f64();
 
-    let infer = InferRequest { key_id, circuit: request.circuit, profile: request.profile, inputs: request.inputs };
+    let infer = InferRequest {
+        key_id,
+        circuit: request.circuit,
+        profile: request.profile,
+        inputs: request.inputs,
+    };
     let started = Instant::now();
-    let received = tokio::time::timeout(deadlines.infer, receive_frames(client, &infer, batch, started)).await;
+    let received = tokio::time::timeout(
+        deadlines.infer,
+        receive_frames(client, &infer, batch, started),
+    )
+    .await;
     let mut frames = match received {
         Ok(Ok(frames)) => frames,
         Ok(Err((kind, reason))) => {
-            return QueryReport { key_upload_seconds: Some(key_upload_seconds), ..QueryReport::failed(kind, reason, cost) };
+            return QueryReport {
+                key_upload_seconds: Some(key_upload_seconds),
+                ..QueryReport::failed(kind, reason, cost)
+            };
         }
         Err(_) => {
-            let reason = format!("infer: stream not finished within {:.1} s", deadlines.infer.as_secs_f64());
+            let reason = format!(
+                "infer: stream not finished within {:.1} s",
+                deadlines.infer.as_secs_f64()
+            );
             return QueryReport {
                 key_upload_seconds: Some(key_upload_seconds),
                 ..QueryReport::failed(FailureKind::Timeout, reason, cost)
@@ -212,8 +254,10 @@ pub async fn run(
 
     // Decrypt and check off the async threads: decryption of a big output is real work.
     let params = workload.params;
-    let checked = tokio::task::spawn_blocking(move || check_results(&workload, &client_key, &expected, frames.results))
-        .await;
+    let checked = tokio::task::spawn_blocking(move || {
+        check_results(&workload, &client_key, &expected, frames.results)
+    })
+    .await;
     let (items, decrypt) = match checked {
         Ok(Ok(done)) => done,
         Ok(Err((kind, reason))) => {
@@ -226,7 +270,10 @@ pub async fn run(
         Err(e) => {
             // A panic in our own checking code is our bug, but it must not kill the loop.
             let reason = format!("checking results crashed: {e}");
-            return QueryReport { key_upload_seconds: Some(key_upload_seconds), ..QueryReport::failed(FailureKind::CheckFailed, reason, cost) };
+            return QueryReport {
+                key_upload_seconds: Some(key_upload_seconds),
+                ..QueryReport::failed(FailureKind::CheckFailed, reason, cost)
+            };
         }
     };
     cost.decrypt = decrypt;
@@ -265,24 +312,40 @@ async fn receive_frames(
     batch: usize,
     started: Instant,
 ) -> Result<Received, Failure> {
-    let mut stream = client.infer(request).await.map_err(|e| classify(&e, "infer"))?;
+    let mut stream = client
+        .infer(request)
+        .await
+        .map_err(|e| classify(&e, "infer"))?;
     let mut results: Vec<Option<Bytes>> = vec![None; batch];
     let mut arrival_seconds = Vec::with_capacity(batch);
     let mut last_at = Duration::ZERO;
     let mut count = 0;
-    while let Some(frame) = stream.next_frame().await.map_err(|e| classify(&e, "infer stream"))? {
+    while let Some(frame) = stream
+        .next_frame()
+        .await
+        .map_err(|e| classify(&e, "infer stream"))?
+    {
         let at = started.elapsed();
         let index = frame.index as usize;
         let Some(slot) = results.get_mut(index) else {
-            return Err((FailureKind::WrongShape, format!("frame for item {index} of a batch of {batch}")));
+            return Err((
+                FailureKind::WrongShape,
+                format!("frame for item {index} of a batch of {batch}"),
+            ));
         };
         if slot.is_some() {
-            return Err((FailureKind::WrongShape, format!("second frame for item {index}")));
+            return Err((
+                FailureKind::WrongShape,
+                format!("second frame for item {index}"),
+            ));
         }
         match frame.payload {
             FramePayload::Result(bytes) => *slot = Some(bytes),
             FramePayload::Error(message) => {
-                return Err((FailureKind::MinerError, format!("miner reported an error for item {index}: {message}")));
+                return Err((
+                    FailureKind::MinerError,
+                    format!("miner reported an error for item {index}: {message}"),
+                ));
             }
         }
         arrival_seconds.push(at.as_secs_f64());
@@ -294,9 +357,16 @@ async fn receive_frames(
         }
     }
     if count < batch {
-        return Err((FailureKind::TruncatedStream, format!("stream ended after {count} of {batch} result frames")));
+        return Err((
+            FailureKind::TruncatedStream,
+            format!("stream ended after {count} of {batch} result frames"),
+        ));
     }
-    Ok(Received { results: results.into_iter().flatten().collect(), arrival_seconds, last_at })
+    Ok(Received {
+        results: results.into_iter().flatten().collect(),
+        arrival_seconds,
+        last_at,
+    })
 }
 
 /// Per item: parse, reject trivial ciphertexts, decrypt, compare with the simulation.
@@ -310,27 +380,37 @@ fn check_results(
     let limits = Limits::default();
     let mut items = Vec::with_capacity(results.len());
     for (index, (bytes, expected)) in results.iter().zip(expected).enumerate() {
-        let output = EncryptedOutput::from_bytes(bytes, &workload.circuit, workload.profile, &limits).map_err(|e| {
-            let kind = match e {
-                brainlock_fhe::EngineError::WrongShape { .. } | brainlock_fhe::EngineError::WrongSize { .. } => {
-                    FailureKind::WrongShape
-                }
-                _ => FailureKind::MalformedFrame,
-            };
-            (kind, format!("item {index}: {e}"))
-        })?;
+        let output =
+            EncryptedOutput::from_bytes(bytes, &workload.circuit, workload.profile, &limits)
+                .map_err(|e| {
+                    let kind = match e {
+                        brainlock_fhe::EngineError::WrongShape { .. }
+                        | brainlock_fhe::EngineError::WrongSize { .. } => FailureKind::WrongShape,
+                        _ => FailureKind::MalformedFrame,
+                    };
+                    (kind, format!("item {index}: {e}"))
+                })?;
         let trivial = output.has_trivial_ciphertext();
         let decrypted = if trivial {
             Vec::new()
         } else {
             client_key
                 .decrypt_output(&workload.circuit, &output)
-                .map_err(|e| (FailureKind::MalformedFrame, format!("item {index}: decryption: {e}")))?
+                .map_err(|e| {
+                    (
+                        FailureKind::MalformedFrame,
+                        format!("item {index}: decryption: {e}"),
+                    )
+                })?
         };
         items.push(check_item(
             workload.kind,
             &workload.params,
-            &ItemEvidence { decrypted: &decrypted, expected, trivial },
+            &ItemEvidence {
+                decrypted: &decrypted,
+                expected,
+                trivial,
+            },
         ));
     }
     Ok((items, started.elapsed()))
@@ -338,7 +418,11 @@ fn check_results(
 
 /// The scoring crate's verdict `(quality, score)`, with item failures mapped to
 /// failure kinds.
-fn judge(params: &ScoringParams, items: &[ItemOutcome], elapsed: Duration) -> Result<(f64, f64), Failure> {
+fn judge(
+    params: &ScoringParams,
+    items: &[ItemOutcome],
+    elapsed: Duration,
+) -> Result<(f64, f64), Failure> {
     for (index, item) in items.iter().enumerate() {
         if let ItemOutcome::Failed(failure) = item {
             let kind = match failure {
@@ -357,9 +441,17 @@ fn judge(params: &ScoringParams, items: &[ItemOutcome], elapsed: Duration) -> Re
 
 fn describe(failure: &ItemFailure) -> String {
     match failure {
-        ItemFailure::TrivialCiphertext => "trivial ciphertext (all-zero mask): no encrypted work".into(),
-        ItemFailure::WrongShape { expected, got } => format!("{got} output values, expected {expected}"),
-        ItemFailure::Top1Mismatch { expected, got, cosine } => {
+        ItemFailure::TrivialCiphertext => {
+            "trivial ciphertext (all-zero mask): no encrypted work".into()
+        }
+        ItemFailure::WrongShape { expected, got } => {
+            format!("{got} output values, expected {expected}")
+        }
+        ItemFailure::Top1Mismatch {
+            expected,
+            got,
+            cosine,
+        } => {
             format!("class {got}, simulation says {expected} (cosine {cosine:.4})")
         }
         ItemFailure::LowSimilarity { cosine, c_min } => format!("cosine {cosine:.4} below {c_min}"),

@@ -65,8 +65,10 @@ mod tests {
     fn every_validator_covers_every_miner_from_a_different_start() {
         let miners: Vec<u16> = (10..40).collect();
         let validators = [1, 2, 3];
-        let orders: Vec<Vec<u16>> =
-            validators.iter().map(|&v| round_order(55, 1000, 360, &miners, &validators, Some(v))).collect();
+        let orders: Vec<Vec<u16>> = validators
+            .iter()
+            .map(|&v| round_order(55, 1000, 360, &miners, &validators, Some(v)))
+            .collect();
         for order in &orders {
             let mut sorted = order.clone();
             sorted.sort_unstable();
@@ -75,15 +77,28 @@ mod tests {
         assert_ne!(orders[0][0], orders[1][0]);
         assert_ne!(orders[1][0], orders[2][0]);
         // Same shared permutation, only rotated.
-        assert_eq!(orders[1][..], [&orders[0][10..], &orders[0][..10]].concat()[..]);
+        assert_eq!(
+            orders[1][..],
+            [&orders[0][10..], &orders[0][..10]].concat()[..]
+        );
     }
 
     #[test]
     fn shuffle_is_deterministic_per_window_and_changes_between_windows() {
         let miners: Vec<u16> = (0..64).collect();
-        assert_eq!(round_order(55, 10, 360, &miners, &[], None), round_order(55, 359, 360, &miners, &[], None));
-        assert_ne!(round_order(55, 10, 360, &miners, &[], None), round_order(55, 360, 360, &miners, &[], None));
-        assert_ne!(shuffled(55, 0, &miners), miners, "a shuffle of 64 should move something");
+        assert_eq!(
+            round_order(55, 10, 360, &miners, &[], None),
+            round_order(55, 359, 360, &miners, &[], None)
+        );
+        assert_ne!(
+            round_order(55, 10, 360, &miners, &[], None),
+            round_order(55, 360, 360, &miners, &[], None)
+        );
+        assert_ne!(
+            shuffled(55, 0, &miners),
+            miners,
+            "a shuffle of 64 should move something"
+        );
         // Input order does not matter.
         let mut reversed = miners.clone();
         reversed.reverse();

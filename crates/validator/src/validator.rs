@@ -34,8 +34,15 @@ struct MinerState {
 }
 
 impl MinerState {
-    fn record(&mut self, outcome: &Outcome, score: f64, latency: Option<f64>, quality: Option<f64>) {
-        self.history.push(ScoreRecord::new(score, !outcome.passed()));
+    fn record(
+        &mut self,
+        outcome: &Outcome,
+        score: f64,
+        latency: Option<f64>,
+        quality: Option<f64>,
+    ) {
+        self.history
+            .push(ScoreRecord::new(score, !outcome.passed()));
         self.last_outcome = Some(match outcome {
             Outcome::Passed => "passed".into(),
             Outcome::Failed { kind, .. } => kind.as_str().into(),
@@ -77,15 +84,28 @@ pub struct Validator {
 impl Validator {
     /// Opens the database (rebuilding standings from it), the image source and the
     /// circuit. `chain` is the subtensor or the local registry, acting as our hotkey.
-    pub async fn new(config: ValidatorConfig, chain: Arc<dyn Chain>, keypair: Arc<Keypair>) -> anyhow::Result<Self> {
+    pub async fn new(
+        config: ValidatorConfig,
+        chain: Arc<dyn Chain>,
+        keypair: Arc<Keypair>,
+    ) -> anyhow::Result<Self> {
         let workload = {
-            let (name, profile, scoring) = (config.circuit.clone(), config.profile.clone(), config.scoring);
-            tokio::task::spawn_blocking(move || Workload::resolve(&name, profile.as_deref(), &scoring))
-                .await
-                .context("building the circuit")??
+            let (name, profile, scoring) = (
+                config.circuit.clone(),
+                config.profile.clone(),
+                config.scoring,
+            );
+            tokio::task::spawn_blocking(move || {
+                Workload::resolve(&name, profile.as_deref(), &scoring)
+            })
+            .await
+            .context("building the circuit")??
         };
-        let source = ImageSource::open(&config.dataset, &config.dataset_endpoint).context("opening the image source")?;
-        let store = Store::open(&config.database).await.context("opening the history database")?;
+        let source = ImageSource::open(&config.dataset, &config.dataset_endpoint)
+            .context("opening the image source")?;
+        let store = Store::open(&config.database)
+            .await
+            .context("opening the history database")?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
@@ -153,33 +173,69 @@ impl Validator {
 
     /// The standing of a miner hotkey (0 when never queried).
     pub fn standing(&self, hotkey: &str) -> f64 {
-        self.miners.get(hotkey).map_or(0.0, |m| m.history.standing())
+        self.miners
+            .get(hotkey)
+            .map_or(0.0, |m| m.history.standing())
     }
 
     fn deadlines(&self) -> Deadlines {
         let batch = self.config.batch_size as f64;
         let infer = self.config.infer_timeout.unwrap_or_else(|| {
-            Duration::from_secs_f64((10.0 * self.workload.params.t_ref * batch).clamp(10.0, 6.0 * 3600.0))
+            Duration::from_secs_f64(
+                (10.0 * self.workload.params.t_ref * batch).clamp(10.0, 6.0 * 3600.0),
+            )
         });
-        Deadlines { key_upload: self.config.key_upload_timeout, infer }
+        Deadlines {
+            key_upload: self.config.key_upload_timeout,
+            infer,
+        }
     }
 
     /// One pass over every serving miner, in this validator's seeded order; weights are
     /// set whenever the interval has passed (also mid-round).
     pub async fn round_once(&mut self) -> anyhow::Result<RoundSummary> {
         let netuid = self.config.netuid;
-        let block = self.chain.current_block().await.context("reading the block")?;
-        let metagraph = self.chain.metagraph(netuid).await.context("syncing the metagraph")?;
-        let rules = self.chain.weight_rules(netuid).await.context("reading the weight rules")?;
+        let block = self
+            .chain
+            .current_block()
+            .await
+            .context("reading the block")?;
+        let metagraph = self
+            .chain
+            .metagraph(netuid)
+            .await
+            .context("syncing the metagraph")?;
+        let rules = self
+            .chain
+            .weight_rules(netuid)
+            .await
+            .context("reading the weight rules")?;
         let me = metagraph.by_hotkey(self.chain.hotkey()).map(|n| n.uid);
         let miners: Vec<u16> = metagraph.serving_miners().map(|n| n.uid).collect();
         let validators: Vec<u16> = metagraph.validators().map(|n| n.uid).collect();
-        let order = round_order(netuid, block, u64::from(rules.tempo), &miners, &validators, me);
-        tracing::info!(block, miners = order.len(), validators = validators.len(), "round starts");
-        let mut summary = RoundSummary { block, ..RoundSummary::default() };
+        let order = round_order(
+            netuid,
+            block,
+            u64::from(rules.tempo),
+            &miners,
+            &validators,
+            me,
+        );
+        tracing::info!(
+            block,
+            miners = order.len(),
+            validators = validators.len(),
+            "round starts"
+        );
+        let mut summary = RoundSummary {
+            block,
+            ..RoundSummary::default()
+        };
         self.publish(&metagraph, block);
         for uid in order {
-            let Some(neuron) = metagraph.by_uid(uid).cloned() else { continue };
+            let Some(neuron) = metagraph.by_uid(uid).cloned() else {
+                continue;
+            };
             let block = self.chain.current_block().await.unwrap_or(block);
             let report = match self.query_neuron(&neuron, block).await {
                 Ok(report) => report,
@@ -210,17 +266,33 @@ impl Validator {
 
     /// Queries one miner, stores the result, updates its standing and logs one line.
     /// Only validator-side problems (database, our own key generation) are errors.
-    pub async fn query_neuron(&mut self, neuron: &Neuron, block: u64) -> anyhow::Result<QueryReport> {
-        let Some(addr) = neuron.axon else { anyhow::bail!("uid {} serves no axon", neuron.uid) };
+    pub async fn query_neuron(
+        &mut self,
+        neuron: &Neuron,
+        block: u64,
+    ) -> anyhow::Result<QueryReport> {
+        let Some(addr) = neuron.axon else {
+            anyhow::bail!("uid {} serves no axon", neuron.uid)
+        };
         let started_at_ms = now_ms();
         let inputs = self.draw_inputs().await;
         let workload = self.workload.clone();
-        let prepared = tokio::task::spawn_blocking(move || PreparedQuery::prepare(&workload, &inputs))
-            .await
-            .context("preparing a query")??;
-        let miner = AccountId::from_ss58(&neuron.hotkey)
-            .with_context(|| format!("uid {} has an invalid hotkey {:?}", neuron.uid, neuron.hotkey))?;
-        let client = MinerClient::new(format!("http://{addr}"), miner, self.keypair.clone(), self.http.clone());
+        let prepared =
+            tokio::task::spawn_blocking(move || PreparedQuery::prepare(&workload, &inputs))
+                .await
+                .context("preparing a query")??;
+        let miner = AccountId::from_ss58(&neuron.hotkey).with_context(|| {
+            format!(
+                "uid {} has an invalid hotkey {:?}",
+                neuron.uid, neuron.hotkey
+            )
+        })?;
+        let client = MinerClient::new(
+            format!("http://{addr}"),
+            miner,
+            self.keypair.clone(),
+            self.http.clone(),
+        );
         let batch = prepared.batch_size();
         let report = query::run(&client, self.workload.clone(), prepared, self.deadlines()).await;
         let record = QueryRecord {
@@ -238,10 +310,18 @@ impl Validator {
             started_at_ms,
             finished_at_ms: now_ms(),
         };
-        self.store.insert_query(&record).await.context("storing a query")?;
+        self.store
+            .insert_query(&record)
+            .await
+            .context("storing a query")?;
         self.metrics.record_query(&report.outcome, &report.cost);
         let state = self.miners.entry(neuron.hotkey.clone()).or_default();
-        state.record(&report.outcome, report.score, report.seconds_per_item, report.quality);
+        state.record(
+            &report.outcome,
+            report.score,
+            report.seconds_per_item,
+            report.quality,
+        );
         log_query(neuron, &report, state.history.standing());
         Ok(report)
     }
@@ -253,7 +333,11 @@ impl Validator {
         let bits = self.workload.circuit.input_bits;
         let mut inputs = Vec::with_capacity(self.config.batch_size);
         for _ in 0..self.config.batch_size {
-            let image = match self.source.draw(shape.height, shape.width, &mut self.rng).await {
+            let image = match self
+                .source
+                .draw(shape.height, shape.width, &mut self.rng)
+                .await
+            {
                 Ok(image) => image,
                 Err(e) => {
                     tracing::warn!(error = %e, "image source failed; using a synthetic image");
@@ -270,12 +354,20 @@ impl Validator {
     pub fn weights(&self, metagraph: &Metagraph) -> Vec<(u16, f64)> {
         let miners: Vec<&Neuron> = metagraph.serving_miners().collect();
         let standings: Vec<f64> = miners.iter().map(|n| self.standing(&n.hotkey)).collect();
-        miners.iter().map(|n| n.uid).zip(normalize_weights(&standings)).collect()
+        miners
+            .iter()
+            .map(|n| n.uid)
+            .zip(normalize_weights(&standings))
+            .collect()
     }
 
     /// Sets weights when `weights_interval` blocks (default: the tempo) have passed since
     /// the last successful setting and the chain's rate limit allows it.
-    async fn maybe_set_weights(&mut self, metagraph: &Metagraph, block: u64) -> Option<WeightsReceipt> {
+    async fn maybe_set_weights(
+        &mut self,
+        metagraph: &Metagraph,
+        block: u64,
+    ) -> Option<WeightsReceipt> {
         let netuid = self.config.netuid;
         let rules = match self.chain.weight_rules(netuid).await {
             Ok(rules) => rules,
@@ -284,13 +376,18 @@ impl Validator {
                 return None;
             }
         };
-        let interval = self.config.weights_interval.unwrap_or(u64::from(rules.tempo));
+        let interval = self
+            .config
+            .weights_interval
+            .unwrap_or(u64::from(rules.tempo));
         if let Some(last) = self.last_weights_block
             && block < last.saturating_add(interval)
         {
             return None;
         }
-        let last_update = metagraph.by_hotkey(self.chain.hotkey()).map_or(0, |n| n.last_update);
+        let last_update = metagraph
+            .by_hotkey(self.chain.hotkey())
+            .map_or(0, |n| n.last_update);
         let wait = rules.blocks_until_allowed(last_update, block);
         if wait > 0 {
             tracing::debug!(blocks = wait, "weights rate-limited");
@@ -300,9 +397,21 @@ impl Validator {
     }
 
     /// Sets the current weights now (the chain still applies its rules).
-    pub async fn set_weights(&mut self, metagraph: &Metagraph, block: u64, version_key: u64) -> Option<WeightsReceipt> {
-        let weights: Vec<(u16, f32)> = self.weights(metagraph).into_iter().map(|(uid, w)| (uid, w as f32)).collect();
-        let result = self.chain.set_weights(self.config.netuid, &weights, version_key).await;
+    pub async fn set_weights(
+        &mut self,
+        metagraph: &Metagraph,
+        block: u64,
+        version_key: u64,
+    ) -> Option<WeightsReceipt> {
+        let weights: Vec<(u16, f32)> = self
+            .weights(metagraph)
+            .into_iter()
+            .map(|(uid, w)| (uid, w as f32))
+            .collect();
+        let result = self
+            .chain
+            .set_weights(self.config.netuid, &weights, version_key)
+            .await;
         let (receipt, outcome) = match result {
             Ok(receipt) => {
                 tracing::info!(block = receipt.block, uids = ?receipt.uids, weights = ?receipt.weights, submission = ?receipt.submission, "weights set");
@@ -323,7 +432,10 @@ impl Validator {
             block,
             set_at_ms: now_ms(),
             uids: receipt.as_ref().map(|r| r.uids.clone()).unwrap_or_default(),
-            weights: receipt.as_ref().map(|r| r.weights.clone()).unwrap_or_default(),
+            weights: receipt
+                .as_ref()
+                .map(|r| r.weights.clone())
+                .unwrap_or_default(),
             outcome,
         };
         if let Err(e) = self.store.insert_weight_setting(&setting).await {
@@ -399,13 +511,33 @@ fn log_query(neuron: &Neuron, report: &QueryReport, standing: f64) {
 
 /// Loads the hotkey, opens the chain (or local registry), serves metrics, and runs
 /// rounds until `shutdown`.
-pub async fn run(config: ValidatorConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let keypair = brainlock_epistula::wallet::load_hotkey(&config.wallet_path, &config.wallet_name, &config.wallet_hotkey)
-        .with_context(|| format!("loading hotkey {}/{}", config.wallet_name, config.wallet_hotkey))?;
+pub async fn run(
+    config: ValidatorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let keypair = brainlock_epistula::wallet::load_hotkey(
+        &config.wallet_path,
+        &config.wallet_name,
+        &config.wallet_hotkey,
+    )
+    .with_context(|| {
+        format!(
+            "loading hotkey {}/{}",
+            config.wallet_name, config.wallet_hotkey
+        )
+    })?;
     let hotkey = keypair.account_id().to_ss58();
     let chain = crate::chain::open(&config, &hotkey)?;
-    if chain.uid_of(config.netuid, &hotkey).await.context("checking registration")?.is_none() {
-        anyhow::bail!("hotkey {hotkey} is not registered on subnet {}: register it first", config.netuid);
+    if chain
+        .uid_of(config.netuid, &hotkey)
+        .await
+        .context("checking registration")?
+        .is_none()
+    {
+        anyhow::bail!(
+            "hotkey {hotkey} is not registered on subnet {}: register it first",
+            config.netuid
+        );
     }
     let metrics_addr = config.metrics_addr;
     let mut validator = Validator::new(config, chain, Arc::new(keypair)).await?;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -34,8 +34,8 @@ use brainlock_validator::images::SourceSpec;
 use brainlock_validator::store::{FailureKind, Outcome};
 use brainlock_validator::{Validator, ValidatorConfig};
 use brainlock_wire::{
-    DecodeLimits, ErrorBody, ErrorCode, Frame, FrameDecoder, FramePayload, InferRequest, KeyId, KeyUploadResponse,
-    encode_frame,
+    DecodeLimits, ErrorBody, ErrorCode, Frame, FrameDecoder, FramePayload, InferRequest, KeyId,
+    KeyUploadResponse, encode_frame,
 };
 use rand::{Rng, RngCore};
 
@@ -70,7 +70,12 @@ fn chain_as(registry: &Path, kp: &Keypair) -> LocalRegistry {
 async fn register(registry: &Path, kp: &Keypair, role: Role) {
     let chain = chain_as(registry, kp);
     chain
-        .register(Registration { hotkey: kp.account_id().to_ss58(), coldkey: None, role, stake: 0.0 })
+        .register(Registration {
+            hotkey: kp.account_id().to_ss58(),
+            coldkey: None,
+            role,
+            stake: 0.0,
+        })
         .await
         .unwrap();
 }
@@ -94,7 +99,9 @@ async fn real_miner(registry: &Path, kp: &Keypair, validator: &str) -> SocketAdd
     config.auth.allow = vec![validator.to_string()];
     config.limits.key_cache_bytes = 400 << 20;
     let chain: Arc<dyn Chain> = Arc::new(chain_as(registry, kp));
-    let miner = brainlock_miner::Miner::start(&config, kp.account_id(), chain).await.unwrap();
+    let miner = brainlock_miner::Miner::start(&config, kp.account_id(), chain)
+        .await
+        .unwrap();
     let addr = miner.local_addr();
     tokio::spawn(miner.serve(std::future::pending()));
     addr
@@ -131,9 +138,18 @@ fn output_bytes(front: &Front, cts: impl Fn(usize, &mut [u64])) -> Vec<u8> {
     out
 }
 
-async fn forward(front: &Front, method: Method, path: &str, headers: HeaderMap, body: Bytes) -> (StatusCode, HeaderMap, Bytes) {
+async fn forward(
+    front: &Front,
+    method: Method,
+    path: &str,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap, Bytes) {
     let upstream = front.upstream.expect("front has an upstream");
-    let mut request = front.http.request(method, format!("http://{upstream}{path}")).body(body);
+    let mut request = front
+        .http
+        .request(method, format!("http://{upstream}{path}"))
+        .body(body);
     for (name, value) in &headers {
         if name != "host" && name != "content-length" {
             request = request.header(name, value);
@@ -156,7 +172,14 @@ fn frames_of(body: &[u8]) -> Vec<Frame> {
 }
 
 fn stream(parts: Vec<u8>) -> Response {
-    ([("content-type", brainlock_wire::routes::FRAME_STREAM_CONTENT_TYPE)], parts).into_response()
+    (
+        [(
+            "content-type",
+            brainlock_wire::routes::FRAME_STREAM_CONTENT_TYPE,
+        )],
+        parts,
+    )
+        .into_response()
 }
 
 async fn front_handler(State(front): State<Front>, request: Request) -> Response {
@@ -165,7 +188,8 @@ async fn front_handler(State(front): State<Front>, request: Request) -> Response
     let path = parts.uri.path().to_string();
     let is_infer = path == brainlock_wire::routes::INFER;
     if front.upstream.is_some() {
-        let (status, headers, bytes) = forward(&front, parts.method, &path, parts.headers, body).await;
+        let (status, headers, bytes) =
+            forward(&front, parts.method, &path, parts.headers, body).await;
         if !is_infer || !status.is_success() {
             let mut response = (status, bytes).into_response();
             if let Some(ct) = headers.get("content-type") {
@@ -181,7 +205,9 @@ async fn front_handler(State(front): State<Front>, request: Request) -> Response
             Behaviour::SkipFifth => {
                 let mut out = Vec::new();
                 for frame in frames_of(&bytes) {
-                    let FramePayload::Result(payload) = frame.payload else { panic!("honest miner sent an error") };
+                    let FramePayload::Result(payload) = frame.payload else {
+                        panic!("honest miner sent an error")
+                    };
                     let mut payload = payload.to_vec();
                     let start = payload.len() - front.outputs * front.words * 8;
                     let mut rng = rand::rng();
@@ -189,7 +215,10 @@ async fn front_handler(State(front): State<Front>, request: Request) -> Response
                         let at = start + i * front.words * 8;
                         rng.fill_bytes(&mut payload[at..at + front.words * 8]);
                     }
-                    let frame = Frame { index: frame.index, payload: FramePayload::Result(payload.into()) };
+                    let frame = Frame {
+                        index: frame.index,
+                        payload: FramePayload::Result(payload.into()),
+                    };
                     out.extend_from_slice(&encode_frame(&frame).unwrap());
                 }
                 stream(out)
@@ -199,16 +228,28 @@ async fn front_handler(State(front): State<Front>, request: Request) -> Response
     }
     if !is_infer {
         // Key upload: acknowledge like a miner would, without doing anything with it.
-        return axum::Json(KeyUploadResponse { key_id: KeyId::of(&body) }).into_response();
+        return axum::Json(KeyUploadResponse {
+            key_id: KeyId::of(&body),
+        })
+        .into_response();
     }
     let request = InferRequest::decode(
         &body,
-        &DecodeLimits { max_items: 64, max_item_bytes: 64 << 20, max_total_bytes: 64 << 20 },
+        &DecodeLimits {
+            max_items: 64,
+            max_item_bytes: 64 << 20,
+            max_total_bytes: 64 << 20,
+        },
     )
     .unwrap();
     let batch = request.inputs.len() as u32;
     let result_frame = |index, payload: Vec<u8>| {
-        encode_frame(&Frame { index, payload: FramePayload::Result(payload.into()) }).unwrap().to_vec()
+        encode_frame(&Frame {
+            index,
+            payload: FramePayload::Result(payload.into()),
+        })
+        .unwrap()
+        .to_vec()
     };
     match front.behaviour {
         Behaviour::Trivial => {
@@ -269,7 +310,10 @@ async fn front(behaviour: Behaviour, upstream: Option<SocketAddr>) -> SocketAddr
 }
 
 async fn announce(registry: &Path, kp: &Keypair, addr: SocketAddr) {
-    chain_as(registry, kp).serve_axon(NETUID, AxonInfo::new(addr, 1)).await.unwrap();
+    chain_as(registry, kp)
+        .serve_axon(NETUID, AxonInfo::new(addr, 1))
+        .await
+        .unwrap();
 }
 
 fn validator_config(dir: &Path, registry: PathBuf) -> ValidatorConfig {
@@ -292,13 +336,21 @@ fn validator_config(dir: &Path, registry: PathBuf) -> ValidatorConfig {
         metrics_addr: None,
         // test-tiny takes well under a second: put the reference and floor there so
         // speed differences show in the score.
-        scoring: ScoringTable { c_min: None, t_ref: Some(1.0), t_floor: Some(0.01), alpha: None },
+        scoring: ScoringTable {
+            c_min: None,
+            t_ref: Some(1.0),
+            t_floor: Some(0.01),
+            alpha: None,
+        },
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
-    let _ = tracing_subscriber::fmt().with_env_filter("info,brainlock_miner=warn").with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("info,brainlock_miner=warn")
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("registry.json");
     let validator_kp = keypair(1);
@@ -340,7 +392,9 @@ async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
 
     let chain: Arc<dyn Chain> = Arc::new(chain_as(&registry, &validator_kp));
     let config = validator_config(dir.path(), registry.clone());
-    let mut validator = Validator::new(config.clone(), chain.clone(), Arc::new(keypair(1))).await.unwrap();
+    let mut validator = Validator::new(config.clone(), chain.clone(), Arc::new(keypair(1)))
+        .await
+        .unwrap();
     let board = validator.leaderboard();
     let mut last_receipt = None;
     for _ in 0..2 {
@@ -356,8 +410,14 @@ async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
     };
     let honest = weight_of(&miners[0].1);
     let delayed = weight_of(&miners[1].1);
-    println!("{}", serde_json::to_string_pretty(&*board.borrow()).unwrap());
-    assert!(honest > delayed, "honest {honest} must beat delayed {delayed}");
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&*board.borrow()).unwrap()
+    );
+    assert!(
+        honest > delayed,
+        "honest {honest} must beat delayed {delayed}"
+    );
     assert!(delayed > 0.0, "a slow honest miner still earns");
     for (behaviour, hotkey) in &miners[2..] {
         assert_eq!(weight_of(hotkey), 0.0, "{behaviour:?} must earn nothing");
@@ -365,9 +425,18 @@ async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
     // Weights reached the chain interface (the local registry's ledger).
     let receipt = last_receipt.expect("weights were set");
     let honest_uid = metagraph.by_hotkey(&miners[0].1).unwrap().uid;
-    let top = receipt.uids.iter().zip(&receipt.weights).max_by_key(|(_, w)| **w).unwrap();
+    let top = receipt
+        .uids
+        .iter()
+        .zip(&receipt.weights)
+        .max_by_key(|(_, w)| **w)
+        .unwrap();
     assert_eq!(*top.0, honest_uid);
-    assert_eq!(receipt.uids.len(), 2, "only the two honest miners get weight: {receipt:?}");
+    assert_eq!(
+        receipt.uids.len(),
+        2,
+        "only the two honest miners get weight: {receipt:?}"
+    );
 
     // Each failure is stored with its kind.
     let expected_kind = |b: Behaviour| match b {
@@ -389,7 +458,9 @@ async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
             match expected_kind(*behaviour) {
                 None => assert_eq!(q.outcome, Outcome::Passed, "{behaviour:?}"),
                 Some(kind) => match &q.outcome {
-                    Outcome::Failed { kind: got, .. } => assert_eq!(*got, kind, "{behaviour:?}: {:?}", q.outcome),
+                    Outcome::Failed { kind: got, .. } => {
+                        assert_eq!(*got, kind, "{behaviour:?}: {:?}", q.outcome)
+                    }
                     Outcome::Passed => panic!("{behaviour:?} passed"),
                 },
             }
@@ -398,7 +469,9 @@ async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
     validator.close().await;
 
     // Standings survive a restart: a new validator on the same database gives the same weights.
-    let restarted = Validator::new(config, chain.clone(), Arc::new(keypair(1))).await.unwrap();
+    let restarted = Validator::new(config, chain.clone(), Arc::new(keypair(1)))
+        .await
+        .unwrap();
     let before = validator.weights(&metagraph);
     assert_eq!(restarted.weights(&metagraph), before);
     assert!(restarted.standing(&miners[0].1) > restarted.standing(&miners[1].1));

@@ -41,7 +41,11 @@ fn png(i: u64) -> Vec<u8> {
 
 async fn splits(Query(q): Query<HashMap<String, String>>) -> Response {
     if q.get("dataset").map(String::as_str) != Some("uoft-cs/cifar10") {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "The dataset does not exist."}))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "The dataset does not exist."})),
+        )
+            .into_response();
     }
     Json(json!({
         "splits": [
@@ -129,7 +133,11 @@ async fn draws_random_rows_and_fetches_their_images() {
     let offsets = server.requested_offsets.lock().unwrap().clone();
     // The first request learns the row count; then one request per draw.
     assert_eq!(offsets.len(), 13);
-    assert_eq!(offsets[1..], reds[..], "each draw shows the row it asked for");
+    assert_eq!(
+        offsets[1..],
+        reds[..],
+        "each draw shows the row it asked for"
+    );
     assert!(offsets[1..].iter().all(|&o| o < ROWS));
     let mut distinct = reds.clone();
     distinct.sort_unstable();
@@ -139,21 +147,29 @@ async fn draws_random_rows_and_fetches_their_images() {
 
 #[tokio::test]
 async fn server_errors_and_bad_bodies_are_clear_errors() {
-    let router = Router::new()
-        .route("/splits", get(splits))
-        .route("/rows", get(|| async { Json(json!({"rows": "not a list"})) }));
+    let router = Router::new().route("/splits", get(splits)).route(
+        "/rows",
+        get(|| async { Json(json!({"rows": "not a list"})) }),
+    );
     let base = serve(router).await;
     let mut rng = ChaCha8Rng::seed_from_u64(1);
 
     let missing = ImageSource::open(&SourceSpec::parse("nobody/nothing").unwrap(), &base).unwrap();
     let err = missing.draw(32, 32, &mut rng).await.unwrap_err();
-    assert!(matches!(&err, ImageError::Http(m) if m.contains("404")), "{err}");
+    assert!(
+        matches!(&err, ImageError::Http(m) if m.contains("404")),
+        "{err}"
+    );
 
     let dataset = DatasetRef::parse("uoft-cs/cifar10:plain_text:test").unwrap();
     let bad = ImageSource::open(&SourceSpec::HuggingFace(dataset), &base).unwrap();
     let err = bad.draw(32, 32, &mut rng).await.unwrap_err();
     assert!(matches!(err, ImageError::Schema(_)), "{err}");
 
-    let refused = ImageSource::open(&SourceSpec::parse("a/b").unwrap(), "http://127.0.0.1:1").unwrap();
-    assert!(matches!(refused.draw(32, 32, &mut rng).await.unwrap_err(), ImageError::Http(_)));
+    let refused =
+        ImageSource::open(&SourceSpec::parse("a/b").unwrap(), "http://127.0.0.1:1").unwrap();
+    assert!(matches!(
+        refused.draw(32, 32, &mut rng).await.unwrap_err(),
+        ImageError::Http(_)
+    ));
 }

@@ -20,7 +20,11 @@ pub struct Augmentation {
 
 impl Default for Augmentation {
     fn default() -> Self {
-        Self { crop_padding: 4, flip_probability: 0.5, brightness_jitter: 0.1 }
+        Self {
+            crop_padding: 4,
+            flip_probability: 0.5,
+            brightness_jitter: 0.1,
+        }
     }
 }
 
@@ -42,14 +46,25 @@ pub fn augment(image: &Image, aug: &Augmentation, rng: &mut (dyn RngCore + Send)
             for x in 0..w {
                 let src_x = if flip { w - 1 - x } else { x };
                 // Coordinates in the padded image, back to the original's.
-                let (py, px) = ((y + dy) as isize - pad as isize, (src_x + dx) as isize - pad as isize);
+                let (py, px) = (
+                    (y + dy) as isize - pad as isize,
+                    (src_x + dx) as isize - pad as isize,
+                );
                 let inside = (0..h as isize).contains(&py) && (0..w as isize).contains(&px);
-                let value = if inside { image.at(c, py as usize, px as usize) } else { 0.0 };
+                let value = if inside {
+                    image.at(c, py as usize, px as usize)
+                } else {
+                    0.0
+                };
                 pixels.push((value + brightness).clamp(-1.0, 1.0));
             }
         }
     }
-    Image { height: h, width: w, pixels }
+    Image {
+        height: h,
+        width: w,
+        pixels,
+    }
 }
 
 /// Signed `bits`-bit quantization with scale 2^-(bits-1): for 8 bits
@@ -57,7 +72,11 @@ pub fn augment(image: &Image, aug: &Augmentation, rng: &mut (dyn RngCore + Send)
 pub fn quantize(image: &Image, bits: u32) -> Vec<i64> {
     let bits = bits.clamp(1, 32);
     let half = (1i64 << (bits - 1)) as f64;
-    image.pixels.iter().map(|&x| (f64::from(x) * half).round().clamp(-half, half - 1.0) as i64).collect()
+    image
+        .pixels
+        .iter()
+        .map(|&x| (f64::from(x) * half).round().clamp(-half, half - 1.0) as i64)
+        .collect()
 }
 
 /// A circuit input of `channels x height x width` from an RGB image of that height and
@@ -65,7 +84,13 @@ pub fn quantize(image: &Image, bits: u32) -> Vec<i64> {
 pub fn circuit_input(image: &Image, channels: usize, bits: u32) -> Vec<i64> {
     let plane = image.height * image.width;
     let quantized = quantize(image, bits);
-    (0..channels).flat_map(|c| quantized[(c % 3) * plane..(c % 3 + 1) * plane].iter().copied()).collect()
+    (0..channels)
+        .flat_map(|c| {
+            quantized[(c % 3) * plane..(c % 3 + 1) * plane]
+                .iter()
+                .copied()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -76,17 +101,35 @@ mod tests {
     use super::*;
 
     fn ramp(h: usize, w: usize) -> Image {
-        let pixels = (0..3 * h * w).map(|i| (i as f32 / (3 * h * w) as f32) * 2.0 - 1.0).collect();
-        Image { height: h, width: w, pixels }
+        let pixels = (0..3 * h * w)
+            .map(|i| (i as f32 / (3 * h * w) as f32) * 2.0 - 1.0)
+            .collect();
+        Image {
+            height: h,
+            width: w,
+            pixels,
+        }
     }
 
     #[test]
     fn quantization_follows_the_scale_and_clamps() {
-        let image = Image { height: 1, width: 1, pixels: vec![-1.0, 1.0, 0.5] };
+        let image = Image {
+            height: 1,
+            width: 1,
+            pixels: vec![-1.0, 1.0, 0.5],
+        };
         assert_eq!(quantize(&image, 8), vec![-128, 127, 64]);
-        let image = Image { height: 1, width: 1, pixels: vec![0.0039, -0.0039, 0.99] };
+        let image = Image {
+            height: 1,
+            width: 1,
+            pixels: vec![0.0039, -0.0039, 0.99],
+        };
         assert_eq!(quantize(&image, 8), vec![0, 0, 127]);
-        let image = Image { height: 1, width: 1, pixels: vec![-1.0, 1.0, 0.3] };
+        let image = Image {
+            height: 1,
+            width: 1,
+            pixels: vec![-1.0, 1.0, 0.3],
+        };
         assert_eq!(quantize(&image, 2), vec![-2, 1, 1]);
         assert_eq!(circuit_input(&image, 1, 2), vec![-2]);
         assert_eq!(circuit_input(&image, 4, 8), vec![-128, 127, 38, -128]);
@@ -95,7 +138,11 @@ mod tests {
     #[test]
     fn no_op_augmentation_is_identity() {
         let image = ramp(8, 8);
-        let aug = Augmentation { crop_padding: 0, flip_probability: 0.0, brightness_jitter: 0.0 };
+        let aug = Augmentation {
+            crop_padding: 0,
+            flip_probability: 0.0,
+            brightness_jitter: 0.0,
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         assert_eq!(augment(&image, &aug, &mut rng), image);
     }
@@ -103,7 +150,11 @@ mod tests {
     #[test]
     fn flip_mirrors_rows() {
         let image = ramp(4, 5);
-        let aug = Augmentation { crop_padding: 0, flip_probability: 1.0, brightness_jitter: 0.0 };
+        let aug = Augmentation {
+            crop_padding: 0,
+            flip_probability: 1.0,
+            brightness_jitter: 0.0,
+        };
         let out = augment(&image, &aug, &mut ChaCha8Rng::seed_from_u64(2));
         for c in 0..3 {
             for y in 0..4 {
@@ -117,7 +168,10 @@ mod tests {
     #[test]
     fn augmentation_keeps_shape_and_range_and_varies() {
         let image = ramp(32, 32);
-        let aug = Augmentation { brightness_jitter: 0.5, ..Augmentation::default() };
+        let aug = Augmentation {
+            brightness_jitter: 0.5,
+            ..Augmentation::default()
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let a = augment(&image, &aug, &mut rng);
         let b = augment(&image, &aug, &mut rng);

@@ -43,14 +43,19 @@ impl CifarSource {
             if len == 0 || len % RECORD_BYTES != 0 {
                 return Err(ImageError::NotCifar {
                     path: file,
-                    reason: format!("{len} bytes is not a whole number of {RECORD_BYTES}-byte records"),
+                    reason: format!(
+                        "{len} bytes is not a whole number of {RECORD_BYTES}-byte records"
+                    ),
                 });
             }
             batches.push((file, len / RECORD_BYTES));
         }
         let records = batches.iter().map(|(_, n)| n).sum();
         if records == 0 {
-            return Err(ImageError::NotCifar { path: path.to_path_buf(), reason: "no .bin batch found".into() });
+            return Err(ImageError::NotCifar {
+                path: path.to_path_buf(),
+                reason: "no .bin batch found".into(),
+            });
         }
         Ok(Self { batches, records })
     }
@@ -70,22 +75,47 @@ impl CifarSource {
                 index -= count;
                 continue;
             }
-            let io = |source| ImageError::Io { path: path.clone(), source };
+            let io = |source| ImageError::Io {
+                path: path.clone(),
+                source,
+            };
             let mut file = std::fs::File::open(path).map_err(io)?;
-            file.seek(SeekFrom::Start(index * RECORD_BYTES)).map_err(io)?;
+            file.seek(SeekFrom::Start(index * RECORD_BYTES))
+                .map_err(io)?;
             let mut record = vec![0u8; RECORD_BYTES as usize];
             file.read_exact(&mut record).map_err(io)?;
             let label = record[0];
             if label > 9 {
-                return Err(ImageError::NotCifar { path: path.clone(), reason: format!("label {label} at record {index}") });
+                return Err(ImageError::NotCifar {
+                    path: path.clone(),
+                    reason: format!("label {label} at record {index}"),
+                });
             }
-            let pixels = record[1..].iter().map(|&b| f32::from(b) / 127.5 - 1.0).collect();
-            return Ok((label, Image { height: SIDE, width: SIDE, pixels }));
+            let pixels = record[1..]
+                .iter()
+                .map(|&b| f32::from(b) / 127.5 - 1.0)
+                .collect();
+            return Ok((
+                label,
+                Image {
+                    height: SIDE,
+                    width: SIDE,
+                    pixels,
+                },
+            ));
         }
-        Err(ImageError::NotCifar { path: PathBuf::new(), reason: format!("record {index} out of range") })
+        Err(ImageError::NotCifar {
+            path: PathBuf::new(),
+            reason: format!("record {index} out of range"),
+        })
     }
 
-    pub fn draw(&self, height: usize, width: usize, rng: &mut (dyn RngCore + Send)) -> Result<Image, ImageError> {
+    pub fn draw(
+        &self,
+        height: usize,
+        width: usize,
+        rng: &mut (dyn RngCore + Send),
+    ) -> Result<Image, ImageError> {
         let (_, image) = self.record(rng.random_range(0..self.records))?;
         if (height, width) == (SIDE, SIDE) {
             return Ok(image);
@@ -94,7 +124,12 @@ impl CifarSource {
             let byte = |c| ((image.at(c, y as usize, x as usize) + 1.0) * 127.5).round() as u8;
             image::Rgb([byte(0), byte(1), byte(2)])
         });
-        let resized = image::imageops::resize(&rgb, width as u32, height as u32, image::imageops::FilterType::Triangle);
+        let resized = image::imageops::resize(
+            &rgb,
+            width as u32,
+            height as u32,
+            image::imageops::FilterType::Triangle,
+        );
         Ok(Image::from_rgb8(&resized))
     }
 }
@@ -125,11 +160,16 @@ mod tests {
         assert_eq!(source.len(), 3);
         let (label, image) = source.record(1).unwrap();
         assert_eq!(label, 7);
-        assert_eq!((image.at(0, 0, 0), image.at(1, 5, 5), image.at(2, 31, 31)), (-1.0, 1.0, -1.0));
+        assert_eq!(
+            (image.at(0, 0, 0), image.at(1, 5, 5), image.at(2, 31, 31)),
+            (-1.0, 1.0, -1.0)
+        );
         let (label, image) = source.record(2).unwrap();
         assert_eq!(label, 9);
         assert_eq!(image.at(2, 10, 3), 1.0);
-        let drawn = source.draw(32, 32, &mut ChaCha8Rng::seed_from_u64(4)).unwrap();
+        let drawn = source
+            .draw(32, 32, &mut ChaCha8Rng::seed_from_u64(4))
+            .unwrap();
         assert_eq!(drawn.pixels.len(), 3072);
     }
 
@@ -138,7 +178,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cut.bin");
         std::fs::write(&path, &record(1, 0, 0, 0)[..3000]).unwrap();
-        assert!(matches!(CifarSource::open(&path), Err(ImageError::NotCifar { .. })));
+        assert!(matches!(
+            CifarSource::open(&path),
+            Err(ImageError::NotCifar { .. })
+        ));
         std::fs::write(&path, record(200, 0, 0, 0)).unwrap();
         let source = CifarSource::open(&path).unwrap();
         assert!(matches!(source.record(0), Err(ImageError::NotCifar { .. })));

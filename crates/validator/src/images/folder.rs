@@ -16,11 +16,17 @@ pub struct FolderSource {
 
 impl FolderSource {
     pub fn open(root: &Path) -> Result<Self, ImageError> {
-        let io = |source| ImageError::Io { path: root.to_path_buf(), source };
+        let io = |source| ImageError::Io {
+            path: root.to_path_buf(),
+            source,
+        };
         let mut files = Vec::new();
         for entry in std::fs::read_dir(root).map_err(io)? {
             let path = entry.map_err(io)?.path();
-            let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
             if path.is_file() && matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg")) {
                 files.push(path);
             }
@@ -30,7 +36,10 @@ impl FolderSource {
         }
         // Sorted, so a seeded draw picks the same file on every platform.
         files.sort();
-        Ok(Self { root: root.to_path_buf(), files })
+        Ok(Self {
+            root: root.to_path_buf(),
+            files,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -45,14 +54,24 @@ impl FolderSource {
         self.files.is_empty()
     }
 
-    pub fn draw(&self, height: usize, width: usize, rng: &mut (dyn RngCore + Send)) -> Result<Image, ImageError> {
+    pub fn draw(
+        &self,
+        height: usize,
+        width: usize,
+        rng: &mut (dyn RngCore + Send),
+    ) -> Result<Image, ImageError> {
         let path = &self.files[rng.random_range(0..self.files.len())];
-        let io = |source| ImageError::Io { path: path.clone(), source };
+        let io = |source| ImageError::Io {
+            path: path.clone(),
+            source,
+        };
         let size = std::fs::metadata(path).map_err(io)?.len();
         if size > MAX_FILE_BYTES {
             return Err(ImageError::Io {
                 path: path.clone(),
-                source: std::io::Error::other(format!("{size} bytes is over the {MAX_FILE_BYTES}-byte limit")),
+                source: std::io::Error::other(format!(
+                    "{size} bytes is over the {MAX_FILE_BYTES}-byte limit"
+                )),
             });
         }
         let bytes = std::fs::read(path).map_err(io)?;
@@ -89,10 +108,15 @@ mod tests {
     #[test]
     fn empty_folder_and_corrupt_file_are_errors() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(FolderSource::open(dir.path()), Err(ImageError::EmptyFolder(_))));
+        assert!(matches!(
+            FolderSource::open(dir.path()),
+            Err(ImageError::EmptyFolder(_))
+        ));
         std::fs::write(dir.path().join("broken.png"), b"\x89PNG garbage").unwrap();
         let source = FolderSource::open(dir.path()).unwrap();
-        let err = source.draw(32, 32, &mut ChaCha8Rng::seed_from_u64(1)).unwrap_err();
+        let err = source
+            .draw(32, 32, &mut ChaCha8Rng::seed_from_u64(1))
+            .unwrap_err();
         assert!(matches!(err, ImageError::Decode(_)), "{err}");
     }
 }

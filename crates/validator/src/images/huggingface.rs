@@ -44,7 +44,11 @@ impl DatasetRef {
         if parts.next().is_some() {
             return Err(format!("{spec:?}: expected NAME[:CONFIG[:SPLIT]]"));
         }
-        Ok(Self { name, config, split })
+        Ok(Self {
+            name,
+            config,
+            split,
+        })
     }
 }
 
@@ -113,31 +117,47 @@ pub struct HfSource {
 
 impl HfSource {
     pub fn new(endpoint: &str, dataset: DatasetRef) -> Result<Self, ImageError> {
-        let endpoint = url::Url::parse(endpoint).map_err(|e| ImageError::Http(format!("endpoint {endpoint:?}: {e}")))?;
+        let endpoint = url::Url::parse(endpoint)
+            .map_err(|e| ImageError::Http(format!("endpoint {endpoint:?}: {e}")))?;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .user_agent(concat!("brainlock-validator/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ImageError::Http(e.to_string()))?;
-        Ok(Self { client, endpoint, dataset, resolved: OnceCell::new() })
+        Ok(Self {
+            client,
+            endpoint,
+            dataset,
+            resolved: OnceCell::new(),
+        })
     }
 
     pub fn dataset(&self) -> &DatasetRef {
         &self.dataset
     }
 
-    pub async fn draw(&self, height: usize, width: usize, rng: &mut (dyn RngCore + Send)) -> Result<Image, ImageError> {
+    pub async fn draw(
+        &self,
+        height: usize,
+        width: usize,
+        rng: &mut (dyn RngCore + Send),
+    ) -> Result<Image, ImageError> {
         let resolved = self.resolved.get_or_try_init(|| self.resolve()).await?;
         let offset = rng.random_range(0..resolved.total);
         let rows = self.rows(&resolved.config, &resolved.split, offset).await?;
-        let row = rows.rows.first().ok_or_else(|| ImageError::Schema(format!("no row at offset {offset}")))?;
-        let cell = row
-            .row
-            .get(&resolved.column)
-            .ok_or_else(|| ImageError::Schema(format!("row {offset} lacks column {:?}", resolved.column)))?;
+        let row = rows
+            .rows
+            .first()
+            .ok_or_else(|| ImageError::Schema(format!("no row at offset {offset}")))?;
+        let cell = row.row.get(&resolved.column).ok_or_else(|| {
+            ImageError::Schema(format!("row {offset} lacks column {:?}", resolved.column))
+        })?;
         let cell: ImageCell = serde_json::from_value(cell.clone())
             .map_err(|e| ImageError::Schema(format!("image cell of row {offset}: {e}")))?;
-        let src = self.endpoint.join(&cell.src).map_err(|e| ImageError::Schema(format!("image src {:?}: {e}", cell.src)))?;
+        let src = self
+            .endpoint
+            .join(&cell.src)
+            .map_err(|e| ImageError::Schema(format!("image src {:?}: {e}", cell.src)))?;
         let bytes = self.get_limited(src, MAX_IMAGE_BYTES).await?;
         Image::decode(&bytes, height, width)
     }
@@ -149,24 +169,39 @@ impl HfSource {
         };
         let first = self.rows(&config, &split, 0).await?;
         if first.num_rows_total == 0 {
-            return Err(ImageError::Schema(format!("{} {config}/{split} has no rows", self.dataset.name)));
+            return Err(ImageError::Schema(format!(
+                "{} {config}/{split} has no rows",
+                self.dataset.name
+            )));
         }
         let column = first
             .features
             .iter()
             .find(|f| f.kind.get("_type").and_then(|t| t.as_str()) == Some("Image"))
             .map(|f| f.name.clone())
-            .ok_or_else(|| ImageError::Schema(format!("{} has no Image column", self.dataset.name)))?;
+            .ok_or_else(|| {
+                ImageError::Schema(format!("{} has no Image column", self.dataset.name))
+            })?;
         tracing::info!(dataset = %self.dataset.name, %config, %split, rows = first.num_rows_total, %column, "dataset resolved");
-        Ok(Resolved { config, split, total: first.num_rows_total, column })
+        Ok(Resolved {
+            config,
+            split,
+            total: first.num_rows_total,
+            column,
+        })
     }
 
     /// The configured config (or the first one) and its `test` split (or its first).
     async fn pick_split(&self) -> Result<(String, String), ImageError> {
-        let mut url = self.endpoint.join("splits").map_err(|e| ImageError::Http(e.to_string()))?;
-        url.query_pairs_mut().append_pair("dataset", &self.dataset.name);
+        let mut url = self
+            .endpoint
+            .join("splits")
+            .map_err(|e| ImageError::Http(e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("dataset", &self.dataset.name);
         let body = self.get_limited(url, MAX_JSON_BYTES).await?;
-        let splits: SplitsResponse = serde_json::from_slice(&body).map_err(|e| ImageError::Schema(format!("/splits: {e}")))?;
+        let splits: SplitsResponse = serde_json::from_slice(&body)
+            .map_err(|e| ImageError::Schema(format!("/splits: {e}")))?;
         let candidates: Vec<&SplitEntry> = splits
             .splits
             .iter()
@@ -181,8 +216,16 @@ impl HfSource {
         Ok((chosen.config.clone(), chosen.split.clone()))
     }
 
-    async fn rows(&self, config: &str, split: &str, offset: u64) -> Result<RowsResponse, ImageError> {
-        let mut url = self.endpoint.join("rows").map_err(|e| ImageError::Http(e.to_string()))?;
+    async fn rows(
+        &self,
+        config: &str,
+        split: &str,
+        offset: u64,
+    ) -> Result<RowsResponse, ImageError> {
+        let mut url = self
+            .endpoint
+            .join("rows")
+            .map_err(|e| ImageError::Http(e.to_string()))?;
         url.query_pairs_mut()
             .append_pair("dataset", &self.dataset.name)
             .append_pair("config", config)
@@ -196,14 +239,28 @@ impl HfSource {
     /// GET with a status check and a cap on the body, read chunk by chunk.
     async fn get_limited(&self, url: url::Url, max: usize) -> Result<Vec<u8>, ImageError> {
         let shown = format!("{}{}", url.host_str().unwrap_or(""), url.path());
-        let mut response = self.client.get(url).send().await.map_err(|e| ImageError::Http(format!("{shown}: {e}")))?;
+        let mut response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| ImageError::Http(format!("{shown}: {e}")))?;
         if !response.status().is_success() {
-            return Err(ImageError::Http(format!("{shown}: HTTP {}", response.status())));
+            return Err(ImageError::Http(format!(
+                "{shown}: HTTP {}",
+                response.status()
+            )));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| ImageError::Http(format!("{shown}: {e}")))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| ImageError::Http(format!("{shown}: {e}")))?
+        {
             if body.len() + chunk.len() > max {
-                return Err(ImageError::Http(format!("{shown}: response over {max} bytes")));
+                return Err(ImageError::Http(format!(
+                    "{shown}: response over {max} bytes"
+                )));
             }
             body.extend_from_slice(&chunk);
         }
@@ -218,7 +275,10 @@ mod tests {
     #[test]
     fn dataset_refs_parse() {
         let d = DatasetRef::parse("uoft-cs/cifar10:plain_text:test").unwrap();
-        assert_eq!((d.config.as_deref(), d.split.as_deref()), (Some("plain_text"), Some("test")));
+        assert_eq!(
+            (d.config.as_deref(), d.split.as_deref()),
+            (Some("plain_text"), Some("test"))
+        );
         assert_eq!(d.to_string(), "uoft-cs/cifar10:plain_text:test");
         assert_eq!(DatasetRef::parse("a/b").unwrap().config, None);
         assert!(DatasetRef::parse("").is_err());

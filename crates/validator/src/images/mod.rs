@@ -35,7 +35,11 @@ impl Image {
                     f32::from(p.0[c]) / 127.5 - 1.0;
             }
         }
-        Self { height, width, pixels }
+        Self {
+            height,
+            width,
+            pixels,
+        }
     }
 
     /// Decodes a PNG or JPEG file's bytes and resizes it to `height x width`.
@@ -65,7 +69,10 @@ pub enum ImageError {
     #[error("cannot decode image: {0}")]
     Decode(image::ImageError),
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0} holds no PNG or JPEG image")]
     EmptyFolder(PathBuf),
     #[error("{path} is not a CIFAR-10 binary batch: {reason}")]

@@ -32,7 +32,11 @@ pub fn draw(height: usize, width: usize, rng: &mut (dyn RngCore + Send)) -> Imag
             }
         }
     }
-    Image { height, width, pixels }
+    Image {
+        height,
+        width,
+        pixels,
+    }
 }
 
 #[cfg(test)]
@@ -50,6 +54,9 @@ mod tests {
         assert_ne!(a, b);
         let mean = a.pixels.iter().sum::<f32>() / a.pixels.len() as f32;
         let var = a.pixels.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / a.pixels.len() as f32;
-        assert!(var > 1e-3, "a synthetic image must not be flat (variance {var})");
+        assert!(
+            var > 1e-3,
+            "a synthetic image must not be flat (variance {var})"
+        );
     }
 }

@@ -25,7 +25,10 @@ pub(super) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreE
         .execute(pool)
         .await
         .map_err(fail(0))?;
-    let row = sqlx::query("SELECT MAX(version) AS v FROM brainlock_schema").fetch_one(pool).await.map_err(fail(0))?;
+    let row = sqlx::query("SELECT MAX(version) AS v FROM brainlock_schema")
+        .fetch_one(pool)
+        .await
+        .map_err(fail(0))?;
     let current: Option<i64> = row.try_get("v").map_err(fail(0))?;
     let current = current.unwrap_or(0);
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
@@ -34,7 +37,10 @@ pub(super) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreE
             Backend::Postgres => m.postgres,
         };
         let mut tx = pool.begin().await.map_err(fail(m.version))?;
-        sqlx::raw_sql(script).execute(&mut *tx).await.map_err(fail(m.version))?;
+        sqlx::raw_sql(script)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail(m.version))?;
         sqlx::query("INSERT INTO brainlock_schema (version, applied_at_ms) VALUES ($1, $2)")
             .bind(m.version)
             .bind(crate::clock::now_ms())

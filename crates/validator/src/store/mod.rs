@@ -13,8 +13,8 @@ pub use records::{FailureKind, Outcome, QueryRecord, StoredQuery, WeightSetting}
 use std::time::Duration;
 
 use sqlx::AnyPool;
-use sqlx::any::AnyPoolOptions;
 use sqlx::Row;
+use sqlx::any::AnyPoolOptions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -104,7 +104,11 @@ impl Store {
     }
 
     /// The `limit` most recent queries of a miner, newest first.
-    pub async fn recent_queries(&self, hotkey: &str, limit: usize) -> Result<Vec<StoredQuery>, StoreError> {
+    pub async fn recent_queries(
+        &self,
+        hotkey: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredQuery>, StoreError> {
         let rows = sqlx::query(
             "SELECT uid, circuit, outcome, failure_reason, quality, seconds_per_item, score, finished_at_ms \
              FROM queries WHERE miner_hotkey = $1 ORDER BY id DESC LIMIT $2",
@@ -119,9 +123,11 @@ impl Store {
                 let reason: Option<String> = row.try_get("failure_reason")?;
                 let uid: i64 = row.try_get("uid")?;
                 Ok(StoredQuery {
-                    uid: u16::try_from(uid).map_err(|_| StoreError::Corrupt(format!("uid {uid}")))?,
+                    uid: u16::try_from(uid)
+                        .map_err(|_| StoreError::Corrupt(format!("uid {uid}")))?,
                     circuit: row.try_get("circuit")?,
-                    outcome: Outcome::from_columns(&outcome, reason).map_err(StoreError::Corrupt)?,
+                    outcome: Outcome::from_columns(&outcome, reason)
+                        .map_err(StoreError::Corrupt)?,
                     quality: row.try_get("quality")?,
                     seconds_per_item: row.try_get("seconds_per_item")?,
                     score: row.try_get("score")?,
@@ -136,11 +142,19 @@ impl Store {
         let rows = sqlx::query("SELECT DISTINCT miner_hotkey FROM queries ORDER BY miner_hotkey")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| r.try_get::<String, _>("miner_hotkey").map_err(StoreError::from)).collect()
+        rows.iter()
+            .map(|r| {
+                r.try_get::<String, _>("miner_hotkey")
+                    .map_err(StoreError::from)
+            })
+            .collect()
     }
 
     pub async fn query_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM queries").fetch_one(&self.pool).await?.try_get("n")?;
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM queries")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
         Ok(n as u64)
     }
 

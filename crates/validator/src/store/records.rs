@@ -76,7 +76,10 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn failed(kind: FailureKind, reason: impl Into<String>) -> Self {
-        Self::Failed { kind, reason: reason.into() }
+        Self::Failed {
+            kind,
+            reason: reason.into(),
+        }
     }
 
     pub fn passed(&self) -> bool {
@@ -96,7 +99,10 @@ impl Outcome {
             return Ok(Self::Passed);
         }
         let kind = FailureKind::parse(outcome).ok_or_else(|| format!("outcome {outcome:?}"))?;
-        Ok(Self::Failed { kind, reason: reason.unwrap_or_default() })
+        Ok(Self::Failed {
+            kind,
+            reason: reason.unwrap_or_default(),
+        })
     }
 }
 
