@@ -111,7 +111,8 @@ async fn graceful_shutdown_finishes_admitted_work() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_deadline_answers_error_frames() {
     let mut config = test_config();
-    config.limits.request_deadline = Duration::from_millis(1);
+    // Expired before any worker can pick the items up.
+    config.limits.request_deadline = Duration::from_nanos(1);
     let miner = TestMiner::start(config).await;
     let client = miner.client(validator());
     let key_id = client.upload_key(keys().eval_bytes.clone()).await.unwrap();
