@@ -175,11 +175,11 @@ pub fn test_tiny() -> Circuit {
         1, 0, -1, 1, 1, 0, -1, 0, 1, // channel 0: 6 taps
         0, 1, 0, -1, 1, -1, 0, 1, 0, // channel 1: 5 taps
     ];
-    // Box k stands for acc = LO + k / 2; the table folds a small activation:
-    // acc / scale clamped to [-3, 3], so most outputs are non-zero on any image.
+    // Box k stands for acc = LO + k / 2; the table folds a small activation: acc / 4
+    // clamped to [-3, 3].
     let table = |scale: i64| -> Vec<i64> {
         (0..1i64 << R)
-            .map(|k| ((LO * 2 + k) / (2 * scale)).clamp(-3, 3))
+            .map(|k| ((LO * 2 + k) / (8 * scale)).clamp(-3, 3))
             .collect()
     };
     Circuit {
