@@ -194,8 +194,10 @@ async fn classify_through_gateway_matches_clear_simulation() {
     let output = classify("blk_not_issued").await.unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // The gateway refuses before reading the key upload's body; the client then sometimes
+    // sees the closed connection (broken pipe) before the 401 (known, issue 8).
     assert!(
-        stderr.contains("401") && stderr.contains("API key"),
+        (stderr.contains("401") && stderr.contains("API key")) || stderr.contains("Broken pipe"),
         "{stderr}"
     );
     assert_eq!(*relay.relayed.lock().unwrap(), 1);
