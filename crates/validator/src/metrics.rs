@@ -119,11 +119,7 @@ impl Metrics {
             "# TYPE brainlock_validator_block gauge\nbrainlock_validator_block {}",
             board.block
         );
-        let gauges: [(
-            &str,
-            &str,
-            fn(&crate::leaderboard::MinerStanding) -> Option<f64>,
-        ); 5] = [
+        let gauges: [MinerGauge; 5] = [
             (
                 "latency_seconds",
                 "Seconds per item of the miner's last passed query.",
@@ -188,6 +184,13 @@ impl Metrics {
             .await
     }
 }
+
+/// A per-miner gauge: metric suffix, help text, and how to read it off a standing.
+type MinerGauge = (
+    &'static str,
+    &'static str,
+    fn(&crate::leaderboard::MinerStanding) -> Option<f64>,
+);
 
 #[cfg(test)]
 mod tests {

@@ -120,7 +120,7 @@ pub enum ImageSource {
     Synthetic,
     Folder(folder::FolderSource),
     Cifar(cifar::CifarSource),
-    HuggingFace(huggingface::HfSource),
+    HuggingFace(Box<huggingface::HfSource>),
 }
 
 impl ImageSource {
@@ -130,9 +130,9 @@ impl ImageSource {
             SourceSpec::Synthetic => Self::Synthetic,
             SourceSpec::Folder(path) => Self::Folder(folder::FolderSource::open(path)?),
             SourceSpec::Cifar(path) => Self::Cifar(cifar::CifarSource::open(path)?),
-            SourceSpec::HuggingFace(dataset) => {
-                Self::HuggingFace(huggingface::HfSource::new(hf_endpoint, dataset.clone())?)
-            }
+            SourceSpec::HuggingFace(dataset) => Self::HuggingFace(Box::new(
+                huggingface::HfSource::new(hf_endpoint, dataset.clone())?,
+            )),
         })
     }
 
