@@ -4,7 +4,8 @@
 //! - [`model`]: the circuit description (shared with the engine), [`encoding`]: the
 //!   integer/torus contract, [`validate`]: checks for circuits from files or customers,
 //!   [`file`]: JSON load/save (FORMAT.md).
-//! - [`spec`]: the seeded default architectures ([`vgg9`], [`conv3x3`]) and
+//! - [`spec`]: the seeded default architectures ([`vgg9`], [`conv3x3`]), [`shipped`]:
+//!   the circuits miners and validators serve, by name, and
 //!   [`calibrate`]: choosing ranges and tables from data.
 //! - [`exact`]: the exact simulation; [`noisy`] + [`noise_model`]: the noise-aware
 //!   simulation that predicts agreement of encrypted runs per tfhe-rs parameter set.
@@ -19,6 +20,7 @@ mod linear;
 pub mod model;
 pub mod noise_model;
 pub mod noisy;
+pub mod shipped;
 pub mod spec;
 pub mod stats;
 mod thresholds;
@@ -32,6 +34,9 @@ pub use images::{synthetic_image, synthetic_images};
 pub use model::{Circuit, Layer, LayerOutput, LinearOp, LookupLayer, Shape};
 pub use noise_model::{NoiseDistribution, NoiseModel, ParameterSet};
 pub use noisy::{AgreementReport, LayerAgreement, NoisyRun, NoisySimulator};
+pub use shipped::{
+    CONV3X3, DEFAULT_CIRCUIT_SEED, SHIPPED_NAMES, TEST_TINY, VGG9, shipped_circuit, test_tiny,
+};
 pub use spec::{BuildConfig, conv3x3, conv3x3_with, vgg9, vgg9_with};
 pub use stats::CircuitStats;
 pub use validate::{LayerProblem, ValidationError};

@@ -74,7 +74,7 @@ pub fn inspect(name: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brainlock_miner::circuits::test_tiny;
+    use brainlock_circuit::test_tiny;
 
     #[test]
     fn describes_layers_and_lookups() {

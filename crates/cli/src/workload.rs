@@ -5,8 +5,8 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use brainlock_circuit::{Circuit, Simulator, images::quantize_pixel, synthetic_image};
+use brainlock_circuit::{DEFAULT_CIRCUIT_SEED, SHIPPED_NAMES, shipped_circuit};
 use brainlock_fhe::Profile;
-use brainlock_miner::circuits::{CONV3X3, DEFAULT_CIRCUIT_SEED, TEST_TINY, VGG9, test_tiny};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -15,15 +15,14 @@ pub const SYNTHETIC_SET_SEED: u64 = 0xc1a5_51f1_0000_0001;
 
 /// A shipped circuit by name, or a circuit JSON file.
 pub fn resolve_circuit(name: &str) -> anyhow::Result<Circuit> {
-    let circuit = match name {
-        CONV3X3 => brainlock_circuit::conv3x3(DEFAULT_CIRCUIT_SEED),
-        VGG9 => brainlock_circuit::vgg9(DEFAULT_CIRCUIT_SEED),
-        TEST_TINY => test_tiny(),
-        path if Path::new(path).is_file() => {
-            Circuit::load(path).with_context(|| format!("loading circuit file {path}"))?
+    let circuit = match shipped_circuit(name, DEFAULT_CIRCUIT_SEED) {
+        Some(circuit) => circuit,
+        None if Path::new(name).is_file() => {
+            Circuit::load(name).with_context(|| format!("loading circuit file {name}"))?
         }
-        other => bail!(
-            "unknown circuit {other:?}: use {CONV3X3}, {VGG9}, {TEST_TINY} or a circuit JSON file"
+        None => bail!(
+            "unknown circuit {name:?}: use {} or a circuit JSON file",
+            SHIPPED_NAMES.join(", ")
         ),
     };
     Simulator::new(&circuit).with_context(|| format!("circuit {} is invalid", circuit.id))?;
@@ -93,6 +92,7 @@ pub fn synthetic_input(circuit: &Circuit, index: u64) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use brainlock_circuit::{TEST_TINY, test_tiny};
 
     #[test]
     fn shipped_names_and_files_resolve() {

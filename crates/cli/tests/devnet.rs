@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use brainlock_cli::devnet::{DevnetOptions, Layout, run_devnet};
 
-#[ignore = "honest test-tiny queries fail the validator check (cosine 0): under investigation, see issue 9"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devnet_runs_rounds_and_writes_weights() {
     let dir = tempfile::tempdir().unwrap();

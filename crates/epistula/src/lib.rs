@@ -23,6 +23,8 @@ pub mod wallet;
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "server")]
+pub mod lingering;
+#[cfg(feature = "server")]
 pub mod server;
 
 pub use account::AccountId;
@@ -34,5 +36,7 @@ pub use verify::{Authenticated, EpistulaError, VerifiedHeaders, Verifier};
 
 #[cfg(feature = "client")]
 pub use client::{SignedClient, SignedRequest};
+#[cfg(feature = "server")]
+pub use lingering::LingeringListener;
 #[cfg(feature = "server")]
 pub use server::{EpistulaLayer, EpistulaService, signed_response};

@@ -7,6 +7,7 @@ use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use brainlock_circuit::Circuit;
+use brainlock_circuit::test_tiny;
 use brainlock_epistula::headers::now_ms;
 use brainlock_epistula::{CryptoType, Keypair, SignedHeaders};
 use brainlock_fhe::{ClientKey, Profile};
@@ -14,7 +15,6 @@ use brainlock_gateway::{
     CustomerConfig, FrameStream, GatewayConfig, GatewayInfo, GatewayLimits, GatewayState,
     QuotaConfig, Relay, RelayError, RelayRequest, Workload, hash_api_key, router,
 };
-use brainlock_miner::circuits::test_tiny;
 use brainlock_wire::{
     CircuitId, ErrorBody, ErrorCode, Frame, FrameDecoder, FramePayload, InferRequest, KeyId,
     KeyUploadResponse, ProfileId, routes,

@@ -1,29 +1,19 @@
 //! The circuits and parameter profiles a miner serves.
 //!
-//! The shipped circuits come from the seeded builders of `brainlock-circuit`, so a miner
-//! and the validators agree on every weight as long as they use the same seed. Small test
-//! circuits make end-to-end tests fast.
+//! The shipped circuits come from `brainlock_circuit::shipped`, so a miner and the
+//! validators agree on every weight as long as they use the same seed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use brainlock_circuit::{Circuit, Layer, LayerOutput, LinearOp, LookupLayer, Shape};
+use brainlock_circuit::{Circuit, SHIPPED_NAMES, shipped_circuit};
 use brainlock_fhe::Profile;
 use brainlock_fhe::plan::Plan;
 use brainlock_wire::{CircuitId, ProfileId};
 
-pub const CONV3X3: &str = "conv3x3";
-pub const VGG9: &str = "vgg9";
-/// One small convolution (32 lookups): end-to-end tests and HTTP overhead benchmarks.
-pub const TEST_TINY: &str = "test-tiny";
-
-/// Seed of the shipped circuits' weights, shared with validators.
-// TODO(circuit crate): move this constant into brainlock-circuit next to the builders.
-pub const DEFAULT_CIRCUIT_SEED: u64 = 0x5eed_b4a1_0c4b_0055;
-
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("unknown circuit {0:?} (known: {CONV3X3}, {VGG9}, {TEST_TINY})")]
+    #[error("unknown circuit {0:?} (known: {known})", known = SHIPPED_NAMES.join(", "))]
     UnknownCircuit(String),
     #[error("unknown FHE profile {0:?}")]
     UnknownProfile(String),
@@ -92,12 +82,8 @@ impl Catalog {
     ) -> Result<Self, CatalogError> {
         let mut circuits = BTreeMap::new();
         for name in circuit_ids {
-            let circuit = match name.as_str() {
-                CONV3X3 => brainlock_circuit::conv3x3(seed),
-                VGG9 => brainlock_circuit::vgg9(seed),
-                TEST_TINY => test_tiny(),
-                other => return Err(CatalogError::UnknownCircuit(other.into())),
-            };
+            let circuit = shipped_circuit(name, seed)
+                .ok_or_else(|| CatalogError::UnknownCircuit(name.clone()))?;
             let id = CircuitId::new(name.clone())
                 .map_err(|_| CatalogError::UnknownCircuit(name.clone()))?;
             circuits.insert(id, Arc::new(ServedCircuit::new(circuit)?));
@@ -160,83 +146,10 @@ pub fn key_expansion_bytes(profile: &Profile) -> usize {
     compressed + profile.expanded_key_bytes() + standard_bsk
 }
 
-/// `test-tiny`: 1x4x4 input of 2-bit values, one 3x3 convolution (padding 1) to two
-/// channels with ternary weights, one lookup per output (32 lookups). Each accumulator
-/// value spans two boxes (shift -1), so honest encrypted results equal the exact
-/// simulation with overwhelming probability: any mismatch in a test is a real bug.
-pub fn test_tiny() -> Circuit {
-    const R: u32 = 6;
-    const SHIFT: i32 = -1;
-    // Inputs lie in [-2, 1] and a channel has at most 6 non-zero ternary taps, so
-    // |acc| <= 12; with lo = -19 the box index k = 2 * (acc + 19) stays in [14, 62],
-    // inside [0, 2^R) with room for noise: no value ever wraps.
-    const LO: i64 = -19;
-    let weights: Vec<i8> = vec![
-        1, 0, -1, 1, 1, 0, -1, 0, 1, // channel 0: 6 taps
-        0, 1, 0, -1, 1, -1, 0, 1, 0, // channel 1: 5 taps
-    ];
-    // Box k stands for acc = LO + k / 2; the table folds a small activation: acc / 4
-    // clamped to [-3, 3].
-    let table = |scale: i64| -> Vec<i64> {
-        (0..1i64 << R)
-            .map(|k| ((LO * 2 + k) / (8 * scale)).clamp(-3, 3))
-            .collect()
-    };
-    Circuit {
-        id: TEST_TINY.into(),
-        input_shape: Shape::new(1, 4, 4),
-        input_bits: 2,
-        rounding_bits: R,
-        layers: vec![Layer {
-            name: "conv".into(),
-            op: LinearOp::Conv2d {
-                in_channels: 1,
-                out_channels: 2,
-                kernel: 3,
-                stride: 1,
-                padding: 1,
-                weights,
-            },
-            output: LayerOutput::Lookup(LookupLayer {
-                shift: SHIFT,
-                lo: vec![LO, LO],
-                tables: vec![table(1), table(2)],
-            }),
-        }],
-        // Table values fit in 2 bits plus sign: keep them well under the padding bit.
-        output_delta_log2: Some(60),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brainlock_circuit::encoding::box_index;
-
-    #[test]
-    fn tiny_circuit_is_valid_and_never_wraps() {
-        let circuit = test_tiny();
-        circuit.validate().unwrap();
-        let served = ServedCircuit::new(circuit).unwrap();
-        assert_eq!(served.lookups, 32);
-        let LayerOutput::Lookup(lookup) = &served.circuit.layers[0].output else {
-            panic!()
-        };
-        let LinearOp::Conv2d { weights, .. } = &served.circuit.layers[0].op else {
-            panic!()
-        };
-        for taps in weights.chunks(9) {
-            let reach: i64 = taps
-                .iter()
-                .map(|w| i64::from(w.unsigned_abs()))
-                .sum::<i64>()
-                * 2;
-            for acc in [-reach, reach] {
-                let k = box_index(acc, lookup.lo[0], lookup.shift);
-                assert!((1..63).contains(&k), "acc {acc} -> box {k}");
-            }
-        }
-    }
+    use brainlock_circuit::{TEST_TINY, test_tiny};
 
     #[test]
     fn catalog_rejects_unknown_names() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 
-use crate::circuits::{CONV3X3, DEFAULT_CIRCUIT_SEED, VGG9};
+use brainlock_circuit::{CONV3X3, DEFAULT_CIRCUIT_SEED, VGG9};
 
 /// Where the metagraph comes from and where the axon is announced.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,6 +6,7 @@
 //! budget ([`budget`]), a bounded work queue drained by dedicated threads ([`queue`]).
 //! [`client::MinerClient`] is the typed client validators and the CLI use.
 
+mod allocator;
 pub mod auth;
 pub mod budget;
 pub mod circuits;

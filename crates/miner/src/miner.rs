@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use brainlock_chain::{AxonInfo, Chain, LocalRegistry};
-use brainlock_epistula::{AccountId, Verifier};
+use brainlock_epistula::{AccountId, LingeringListener, Verifier};
 use brainlock_wire::{Backend, MinerInfo, MinerLimits, PROTOCOL_VERSION};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -41,6 +41,7 @@ impl Miner {
         chain: Arc<dyn Chain>,
     ) -> anyhow::Result<Self> {
         config.check()?;
+        crate::allocator::return_large_buffers_to_the_os();
         let netuid = config.netuid;
         let ss58 = hotkey.to_ss58();
         let uid = chain
@@ -148,7 +149,7 @@ impl Miner {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let app = router(self.state.clone());
-        let served = axum::serve(self.listener, app)
+        let served = axum::serve(LingeringListener::new(self.listener), app)
             .with_graceful_shutdown(shutdown)
             .await;
         self.refresher.abort();

@@ -21,7 +21,8 @@ use brainlock_fhe::{CompressedEvaluationKey, EncryptedInput, EngineError, Evalua
 use brainlock_wire::{
     DecodeLimits, ErrorCode, InferRequest, KeyId, KeyUploadResponse, MinerInfo, routes,
 };
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::budget::MemoryBudget;
@@ -122,7 +123,7 @@ async fn upload_key(
     request: Request,
 ) -> Result<Response, ApiError> {
     let verified = check_headers(&state, request.headers())?;
-    check_declared_length(
+    let declared = check_declared_length(
         request.headers(),
         state.limits.max_key_bytes,
         "evaluation key",
@@ -136,6 +137,7 @@ async fn upload_key(
     })?;
     let body = read_body(
         request.into_body(),
+        declared,
         state.limits.max_key_bytes,
         "evaluation key",
     )
@@ -222,7 +224,13 @@ async fn infer(State(state): State<Arc<AppState>>, request: Request) -> Result<R
         .inflight
         .try_reserve(declared.unwrap_or(limits.max_body_bytes))
         .ok_or_else(|| ApiError::busy("in-flight memory is exhausted", limits.retry_after))?;
-    let body = read_body(request.into_body(), limits.max_body_bytes, "infer request").await?;
+    let body = read_body(
+        request.into_body(),
+        declared,
+        limits.max_body_bytes,
+        "infer request",
+    )
+    .await?;
     verified.verify_body(&body).map_err(epistula_error)?;
 
     let decode_limits = DecodeLimits {
@@ -395,7 +403,8 @@ async fn authenticate(
     limit: usize,
 ) -> Result<(Authenticated, Bytes), ApiError> {
     let verified = check_headers(state, request.headers())?;
-    let body = read_body(request.into_body(), limit, "request").await?;
+    let declared = check_declared_length(request.headers(), limit, "request")?;
+    let body = read_body(request.into_body(), declared, limit, "request").await?;
     let authenticated = verified.verify_body(&body).map_err(epistula_error)?;
     Ok((authenticated, body))
 }
@@ -431,19 +440,32 @@ fn check_declared_length(
     Ok(Some(length))
 }
 
-async fn read_body(body: Body, limit: usize, what: &str) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|error| {
-        let over_limit = std::error::Error::source(&error)
-            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-        if over_limit {
-            too_large(what, limit)
-        } else {
+/// Reads a body of at most `limit` bytes into one buffer. With a declared length the
+/// buffer is allocated once at that size: collecting chunks and joining them would hold
+/// the body twice, and an evaluation key is tens of megabytes.
+async fn read_body(
+    mut body: Body,
+    declared: Option<usize>,
+    limit: usize,
+    what: &str,
+) -> Result<Bytes, ApiError> {
+    let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| {
             ApiError::new(
                 ErrorCode::BadRequest,
                 format!("reading the {what} body: {error}"),
             )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers carry nothing we use
+        };
+        if buffer.len() + data.len() > limit {
+            return Err(too_large(what, limit));
         }
-    })
+        buffer.extend_from_slice(&data);
+    }
+    Ok(buffer.freeze())
 }
 
 fn too_large(what: &str, limit: usize) -> ApiError {

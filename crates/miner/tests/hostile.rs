@@ -132,7 +132,6 @@ async fn malformed_keys_and_requests_get_4xx() {
     miner.stop().await.unwrap();
 }
 
-#[ignore = "the client sometimes sees a broken pipe instead of the early 4xx: under investigation, see issue 6"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_and_unpermitted_senders_are_refused() {
     let miner = TestMiner::start(test_config()).await;
@@ -231,7 +230,6 @@ async fn unauthenticated_and_unpermitted_senders_are_refused() {
     miner.stop().await.unwrap();
 }
 
-#[ignore = "the client sometimes sees a broken pipe instead of the early 413: under investigation, see issue 6"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_bodies_are_refused_before_they_are_read() {
     let miner = TestMiner::start(test_config()).await;

@@ -43,7 +43,6 @@ impl RssSampler {
     }
 }
 
-#[ignore = "resident memory exceeds the configured cap while uploads race: under investigation, see issue 6"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_uploads_stay_under_the_memory_cap() {
     // Three distinct keys; the cache holds two expanded keys at most.
@@ -90,8 +89,10 @@ async fn many_concurrent_uploads_stay_under_the_memory_cap() {
             Err(error) => panic!("transport error: {error}"),
         }
     }
+    // Whichever upload's headers arrive first holds the slot (a real key or garbage);
+    // the rest of the burst is turned away.
     assert!(
-        accepted >= 1 && busy >= 1,
+        accepted + malformed >= 1 && busy >= 1,
         "accepted {accepted}, busy {busy}, malformed {malformed}"
     );
     assert_eq!(accepted + busy + malformed, 32);

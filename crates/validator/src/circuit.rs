@@ -6,8 +6,8 @@ use std::path::Path;
 use std::str::FromStr;
 
 use brainlock_circuit::Circuit;
+use brainlock_circuit::{DEFAULT_CIRCUIT_SEED, SHIPPED_NAMES, shipped_circuit};
 use brainlock_fhe::Profile;
-use brainlock_miner::circuits::{CONV3X3, DEFAULT_CIRCUIT_SEED, TEST_TINY, VGG9, test_tiny};
 use brainlock_scoring::{CircuitKind, ScoringParams};
 
 use crate::config::ScoringTable;
@@ -16,7 +16,7 @@ use crate::config::ScoringTable;
 pub enum CircuitError {
     #[error("circuit file: {0}")]
     File(#[from] brainlock_circuit::CircuitFileError),
-    #[error("circuit {0:?} is neither conv3x3, vgg9, test-tiny nor a circuit JSON file")]
+    #[error("circuit {0:?} is neither a shipped circuit ({known}) nor a circuit JSON file", known = SHIPPED_NAMES.join(", "))]
     Unknown(String),
     #[error("circuit {id}: {message}")]
     Invalid { id: String, message: String },
@@ -43,12 +43,10 @@ impl Workload {
         profile: Option<&str>,
         overrides: &ScoringTable,
     ) -> Result<Self, CircuitError> {
-        let circuit = match name {
-            CONV3X3 => brainlock_circuit::conv3x3(DEFAULT_CIRCUIT_SEED),
-            VGG9 => brainlock_circuit::vgg9(DEFAULT_CIRCUIT_SEED),
-            TEST_TINY => test_tiny(),
-            path if Path::new(path).is_file() => Circuit::load(path)?,
-            other => return Err(CircuitError::Unknown(other.into())),
+        let circuit = match shipped_circuit(name, DEFAULT_CIRCUIT_SEED) {
+            Some(circuit) => circuit,
+            None if Path::new(name).is_file() => Circuit::load(name)?,
+            None => return Err(CircuitError::Unknown(name.into())),
         };
         Self::new(circuit, profile, overrides)
     }

@@ -294,7 +294,7 @@ async fn front_handler(State(front): State<Front>, request: Request) -> Response
 }
 
 async fn front(behaviour: Behaviour, upstream: Option<SocketAddr>) -> SocketAddr {
-    let circuit = brainlock_miner::circuits::test_tiny();
+    let circuit = brainlock_circuit::test_tiny();
     let profile = brainlock_fhe::Profile::default_for(CIRCUIT);
     let plan = brainlock_fhe::plan::Plan::new(&circuit).unwrap();
     let front = Front {
@@ -345,7 +345,6 @@ fn validator_config(dir: &Path, registry: PathBuf) -> ValidatorConfig {
     }
 }
 
-#[ignore = "honest test-tiny queries fail the validator check (cosine 0): under investigation, see issue 7"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
     let _ = tracing_subscriber::fmt()

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use brainlock_chain::{LocalRegistry, Registration, Role};
 use brainlock_circuit::Circuit;
+use brainlock_circuit::{TEST_TINY, test_tiny};
 use brainlock_epistula::{AccountId, CryptoType, Keypair};
 use brainlock_fhe::{ClientKey, EncryptedOutput, Profile};
-use brainlock_miner::circuits::{TEST_TINY, test_tiny};
 use brainlock_miner::config::{ChainSource, Limits};
 use brainlock_miner::server::AppState;
 use brainlock_miner::{Miner, MinerClient, MinerConfig};
