@@ -44,6 +44,10 @@ pub enum Command {
     /// Operate a validator's customer gateway.
     #[command(subcommand)]
     Gateway(GatewayCommand),
+    /// Manage a local registry: the file that stands in for the chain in a subnet run
+    /// without one (devnet, docker compose).
+    #[command(subcommand)]
+    Registry(RegistryCommand),
 }
 
 /// Where `classify` sends the encrypted image. Exactly one is required.
@@ -186,6 +190,35 @@ pub enum GatewayCommand {
         #[arg(long, value_name = "NAME")]
         name: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Register a wallet's hotkey in a local registry file (created when missing) and
+    /// print its uid. Registering a hotkey again updates its role and stake.
+    Register {
+        /// The registry file (JSON); weights go to FILE.weights.jsonl beside it.
+        #[arg(long, value_name = "FILE")]
+        registry: PathBuf,
+        /// Subnet uid the registry stands for.
+        #[arg(long, default_value_t = 55, value_name = "UID")]
+        netuid: u16,
+        #[command(flatten)]
+        wallet: WalletArgs,
+        /// What the neuron does on the subnet.
+        #[arg(long, value_enum)]
+        role: RegistryRole,
+        /// Stake in TAO. Miners accept validators with a permit; in a local registry a
+        /// validator gets its permit from having stake.
+        #[arg(long, default_value_t = 0.0, value_name = "TAO")]
+        stake: f64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RegistryRole {
+    Miner,
+    Validator,
 }
 
 #[cfg(test)]

@@ -7,10 +7,11 @@ pub mod cli;
 pub mod devnet;
 pub mod gateway_cmd;
 pub mod peer;
+pub mod registry_cmd;
 pub mod wallet;
 pub mod workload;
 
-use cli::{CircuitCommand, Cli, Command, GatewayCommand, WalletCommand};
+use cli::{CircuitCommand, Cli, Command, GatewayCommand, RegistryCommand, WalletCommand};
 
 /// Runs one parsed command line.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -26,5 +27,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Circuit(CircuitCommand::Inspect { circuit }) => circuit_cmd::inspect(&circuit),
         Command::Gateway(GatewayCommand::IssueKey { name }) => gateway_cmd::issue_key(&name),
+        Command::Registry(RegistryCommand::Register {
+            registry,
+            netuid,
+            wallet,
+            role,
+            stake,
+        }) => registry_cmd::register(&registry, netuid, &wallet, role, stake).await,
     }
 }

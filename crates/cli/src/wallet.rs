@@ -1,15 +1,22 @@
 //! `brainlock wallet create`: a new sr25519 hotkey in the Bittensor wallet layout.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 use brainlock_epistula::wallet;
 
 use crate::cli::WalletArgs;
 
+/// The wallets folder `--wallet.path` names, or the Bittensor default.
+pub fn wallets_dir(args: &WalletArgs) -> anyhow::Result<PathBuf> {
+    match &args.path {
+        Some(path) => Ok(path.clone()),
+        None => wallet::default_wallets_dir().context("no home folder: pass --wallet.path"),
+    }
+}
+
 pub fn create(args: &WalletArgs, overwrite: bool) -> anyhow::Result<()> {
-    let dir = match &args.path {
-        Some(path) => path.clone(),
-        None => wallet::default_wallets_dir().context("no home folder: pass --wallet.path")?,
-    };
+    let dir = wallets_dir(args)?;
     let created = wallet::create_hotkey(&dir, &args.name, &args.hotkey, overwrite)
         .with_context(|| format!("creating hotkey {}/{}", args.name, args.hotkey))?;
     println!("hotkey   {}", created.keypair.account_id().to_ss58());

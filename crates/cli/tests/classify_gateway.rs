@@ -1,158 +1,290 @@
-//! End to end on loopback: `brainlock classify` (the binary) through a customer
-//! gateway to a real miner returns what the clear simulation returns, and the key
-//! upload and infer request reach the miner exactly as the customer made them.
+//! End to end on loopback: `brainlock classify` (the binary) through a validator's
+//! customer gateway, relayed by the validator's real [`MinerRelay`] to a real miner,
+//! returns what the clear simulation returns; and the relayed requests reach the miner
+//! looking exactly like the validator's own scored queries.
+//!
+//! Between the validator and the miner sits a recording proxy (test-only): it notes
+//! what the miner can observe of each request (method, path, header names and the
+//! values that are not per-request, body shape) and forwards it unchanged.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use brainlock_chain::{LocalRegistry, Registration, Role};
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use brainlock_chain::{AxonInfo, Chain, LocalRegistry, Registration, Role};
 use brainlock_cli::workload::{resolve_circuit, synthetic_input};
 use brainlock_epistula::{CryptoType, Keypair};
-use brainlock_fhe::Profile;
-use brainlock_gateway::{
-    CustomerConfig, FrameStream, GatewayConfig, GatewayState, Relay, RelayError, RelayRequest,
-    Workload, hash_api_key,
-};
-use brainlock_miner::config::{AuthConfig, ChainSource, MinerConfig, WalletConfig};
-use brainlock_miner::{Miner, MinerClient};
-use brainlock_wire::InferRequest;
+use brainlock_gateway::{CustomerConfig, GatewayConfig, GatewayLimits, hash_api_key};
+use brainlock_miner::Miner;
+use brainlock_miner::config::{AuthConfig, ChainSource, MinerConfig};
+use brainlock_validator::config::{ChainTarget, GatewaySettings, ScoringTable};
+use brainlock_validator::images::SourceSpec;
+use brainlock_validator::{Validator, ValidatorConfig};
+use brainlock_wire::{DecodeLimits, InferRequest, routes};
 use tokio::sync::watch;
 
 const API_KEY: &str = "blk_e2e_customer";
+const NETUID: u16 = 55;
 
-/// Relays to one miner with the validator's hotkey, as the validator does.
-struct MinerRelay {
-    client: MinerClient,
-    relayed: Mutex<usize>,
+/// What a miner can observe of one request, minus what differs on every request by
+/// design (Epistula uuid, timestamp and signature; the key and ciphertexts themselves).
+#[derive(Clone, Debug, PartialEq)]
+struct Observed {
+    method: String,
+    path: String,
+    /// Header names in the order they arrived, and the values of those that are not
+    /// per-request.
+    headers: Vec<(String, Option<String>)>,
+    body: BodyShape,
 }
 
-impl Relay for MinerRelay {
-    async fn relay(&self, request: RelayRequest) -> Result<FrameStream, RelayError> {
-        let miner_error = |e: brainlock_miner::ClientError| RelayError::Miner(e.to_string());
-        self.client
-            .upload_key(request.key_bytes)
-            .await
-            .map_err(miner_error)?;
-        let infer = InferRequest {
-            key_id: request.key_id,
-            circuit: request.circuit,
-            profile: request.profile,
-            inputs: request.inputs,
-        };
-        let stream = self.client.infer(&infer).await.map_err(miner_error)?;
-        *self.relayed.lock().unwrap() += 1;
-        Ok(Box::pin(futures_util::stream::unfold(
-            stream,
-            |mut stream| async move {
-                match stream.next_frame().await {
-                    Ok(Some(frame)) => Some((Ok(frame), stream)),
-                    Ok(None) => None,
-                    Err(e) => Some((Err(RelayError::Miner(e.to_string())), stream)),
-                }
+#[derive(Clone, Debug, PartialEq)]
+enum BodyShape {
+    Key {
+        bytes: usize,
+    },
+    Infer {
+        circuit: String,
+        profile: String,
+        input_bytes: Vec<usize>,
+    },
+    Other {
+        bytes: usize,
+    },
+}
+
+/// Headers whose value changes with every request by design (the signature covers
+/// the body digest, the uuid and the timestamp).
+const PER_REQUEST: [&str; 5] = [
+    "epistula-timestamp",
+    "epistula-uuid",
+    "epistula-request-signature",
+    "content-length",
+    "host",
+];
+
+#[derive(Clone)]
+struct Recorder {
+    upstream: SocketAddr,
+    http: reqwest::Client,
+    seen: Arc<Mutex<Vec<Observed>>>,
+}
+
+fn observe(parts: &axum::http::request::Parts, body: &axum::body::Bytes) -> Observed {
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let name = name.as_str().to_owned();
+            let value = (!PER_REQUEST.contains(&name.as_str()))
+                .then(|| value.to_str().unwrap_or("<binary>").to_owned());
+            (name, value)
+        })
+        .collect();
+    let path = parts.uri.path().to_owned();
+    let body = match path.as_str() {
+        routes::KEYS => BodyShape::Key { bytes: body.len() },
+        routes::INFER => {
+            let limits = DecodeLimits {
+                max_items: 64,
+                max_item_bytes: 64 << 20,
+                max_total_bytes: 64 << 20,
+            };
+            let request = InferRequest::decode(body, &limits).unwrap();
+            BodyShape::Infer {
+                circuit: request.circuit.to_string(),
+                profile: request.profile.to_string(),
+                input_bytes: request.inputs.iter().map(|i| i.len()).collect(),
+            }
+        }
+        _ => BodyShape::Other { bytes: body.len() },
+    };
+    Observed {
+        method: parts.method.to_string(),
+        path,
+        headers,
+        body,
+    }
+}
+
+async fn record_and_forward(State(recorder): State<Recorder>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
+    recorder.seen.lock().unwrap().push(observe(&parts, &body));
+    let mut forwarded = recorder
+        .http
+        .request(
+            parts.method.clone(),
+            format!("http://{}{}", recorder.upstream, parts.uri.path()),
+        )
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name != "host" && name != "content-length" {
+            forwarded = forwarded.header(name, value);
+        }
+    }
+    let answer = forwarded.send().await.unwrap();
+    let status = answer.status();
+    let content_type = answer.headers().get("content-type").cloned();
+    let mut response = (status, answer.bytes().await.unwrap()).into_response();
+    if let Some(content_type) = content_type {
+        response.headers_mut().insert("content-type", content_type);
+    }
+    response
+}
+
+async fn recording_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<Observed>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorder = Recorder {
+        upstream,
+        http: reqwest::Client::new(),
+        seen: seen.clone(),
+    };
+    let app = Router::new()
+        .fallback(record_and_forward)
+        .with_state(recorder);
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, seen)
+}
+
+async fn register(registry: &Path, kp: &Keypair, role: Role, stake: f64) -> LocalRegistry {
+    let ss58 = kp.account_id().to_ss58();
+    let chain = LocalRegistry::open(registry, NETUID, &ss58).unwrap();
+    chain
+        .register(Registration {
+            hotkey: ss58,
+            coldkey: None,
+            role,
+            stake,
+        })
+        .await
+        .unwrap();
+    chain
+}
+
+fn validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {
+    ValidatorConfig {
+        netuid: NETUID,
+        chain: ChainTarget::Registry(registry.to_path_buf()),
+        wallet_name: "unused".into(),
+        wallet_hotkey: "unused".into(),
+        wallet_path: dir.join("wallets"),
+        debug: false,
+        database: dir.join("validator.sqlite").to_string_lossy().into_owned(),
+        dataset: SourceSpec::Synthetic,
+        dataset_endpoint: String::new(),
+        circuit: "test-tiny".into(),
+        profile: None,
+        batch_size: 1,
+        key_upload_timeout: Duration::from_secs(30),
+        infer_timeout: Some(Duration::from_secs(30)),
+        weights_interval: Some(0),
+        metrics_addr: None,
+        scoring: ScoringTable::default(),
+        gateway: Some(GatewaySettings {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            config: GatewayConfig {
+                limits: GatewayLimits {
+                    max_batch: 1,
+                    ..GatewayLimits::default()
+                },
+                customers: vec![CustomerConfig {
+                    name: "e2e".into(),
+                    api_key_sha256: Some(hash_api_key(API_KEY)),
+                    hotkey: None,
+                    quota: None,
+                }],
+                ..GatewayConfig::default()
             },
-        )))
+        }),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn classify_through_gateway_matches_clear_simulation() {
+async fn classify_through_the_validator_gateway_matches_clear_simulation_and_looks_synthetic() {
     let dir = tempfile::tempdir().unwrap();
-    let registry_path = dir.path().join("registry.json");
-    let wallets = dir.path().join("wallets");
-    let validator = Keypair::from_seed(CryptoType::Sr25519, &[21; 32]);
-    let miner_key = brainlock_epistula::wallet::create_hotkey(&wallets, "miner", "default", false)
-        .unwrap()
-        .keypair;
-    let (validator_ss58, miner_ss58) = (
-        validator.account_id().to_ss58(),
-        miner_key.account_id().to_ss58(),
-    );
+    let registry = dir.path().join("registry.json");
+    let validator_key = Keypair::from_seed(CryptoType::Sr25519, &[21; 32]);
+    let miner_key = Keypair::from_seed(CryptoType::Sr25519, &[22; 32]);
+    let validator_chain = register(&registry, &validator_key, Role::Validator, 1_000.0).await;
+    let miner_chain = register(&registry, &miner_key, Role::Miner, 0.0).await;
 
-    let registry = LocalRegistry::open(&registry_path, 55, &validator_ss58).unwrap();
-    for (hotkey, role) in [
-        (&validator_ss58, Role::Validator),
-        (&miner_ss58, Role::Miner),
-    ] {
-        registry
-            .register(Registration {
-                hotkey: hotkey.clone(),
-                coldkey: None,
-                role,
-                stake: 1.0,
-            })
-            .await
-            .unwrap();
-    }
+    // A real miner that accepts the validator, announced behind the recording proxy.
     let config = MinerConfig {
-        netuid: 55,
-        chain: ChainSource::Registry(registry_path.clone()),
-        wallet: WalletConfig {
-            name: "miner".into(),
-            hotkey: "default".into(),
-            path: wallets.clone(),
-        },
+        netuid: NETUID,
+        chain: ChainSource::Registry(registry.clone()),
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         circuits: vec!["test-tiny".into()],
         auth: AuthConfig {
-            allow: vec![validator_ss58.clone()],
+            allow: vec![validator_key.account_id().to_ss58()],
             ..AuthConfig::default()
         },
         ..MinerConfig::default()
     };
-    let miner_chain = Arc::new(LocalRegistry::open(&registry_path, 55, &miner_ss58).unwrap());
-    let miner = Miner::start(&config, miner_key.account_id(), miner_chain)
+    let miner = Miner::start(
+        &config,
+        miner_key.account_id(),
+        Arc::new(miner_chain.clone()),
+    )
+    .await
+    .unwrap();
+    let (proxy, seen) = recording_proxy(miner.local_addr()).await;
+    miner_chain
+        .serve_axon(NETUID, AxonInfo::new(proxy, 1))
         .await
         .unwrap();
-    let miner_url = format!("http://{}", miner.local_addr());
     let (stop, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
     let miner_task = tokio::spawn(miner.serve(stopped(stop_rx.clone())));
 
-    let circuit = Arc::new(resolve_circuit("test-tiny").unwrap());
-    let profile = Profile::default_for(&circuit.id);
-    let relay = Arc::new(MinerRelay {
-        client: MinerClient::new(
-            miner_url,
-            miner_key.account_id(),
-            Arc::new(validator),
-            reqwest::Client::new(),
-        ),
-        relayed: Mutex::new(0),
-    });
-    let gateway_config = GatewayConfig {
-        customers: vec![CustomerConfig {
-            name: "e2e".into(),
-            api_key_sha256: Some(hash_api_key(API_KEY)),
-            hotkey: None,
-            quota: None,
-        }],
-        ..GatewayConfig::default()
-    };
-    let state = GatewayState::new(
-        gateway_config,
-        Keypair::from_seed(CryptoType::Sr25519, &[21; 32]).account_id(),
-        Workload {
-            circuit: circuit.clone(),
-            profile,
-        },
-        relay.clone(),
-    )
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+    // One scored round: the miner passes and becomes the relay's choice.
+    let config = validator_config(dir.path(), &registry);
+    let gateway_settings = config.gateway.clone().unwrap();
+    let me = validator_key.account_id();
+    let mut validator = Validator::new(config, Arc::new(validator_chain), Arc::new(validator_key))
         .await
         .unwrap();
-    let gateway_url = format!("http://{}", listener.local_addr().unwrap());
-    let gateway_task = tokio::spawn(
-        axum::serve(
-            brainlock_epistula::LingeringListener::new(listener),
-            brainlock_gateway::router(state),
-        )
-        .with_graceful_shutdown(stopped(stop_rx))
-        .into_future(),
-    );
+    let round = validator.round_once().await.unwrap();
+    assert_eq!((round.queried, round.passed), (1, 1), "{round:?}");
+    let synthetic: Vec<Observed> = seen.lock().unwrap().drain(..).collect();
+    assert_eq!(synthetic.len(), 2, "{synthetic:#?}");
+    // The comparison below covers the signed headers, values included where they are
+    // not per-request (signer, receiver, version).
+    let names: Vec<&str> = synthetic[1]
+        .headers
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    for name in [
+        "epistula-signed-by",
+        "epistula-signed-for",
+        "epistula-request-signature",
+        "content-type",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+
+    let (gateway_addr, gateway_task) = brainlock_validator::gateway::serve(
+        gateway_settings,
+        me,
+        validator.workload(),
+        validator.relay(),
+        stopped(stop_rx),
+    )
+    .await
+    .unwrap();
+    let gateway_url = format!("http://{gateway_addr}");
 
     // The real binary, as a customer runs it.
     let classify = |api_key: &'static str| {
@@ -181,31 +313,38 @@ async fn classify_through_gateway_matches_clear_simulation() {
         String::from_utf8_lossy(&output.stderr)
     );
     let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-
+    let circuit = resolve_circuit("test-tiny").unwrap();
     let clear = brainlock_circuit::Simulator::new(&circuit)
         .unwrap()
         .run(&synthetic_input(&circuit, 5))
         .unwrap();
     assert_eq!(report["class"], brainlock_circuit::argmax(&clear));
     assert_eq!(report["clear_class"], report["class"]);
-    // test-tiny spreads each accumulator over two boxes: honest results are exact.
+    // test-tiny is exact under the noise of every profile.
     assert_eq!(report["exact_match_fraction"], 1.0, "{report}");
     assert_eq!(report["target"], "api-key");
-    assert_eq!(*relay.relayed.lock().unwrap(), 1);
+
+    // The miner saw the customer's requests exactly as it sees scored ones.
+    let relayed: Vec<Observed> = seen.lock().unwrap().drain(..).collect();
+    assert_eq!(
+        relayed.len(),
+        2,
+        "a key upload and an infer request: {relayed:#?}"
+    );
+    assert_eq!(synthetic, relayed);
 
     // A wrong API key gets a clear refusal and nothing is relayed.
     let output = classify("blk_not_issued").await.unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    // The gateway refuses before reading the key upload's body; the lingering close lets
-    // the client read the 401 anyway.
     assert!(
         stderr.contains("401") && stderr.contains("API key"),
         "{stderr}"
     );
-    assert_eq!(*relay.relayed.lock().unwrap(), 1);
+    assert!(seen.lock().unwrap().is_empty());
 
     stop.send(true).unwrap();
     miner_task.await.unwrap().unwrap();
     gateway_task.await.unwrap().unwrap();
+    validator.close().await;
 }

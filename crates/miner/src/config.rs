@@ -453,6 +453,20 @@ mod tests {
     }
 
     #[test]
+    fn shipped_config_files_load() {
+        let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let example = FileConfig::load(&configs.join("miner.toml")).unwrap();
+        let example = MinerConfig::resolve(&parse(&[]), example).unwrap();
+        assert_eq!(example.chain, ChainSource::Subtensor("finney".into()));
+        let compose = FileConfig::load(&configs.join("compose/miner.toml")).unwrap();
+        let compose = MinerConfig::resolve(&parse(&[]), compose).unwrap();
+        assert_eq!(
+            compose.chain,
+            ChainSource::Registry("/shared/registry.json".into())
+        );
+    }
+
+    #[test]
     fn defaults_are_bittensor_like() {
         let config = MinerConfig::resolve(&parse(&[]), FileConfig::default()).unwrap();
         assert_eq!(config.netuid, 55);

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use brainlock_gateway::{CustomerConfig, GatewayConfig, GatewayLimits, QuotaConfig};
 use clap::Parser;
 use serde::Deserialize;
 
@@ -106,6 +107,13 @@ pub struct Cli {
     /// Metrics listen address [default: 0.0.0.0].
     #[arg(long = "metrics-ip")]
     pub metrics_ip: Option<String>,
+    /// Customer gateway listen port; the gateway is off unless a port is set here or in
+    /// the `[gateway]` table (which also lists the customers) [default: off].
+    #[arg(long = "gateway.port")]
+    pub gateway_port: Option<u16>,
+    /// Customer gateway listen address [default: 0.0.0.0].
+    #[arg(long = "gateway.ip")]
+    pub gateway_ip: Option<String>,
 }
 
 /// The same settings as the file holds them.
@@ -128,6 +136,30 @@ pub struct FileConfig {
     pub logging: Option<LoggingTable>,
     /// Scoring overrides for the chosen circuit.
     pub scoring: Option<ScoringTable>,
+    /// The customer gateway (organic queries).
+    pub gateway: Option<GatewayTable>,
+}
+
+/// `[gateway]`: where it listens, and the gateway's own settings (`[gateway.limits]`,
+/// `[gateway.quota]`, `[[gateway.customers]]`, see `brainlock_gateway::GatewayConfig`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayTable {
+    pub port: Option<u16>,
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub limits: GatewayLimits,
+    #[serde(default)]
+    pub quota: QuotaConfig,
+    #[serde(default)]
+    pub customers: Vec<CustomerConfig>,
+}
+
+/// The resolved gateway settings.
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    pub addr: SocketAddr,
+    pub config: GatewayConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -211,12 +243,22 @@ pub struct ValidatorConfig {
     /// `None`: no metrics server.
     pub metrics_addr: Option<SocketAddr>,
     pub scoring: ScoringTable,
+    /// `None`: no customer gateway.
+    pub gateway: Option<GatewaySettings>,
 }
 
 fn home() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `ip:port` (IPv4 or IPv6) as a listen address.
+fn listen_addr(ip: &str, port: u16, what: &str) -> Result<SocketAddr, ConfigError> {
+    format!("{ip}:{port}")
+        .parse()
+        .or_else(|_| format!("[{ip}]:{port}").parse())
+        .map_err(|_| ConfigError::Invalid(format!("{what} address {ip:?}")))
 }
 
 fn seconds(name: &str, value: f64) -> Result<Duration, ConfigError> {
@@ -285,12 +327,29 @@ impl ValidatorConfig {
         let metrics_addr = if metrics_port == 0 {
             None
         } else {
-            Some(
-                format!("{metrics_ip}:{metrics_port}")
-                    .parse()
-                    .or_else(|_| format!("[{metrics_ip}]:{metrics_port}").parse())
-                    .map_err(|_| ConfigError::Invalid(format!("metrics address {metrics_ip:?}")))?,
-            )
+            Some(listen_addr(&metrics_ip, metrics_port, "metrics")?)
+        };
+        let gateway_table = file.gateway.unwrap_or_default();
+        let gateway = match cli.gateway_port.or(gateway_table.port) {
+            None | Some(0) => None,
+            Some(port) => {
+                let ip = cli
+                    .gateway_ip
+                    .or(gateway_table.ip)
+                    .unwrap_or_else(|| "0.0.0.0".into());
+                Some(GatewaySettings {
+                    addr: listen_addr(&ip, port, "gateway")?,
+                    config: GatewayConfig {
+                        // Customers send batches of exactly the size of our own queries.
+                        limits: GatewayLimits {
+                            max_batch: batch_size as u32,
+                            ..gateway_table.limits
+                        },
+                        quota: gateway_table.quota,
+                        customers: gateway_table.customers,
+                    },
+                })
+            }
         };
         Ok(Self {
             netuid: cli.netuid.or(file.netuid).unwrap_or(55),
@@ -341,6 +400,7 @@ impl ValidatorConfig {
                 .or(file.weights.and_then(|w| w.interval)),
             metrics_addr,
             scoring: file.scoring.unwrap_or_default(),
+            gateway,
         })
     }
 }
@@ -348,6 +408,49 @@ impl ValidatorConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gateway_is_off_by_default_and_takes_the_query_batch_size() {
+        let off = ValidatorConfig::merge(Cli::default(), FileConfig::default()).unwrap();
+        assert!(off.gateway.is_none());
+        let file: FileConfig = toml::from_str(
+            r#"
+            batch_size = 2
+            [gateway]
+            port = 8093
+            ip = "127.0.0.1"
+            [gateway.quota]
+            items_per_hour = 5
+            [[gateway.customers]]
+            name = "acme"
+            api_key_sha256 = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+            "#,
+        )
+        .unwrap();
+        let on = ValidatorConfig::merge(Cli::default(), file).unwrap();
+        let gateway = on.gateway.unwrap();
+        assert_eq!(gateway.addr, "127.0.0.1:8093".parse().unwrap());
+        assert_eq!(gateway.config.limits.max_batch, 2);
+        assert_eq!(gateway.config.quota.items_per_hour, 5);
+        assert_eq!(gateway.config.customers[0].name, "acme");
+        let bad: Result<FileConfig, _> = toml::from_str("[gateway]\nprot = 1\n");
+        assert!(bad.is_err(), "unknown gateway keys are refused");
+    }
+
+    #[test]
+    fn shipped_config_files_load() {
+        let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let example = FileConfig::load(&configs.join("validator.toml")).unwrap();
+        let example = ValidatorConfig::merge(Cli::default(), example).unwrap();
+        assert_eq!(example.chain, ChainTarget::Subtensor("finney".into()));
+        let compose = FileConfig::load(&configs.join("compose/validator.toml")).unwrap();
+        let compose = ValidatorConfig::merge(Cli::default(), compose).unwrap();
+        assert_eq!(
+            compose.chain,
+            ChainTarget::Registry("/shared/registry.json".into())
+        );
+        assert_eq!(compose.dataset, SourceSpec::Synthetic);
+    }
 
     #[test]
     fn flags_override_file_which_overrides_defaults() {

@@ -1,6 +1,8 @@
 //! A snapshot of what the validator thinks of each miner, published after every query
 //! (through a `tokio::sync::watch` channel) for the devnet dashboard, logs and metrics.
 
+use std::net::SocketAddr;
+
 use serde::Serialize;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -20,6 +22,8 @@ pub struct Leaderboard {
 pub struct MinerStanding {
     pub uid: u16,
     pub hotkey: String,
+    /// Where the miner serves (from the metagraph).
+    pub axon: Option<SocketAddr>,
     /// Queries in the standing's window (at most 40).
     pub queries: usize,
     pub failure_rate: f64,

@@ -11,14 +11,17 @@ pub mod chain;
 pub mod circuit;
 pub mod clock;
 pub mod config;
+pub mod gateway;
 pub mod images;
 pub mod leaderboard;
 pub mod metrics;
 pub mod query;
+pub mod relay;
 pub mod schedule;
 pub mod store;
 pub mod validator;
 
 pub use config::{Cli, ValidatorConfig};
 pub use leaderboard::{Leaderboard, MinerStanding};
+pub use relay::MinerRelay;
 pub use validator::{RoundSummary, Validator, run};

@@ -207,6 +207,7 @@ mod tests {
             miners: vec![MinerStanding {
                 uid: 3,
                 hotkey: "5Abc".into(),
+                axon: None,
                 queries: 2,
                 failure_rate: 0.5,
                 last_outcome: Some("timeout".into()),

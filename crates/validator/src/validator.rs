@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use brainlock_chain::{Chain, ChainError, Metagraph, Neuron, WeightsReceipt};
 use brainlock_epistula::{AccountId, Keypair};
-use brainlock_miner::MinerClient;
 use brainlock_scoring::{HISTORY_LEN, MinerHistory, QueryRecord as ScoreRecord, normalize_weights};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -20,6 +19,7 @@ use crate::images::{Augmentation, ImageSource, augment, circuit_input, synthetic
 use crate::leaderboard::{Leaderboard, MinerStanding};
 use crate::metrics::Metrics;
 use crate::query::{self, Deadlines, PreparedQuery, QueryReport};
+use crate::relay::{MinerRelay, miner_client};
 use crate::schedule::round_order;
 use crate::store::{Outcome, QueryRecord, Store, WeightSetting};
 
@@ -163,6 +163,17 @@ impl Validator {
         self.metrics.clone()
     }
 
+    /// The relay the customer gateway hands checked requests to: it follows this
+    /// validator's leaderboard and uses the client and deadlines of its own queries.
+    pub fn relay(&self) -> MinerRelay {
+        MinerRelay::new(
+            self.keypair.clone(),
+            self.http.clone(),
+            self.board.subscribe(),
+            self.deadlines(),
+        )
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -287,12 +298,7 @@ impl Validator {
                 neuron.uid, neuron.hotkey
             )
         })?;
-        let client = MinerClient::new(
-            format!("http://{addr}"),
-            miner,
-            self.keypair.clone(),
-            self.http.clone(),
-        );
+        let client = miner_client(addr, miner, self.keypair.clone(), self.http.clone());
         let batch = prepared.batch_size();
         let report = query::run(&client, self.workload.clone(), prepared, self.deadlines()).await;
         let record = QueryRecord {
@@ -453,6 +459,7 @@ impl Validator {
                 MinerStanding {
                     uid: n.uid,
                     hotkey: n.hotkey.clone(),
+                    axon: n.axon,
                     queries: state.history.len(),
                     failure_rate: state.history.failure_rate(),
                     last_outcome: state.last_outcome,
@@ -540,6 +547,8 @@ pub async fn run(
         );
     }
     let metrics_addr = config.metrics_addr;
+    let gateway = config.gateway.clone();
+    let me = keypair.account_id();
     let mut validator = Validator::new(config, chain, Arc::new(keypair)).await?;
     let (stop_tx, mut stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -557,6 +566,20 @@ pub async fn run(
                 tracing::error!(error = %e, %addr, "metrics server failed");
             }
         });
+    }
+    if let Some(settings) = gateway {
+        let mut stop = stop_rx.clone();
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        crate::gateway::serve(
+            settings,
+            me,
+            validator.workload(),
+            validator.relay(),
+            stopped,
+        )
+        .await?;
     }
     while !*stop_rx.borrow() {
         let started = Instant::now();

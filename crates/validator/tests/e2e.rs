@@ -334,6 +334,7 @@ fn validator_config(dir: &Path, registry: PathBuf) -> ValidatorConfig {
         infer_timeout: Some(INFER_DEADLINE),
         weights_interval: Some(0),
         metrics_addr: None,
+        gateway: None,
         // test-tiny takes well under a second: put the reference and floor there so
         // speed differences show in the score.
         scoring: ScoringTable {

@@ -76,6 +76,7 @@ mod tests {
         MinerStanding {
             uid,
             hotkey: "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".into(),
+            axon: None,
             queries: 2,
             failure_rate: 0.0,
             last_outcome: latency.map(|_| "passed".to_string()),
