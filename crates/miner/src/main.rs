@@ -1,4 +1,4 @@
-use brainlock_miner::{Cli, MinerConfig, run};
+use brainlock_miner::{Cli, MinerConfig, run, shutdown_signal};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -13,27 +13,4 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config = MinerConfig::from_cli(&cli)?;
     run(config, shutdown_signal()).await
-}
-
-/// Ctrl-C or SIGTERM (what systemd and docker send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown requested");
 }

@@ -12,9 +12,5 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
         )
         .init();
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
-    };
-    brainlock_validator::run(config, shutdown).await
+    brainlock_validator::run(config, brainlock_miner::shutdown_signal()).await
 }
