@@ -34,7 +34,9 @@ import json, sys
 concrete, ours = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 c, o = concrete["median_latency_seconds"], ours["median_latency_seconds"]
 print(f"conv3x3 encrypted latency, median of {len(ours['latencies_seconds'])}: "
-      f"concrete-ml {c:.2f} s, brainlock {o:.2f} s, ratio {c / o:.1f}x")
+      f"concrete-ml {c:.2f} s, brainlock {o:.2f} s, "
+      f"ratio brainlock/concrete-ml {o / c:.3f} (target <= 1.0)")
+print(f"brainlock output cosine with the exact simulation: {ours['cosine']:.4f}")
 print(f"evaluation keys: concrete-ml {concrete['eval_key_bytes'] / 1e6:.1f} MB, "
       f"brainlock {ours['eval_key_compressed_bytes'] / 1e6:.1f} MB compressed")
 PY
