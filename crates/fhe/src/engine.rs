@@ -3,13 +3,15 @@
 //! one blind rotation with the output channel's table ("KS-PBS" order, design section 2).
 //!
 //! Memory: only the current layer's inputs and outputs are alive (VGG9 c1 -> c2 peaks at
-//! ~1.8 GB). The hot loop allocates nothing: each rayon worker owns its accumulator,
-//! keyswitch output, accumulator GLWE and FFT scratch, and the tables are built once per
-//! (layer, channel).
+//! ~1.8 GB). The hot loop allocates nothing: each rayon worker owns the accumulators and
+//! keyswitch outputs of a chunk of lookups, an accumulator GLWE and FFT scratch, and the
+//! tables are built once per (layer, channel). A chunk's keyswitches share one pass over
+//! the keyswitching key ([`crate::keyswitch`]).
 
 use crate::ciphertext::{EncryptedInput, EncryptedOutput};
 use crate::error::{EngineError, Result};
 use crate::keys::EvaluationKey;
+use crate::keyswitch::keyswitch_batch;
 use crate::plan::{Plan, channel_of, for_each_term};
 use crate::profile::Profile;
 use brainlock_circuit::encoding::lookup_phase_offset;
@@ -123,10 +125,12 @@ fn channel_lut(
     )
 }
 
-/// Per-thread buffers of the lookup hot loop.
+/// Per-thread buffers of the lookup hot loop, for a chunk of up to [`CHUNK`] lookups.
 struct Worker {
+    /// The chunk's accumulators (big key), then their keyswitched forms (small key).
     acc: Vec<u64>,
-    small: LweCiphertextOwned<u64>,
+    small: Vec<u64>,
+    digits: Vec<u64>,
     rotated: GlweCiphertextOwned<u64>,
     fft: Fft,
     scratch: ComputationBuffers,
@@ -145,12 +149,9 @@ impl Worker {
             .unaligned_bytes_required(),
         );
         Self {
-            acc: vec![0; profile.big_dim().to_lwe_size().0],
-            small: LweCiphertext::new(
-                0,
-                profile.small_dim().to_lwe_size(),
-                CiphertextModulus::new_native(),
-            ),
+            acc: vec![0; CHUNK * profile.big_dim().to_lwe_size().0],
+            small: vec![0; CHUNK * profile.small_dim().to_lwe_size().0],
+            digits: vec![0; CHUNK * profile.ks_level],
             rotated: GlweCiphertext::new(
                 0,
                 profile.glwe_dim().to_glwe_size(),
@@ -162,18 +163,39 @@ impl Worker {
         }
     }
 
-    /// Keyswitches `self.acc` to the small key, switches the modulus to 2N (centered) and
-    /// blind-rotates `lut`, extracting the constant coefficient into `out`.
-    fn bootstrap(&mut self, key: &EvaluationKey, lut: &GlweCiphertextOwned<u64>, out: &mut [u64]) {
-        let acc =
-            LweCiphertext::from_container(self.acc.as_slice(), CiphertextModulus::new_native());
-        keyswitch_lwe_ciphertext(&key.ksk, &acc, &mut self.small);
+    /// Keyswitches the first `count` accumulators to the small key, in one pass over
+    /// the keyswitching key.
+    fn keyswitch(&mut self, key: &EvaluationKey, count: usize) {
+        let big = key.profile.big_dim().to_lwe_size().0;
+        let small = key.profile.small_dim().to_lwe_size().0;
+        keyswitch_batch(
+            &key.ksk,
+            &self.acc[..count * big],
+            &mut self.small[..count * small],
+            &mut self.digits,
+        );
+    }
+
+    /// Switches keyswitched accumulator `j` to modulus 2N (centered) and blind-rotates
+    /// `lut` by it, extracting the constant coefficient into `out`.
+    fn bootstrap(
+        &mut self,
+        key: &EvaluationKey,
+        j: usize,
+        lut: &GlweCiphertextOwned<u64>,
+        out: &mut [u64],
+    ) {
+        let small = key.profile.small_dim().to_lwe_size().0;
+        let keyswitched = LweCiphertext::from_container(
+            &self.small[j * small..(j + 1) * small],
+            CiphertextModulus::new_native(),
+        );
         let log_modulus = key
             .profile
             .poly_size()
             .to_blind_rotation_input_modulus_log();
         let switched = lwe_ciphertext_centered_binary_modulus_switch::<u64, usize, _>(
-            self.small.as_view(),
+            keyswitched.as_view(),
             log_modulus,
         );
         self.rotated.as_mut().copy_from_slice(lut.as_ref());
@@ -219,13 +241,23 @@ fn run_lookup_layer(
         .for_each_init(
             || Worker::new(profile),
             |worker, (chunk_index, chunk)| {
-                for (j, out) in chunk.chunks_exact_mut(lwe_size).enumerate() {
-                    let o = chunk_index * CHUNK + j;
-                    let c = channel_of(ctx.output, o);
-                    ctx.accumulate(inputs, lwe_size, o, &mut worker.acc);
+                let first = chunk_index * CHUNK;
+                let count = chunk.len() / lwe_size;
+                for (j, acc) in worker
+                    .acc
+                    .chunks_exact_mut(lwe_size)
+                    .take(count)
+                    .enumerate()
+                {
+                    let o = first + j;
+                    ctx.accumulate(inputs, lwe_size, o, acc);
                     let body = lwe_size - 1;
-                    worker.acc[body] = worker.acc[body].wrapping_add(offsets[c]);
-                    worker.bootstrap(key, &luts[c], out);
+                    acc[body] = acc[body].wrapping_add(offsets[channel_of(ctx.output, o)]);
+                }
+                worker.keyswitch(key, count);
+                for (j, out) in chunk.chunks_exact_mut(lwe_size).enumerate() {
+                    let c = channel_of(ctx.output, first + j);
+                    worker.bootstrap(key, j, &luts[c], out);
                 }
                 let now = done.fetch_add(chunk.len() / lwe_size, Ordering::Relaxed)
                     + chunk.len() / lwe_size;

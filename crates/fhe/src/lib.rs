@@ -9,6 +9,7 @@ mod ciphertext;
 mod engine;
 mod error;
 mod keys;
+mod keyswitch;
 #[cfg(test)]
 mod noise_check;
 pub mod plan;
