@@ -1,0 +1,342 @@
+//! `SubtensorChain` against the test node (`common::test_node`), a local stand-in for a
+//! subtensor node that speaks the real JSON-RPC protocol and serves the real finney
+//! metadata: reads decode what the node serves, and the extrinsics the client signs pass
+//! the node's decoding and sr25519 signature check with the intended call arguments.
+
+mod common;
+
+use std::time::Duration;
+
+use brainlock_chain::{AxonInfo, Chain, ChainError, Submission, WeightRules, ss58};
+use brainlock_subtensor::{HotkeySigner, Network, SubtensorChain, SubtensorOptions, calls};
+use common::test_node::{TestNeuron, TestNode, account};
+use subxt::config::DefaultExtrinsicParamsBuilder;
+use subxt::dynamic::Value;
+use subxt::{OnlineClient, SubstrateConfig};
+
+const NETUID: u16 = 18;
+/// The node's finalized head when it starts.
+const HEAD: u64 = 1000;
+const VERSION_KEY: u64 = 7;
+const SEED: [u8; 32] = [5; 32];
+const OTHER_HOTKEY: [u8; 32] = [0x11; 32];
+
+/// Every call of the client must finish well within this (a rejection must not hang).
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(CALL_TIMEOUT, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {CALL_TIMEOUT:?}"))
+}
+
+fn rules() -> WeightRules {
+    WeightRules {
+        rate_limit_blocks: 100,
+        version_key: VERSION_KEY,
+        min_allowed_weights: 1,
+        max_weight_limit: 65535,
+        tempo: 360,
+        commit_reveal: None,
+    }
+}
+
+/// A node with subnet `NETUID` of three neurons; the signer's hotkey is uid 0.
+async fn start_node(own_hotkey: [u8; 32]) -> TestNode {
+    let metadata = std::fs::read(common::metadata_path()).expect("metadata fixture");
+    let node = TestNode::start(metadata, HEAD).await;
+    node.set_neurons(
+        NETUID,
+        &[
+            TestNeuron {
+                uid: 0,
+                hotkey: own_hotkey,
+                coldkey: [0xc0; 32],
+                axon: Some("10.0.0.1:8091".parse().unwrap()),
+                stake_rao: 2_000_000_000_000,
+                last_update: 900,
+                validator_permit: true,
+            },
+            TestNeuron {
+                uid: 1,
+                hotkey: OTHER_HOTKEY,
+                coldkey: [0xc1; 32],
+                axon: Some("[2001:db8::1]:9000".parse().unwrap()),
+                stake_rao: 1_500_000_000,
+                last_update: 950,
+                validator_permit: false,
+            },
+            TestNeuron {
+                uid: 2,
+                hotkey: [0x22; 32],
+                coldkey: [0xc2; 32],
+                axon: None,
+                stake_rao: 0,
+                last_update: 0,
+                validator_permit: false,
+            },
+        ],
+    );
+    for (hotkey, uid) in [(own_hotkey, 0), (OTHER_HOTKEY, 1), ([0x22; 32], 2)] {
+        node.set_storage(
+            "SubtensorModule",
+            "Uids",
+            vec![Value::u128(NETUID.into()), account(hotkey)],
+            Value::u128(uid),
+        );
+    }
+    let rules = rules();
+    let netuid = || vec![Value::u128(NETUID.into())];
+    for (entry, value) in [
+        ("WeightsSetRateLimit", rules.rate_limit_blocks),
+        ("WeightsVersionKey", rules.version_key),
+        ("MinAllowedWeights", rules.min_allowed_weights.into()),
+        ("MaxWeightsLimit", rules.max_weight_limit.into()),
+        ("Tempo", rules.tempo.into()),
+        ("RevealPeriodEpochs", 1),
+    ] {
+        node.set_storage(
+            "SubtensorModule",
+            entry,
+            netuid(),
+            Value::u128(value.into()),
+        );
+    }
+    node.set_storage(
+        "SubtensorModule",
+        "CommitRevealWeightsEnabled",
+        netuid(),
+        Value::bool(false),
+    );
+    node.set_storage(
+        "SubtensorModule",
+        "NetworksAdded",
+        netuid(),
+        Value::bool(true),
+    );
+    node.set_storage(
+        "SubtensorModule",
+        "CommitRevealWeightsVersion",
+        vec![],
+        Value::u128(4),
+    );
+    node
+}
+
+async fn connect(node: &TestNode) -> SubtensorChain {
+    let options = SubtensorOptions::new(Network::Url(node.url()));
+    within(
+        "connect",
+        SubtensorChain::connect(options, HotkeySigner::from_seed(SEED).unwrap()),
+    )
+    .await
+    .expect("connects to the test node")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_what_the_node_serves() {
+    let signer = HotkeySigner::from_seed(SEED).unwrap();
+    let node = start_node(signer.public_key()).await;
+    let chain = connect(&node).await;
+
+    assert_eq!(
+        within("current_block", chain.current_block())
+            .await
+            .unwrap(),
+        HEAD
+    );
+
+    let metagraph = within("metagraph", chain.metagraph(NETUID)).await.unwrap();
+    assert_eq!(metagraph.netuid, NETUID);
+    assert_eq!(metagraph.block, HEAD);
+    assert_eq!(metagraph.len(), 3);
+    let own = metagraph.by_uid(0).unwrap();
+    assert_eq!(own.hotkey, signer.ss58());
+    assert_eq!(own.coldkey, ss58::encode(&[0xc0; 32]));
+    assert_eq!(own.axon, Some("10.0.0.1:8091".parse().unwrap()));
+    assert_eq!(own.stake, 2000.0);
+    assert_eq!(own.last_update, 900);
+    assert!(own.validator_permit);
+    let other = metagraph.by_uid(1).unwrap();
+    assert_eq!(other.hotkey, ss58::encode(&OTHER_HOTKEY));
+    assert_eq!(other.axon, Some("[2001:db8::1]:9000".parse().unwrap()));
+    assert_eq!(other.stake, 1.5);
+    assert!(!other.validator_permit);
+    assert_eq!(metagraph.by_uid(2).unwrap().axon, None);
+
+    assert_eq!(
+        within("uid_of", chain.uid_of(NETUID, signer.ss58()))
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        within("uid_of", chain.uid_of(NETUID, &ss58::encode(&OTHER_HOTKEY)))
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        within("uid_of", chain.uid_of(NETUID, &ss58::encode(&[0x99; 32])))
+            .await
+            .unwrap(),
+        None
+    );
+
+    assert_eq!(
+        within("weight_rules", chain.weight_rules(NETUID))
+            .await
+            .unwrap(),
+        rules()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_extrinsics_are_verified_and_recorded() {
+    let signer = HotkeySigner::from_seed(SEED).unwrap();
+    let node = start_node(signer.public_key()).await;
+    let chain = connect(&node).await;
+
+    // set_weights: signed, checked by the node, included and finalized.
+    let receipt = within(
+        "set_weights",
+        chain.set_weights(NETUID, &[(1, 1.0), (2, 0.5)], VERSION_KEY),
+    )
+    .await
+    .expect("set_weights succeeds");
+    assert_eq!(receipt.uids, [1, 2]);
+    assert_eq!(receipt.weights[0], 65535);
+    let included = node.included();
+    assert_eq!(included.len(), 1);
+    let call = &included[0];
+    assert_eq!(
+        (call.pallet.as_str(), call.call.as_str()),
+        ("SubtensorModule", "set_weights")
+    );
+    assert_eq!(call.signer, signer.public_key());
+    assert_eq!(call.nonce, 0);
+    assert_eq!(call.block, HEAD + 1);
+    assert_eq!(call.arg_u128("netuid"), u128::from(NETUID));
+    assert_eq!(call.arg_u128_list("dests"), [1, 2]);
+    let weights: Vec<u128> = receipt.weights.iter().map(|&w| w.into()).collect();
+    assert_eq!(call.arg_u128_list("weights"), weights);
+    assert_eq!(call.arg_u128("version_key"), u128::from(VERSION_KEY));
+    let Submission::Direct { extrinsic_hash } = &receipt.submission else {
+        panic!("expected a direct submission, got {:?}", receipt.submission);
+    };
+    assert!(extrinsic_hash.starts_with("0x") && extrinsic_hash.len() == 66);
+    assert_eq!(chain.current_block().await.unwrap(), HEAD + 1);
+
+    // serve_axon, with the next nonce.
+    let axon = AxonInfo::new("1.2.3.4:8091".parse().unwrap(), 100);
+    within("serve_axon", chain.serve_axon(NETUID, axon))
+        .await
+        .expect("serve_axon succeeds");
+    let included = node.included();
+    assert_eq!(included.len(), 2);
+    let call = &included[1];
+    assert_eq!(
+        (call.pallet.as_str(), call.call.as_str()),
+        ("SubtensorModule", "serve_axon")
+    );
+    assert_eq!(call.nonce, 1);
+    assert_eq!(call.block, HEAD + 2);
+    assert_eq!(call.arg_u128("netuid"), u128::from(NETUID));
+    assert_eq!(call.arg_u128("version"), 100);
+    assert_eq!(call.arg_u128("ip"), 0x0102_0304);
+    assert_eq!(call.arg_u128("port"), 8091);
+    assert_eq!(call.arg_u128("ip_type"), 4);
+    assert_eq!(call.arg_u128("protocol"), u128::from(axon.protocol));
+    assert!(node.rejections().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_signatures_are_rejected() {
+    let signer = HotkeySigner::from_seed(SEED).unwrap();
+    let node = start_node(signer.public_key()).await;
+    let chain = connect(&node).await;
+
+    // A node that flips a byte of each signature it receives: the client gets an error.
+    node.corrupt_signatures(true);
+    let result = within(
+        "set_weights",
+        chain.set_weights(NETUID, &[(1, 1.0)], VERSION_KEY),
+    )
+    .await;
+    match result {
+        Err(ChainError::Rejected(reason)) => {
+            assert!(reason.contains("Invalid Transaction"), "{reason}")
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    node.corrupt_signatures(false);
+    assert!(node.included().is_empty());
+    assert_eq!(node.rejections().len(), 1);
+    assert!(node.rejections()[0].contains("bad signature"));
+
+    // A directly submitted extrinsic with a byte of its call changed after signing.
+    let client = OnlineClient::<SubstrateConfig>::from_insecure_url(node.url())
+        .await
+        .unwrap();
+    let at = client.at_current_block().await.unwrap();
+    let mut tx = at.transactions();
+    let call = calls::set_weights(NETUID, &[1], &[65535], VERSION_KEY);
+    let signed = tx
+        .create_signed(
+            &call,
+            signer.keypair(),
+            DefaultExtrinsicParamsBuilder::<SubstrateConfig>::new().build(),
+        )
+        .await
+        .unwrap();
+    let mut tampered = signed.encoded().to_vec();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x01; // the top byte of version_key
+    let rpc = subxt::rpcs::RpcClient::from_insecure_url(node.url())
+        .await
+        .unwrap();
+    let submitted = within(
+        "tampered submission",
+        rpc.subscribe::<serde_json::Value>(
+            "author_submitAndWatchExtrinsic",
+            subxt::rpcs::rpc_params![format!("0x{}", hex::encode(&tampered))],
+            "author_unwatchExtrinsic",
+        ),
+    )
+    .await;
+    let Err(error) = submitted else {
+        panic!("the tampered extrinsic was accepted");
+    };
+    assert!(error.to_string().contains("1010"), "{error}");
+    assert_eq!(node.rejections().len(), 2);
+    assert!(node.rejections()[1].contains("bad signature"));
+    assert!(node.included().is_empty());
+
+    // The same extrinsic untampered is accepted (the rejection consumed no nonce), and its
+    // events, as the client decodes them, are the node's System.ExtrinsicSuccess.
+    let events = within("untampered submission", async {
+        signed
+            .submit_and_watch()
+            .await
+            .unwrap()
+            .wait_for_finalized_success()
+            .await
+    })
+    .await
+    .expect("the untampered extrinsic succeeds");
+    let events: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            let e = e.expect("event decodes");
+            (e.pallet_name().to_string(), e.event_name().to_string())
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [("System".to_string(), "ExtrinsicSuccess".to_string())]
+    );
+    let included = node.included();
+    assert_eq!(included.len(), 1);
+    assert_eq!(included[0].arg_u128_list("dests"), [1]);
+    assert_eq!(included[0].arg_u128("version_key"), u128::from(VERSION_KEY));
+}
