@@ -54,9 +54,10 @@ enum Secret {
     Ed25519(ed25519_dalek::SigningKey),
 }
 
-/// A hotkey that can sign. Secrets are wiped on drop by the underlying crates.
+/// A hotkey that can sign. Secrets are wiped on drop.
 pub struct Keypair {
     secret: Secret,
+    seed: Zeroizing<[u8; 32]>,
     account: AccountId,
 }
 
@@ -76,7 +77,18 @@ impl Keypair {
             Secret::Sr25519(pair) => pair.public.to_bytes(),
             Secret::Ed25519(key) => key.verifying_key().to_bytes(),
         });
-        Self { secret, account }
+        Self {
+            secret,
+            seed: Zeroizing::new(*seed),
+            account,
+        }
+    }
+
+    /// The 32-byte seed the key was made from (a wallet file's `secretSeed`), to hand
+    /// the same hotkey to another signer: the chain client signs extrinsics with it.
+    /// Never log it or send it anywhere.
+    pub fn secret_seed(&self) -> &[u8; 32] {
+        &self.seed
     }
 
     /// The keypair of a BIP39 phrase (`secretPhrase`), derived as Substrate does.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use brainlock_chain::{AxonInfo, Chain, LocalRegistry};
 use brainlock_epistula::{AccountId, LingeringListener, Verifier};
+use brainlock_subtensor::SubtensorChain;
 use brainlock_wire::{Backend, MinerInfo, MinerLimits, PROTOCOL_VERSION};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -185,8 +186,10 @@ pub async fn run(
             LocalRegistry::open(path, config.netuid, &hotkey.to_ss58())
                 .with_context(|| format!("opening the local registry {}", path.display()))?,
         ),
-        ChainSource::Subtensor(network) => bail!(
-            "subtensor network {network:?}: this build has no subtensor client yet; run with --registry"
+        ChainSource::Subtensor(network) => Arc::new(
+            SubtensorChain::connect_as(network, &keypair)
+                .await
+                .with_context(|| format!("connecting to subtensor {network:?}"))?,
         ),
     };
     Miner::start(&config, hotkey, chain)

@@ -9,6 +9,7 @@ use brainlock_chain::{
     AxonInfo, Chain, ChainError, CommitReveal, Metagraph, Submission, WeightRules, WeightsReceipt,
     prepare_weights,
 };
+use brainlock_epistula::{CryptoType, Keypair};
 use subxt::client::OnlineClientAtBlock;
 use subxt::dynamic;
 use subxt::transactions::Payload;
@@ -83,6 +84,25 @@ impl SubtensorChain {
             signer: Arc::new(signer),
             options,
         })
+    }
+
+    /// Connects to `network` (`finney`, `test`, `local` or a `ws(s)://` URL) with the
+    /// default options, signing as `hotkey` (a wallet's sr25519 hotkey): what the
+    /// daemons' `--subtensor.network` does.
+    pub async fn connect_as(network: &str, hotkey: &Keypair) -> Result<Self, ChainError> {
+        let network: Network = network
+            .parse()
+            .map_err(|e: crate::network::UnknownNetwork| ChainError::Config(e.to_string()))?;
+        if hotkey.crypto_type() != CryptoType::Sr25519 {
+            return Err(ChainError::Config(format!(
+                "hotkey {} is {:?}: extrinsics are signed with sr25519 hotkeys only",
+                hotkey.account_id().to_ss58(),
+                hotkey.crypto_type()
+            )));
+        }
+        let signer = HotkeySigner::from_seed(*hotkey.secret_seed())
+            .map_err(|e| ChainError::Config(e.to_string()))?;
+        Self::connect(SubtensorOptions::new(network), signer).await
     }
 
     /// Replaces the connection after a transport failure.

@@ -340,3 +340,41 @@ async fn bad_signatures_are_rejected() {
     assert_eq!(included[0].arg_u128_list("dests"), [1]);
     assert_eq!(included[0].arg_u128("version_key"), u128::from(VERSION_KEY));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_hotkey_connects_by_network_and_signs_as_itself() {
+    use brainlock_epistula::{CryptoType, Keypair};
+
+    let wallet_hotkey = Keypair::from_seed(CryptoType::Sr25519, &SEED);
+    let node = start_node(*wallet_hotkey.account_id().as_bytes()).await;
+    let chain = within(
+        "connect_as",
+        SubtensorChain::connect_as(&node.url(), &wallet_hotkey),
+    )
+    .await
+    .expect("connects as the wallet's hotkey");
+    // The extrinsic signer is the wallet's own key: same account, registered as uid 0.
+    assert_eq!(chain.hotkey(), wallet_hotkey.account_id().to_ss58());
+    let uid = within("uid_of", chain.uid_of(NETUID, chain.hotkey())).await;
+    assert_eq!(uid.unwrap(), Some(0));
+    within(
+        "set_weights",
+        chain.set_weights(NETUID, &[(1, 1.0)], VERSION_KEY),
+    )
+    .await
+    .expect("the node accepts the wallet hotkey's signature");
+
+    let ed25519 = Keypair::from_seed(CryptoType::Ed25519, &SEED);
+    let refused = SubtensorChain::connect_as(&node.url(), &ed25519).await;
+    assert!(
+        matches!(&refused, Err(ChainError::Config(m)) if m.contains("sr25519")),
+        "{:?}",
+        refused.err()
+    );
+    let unknown = SubtensorChain::connect_as("mainnet", &wallet_hotkey).await;
+    assert!(
+        matches!(&unknown, Err(ChainError::Config(m)) if m.contains("mainnet")),
+        "{:?}",
+        unknown.err()
+    );
+}

@@ -534,7 +534,7 @@ pub async fn run(
         )
     })?;
     let hotkey = keypair.account_id().to_ss58();
-    let chain = crate::chain::open(&config, &hotkey)?;
+    let chain = crate::chain::open(&config, &keypair).await?;
     if chain
         .uid_of(config.netuid, &hotkey)
         .await
