@@ -18,6 +18,7 @@ use tokio::sync::RwLock;
 use tracing::info;
 
 use crate::calls;
+use crate::commit;
 use crate::network::Network;
 use crate::neurons::{NeuronInfoLite, to_metagraph};
 use crate::retry::RetryPolicy;
@@ -181,6 +182,12 @@ async fn storage_plain_u64(at: &AtBlock, entry: &str) -> Result<u64, ChainError>
         .map_err(decode)
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn narrow<T: TryFrom<u64>>(entry: &str, value: u64) -> Result<T, ChainError> {
     T::try_from(value).map_err(|_| ChainError::Decode(format!("{entry} = {value} is out of range")))
 }
@@ -291,14 +298,52 @@ impl Chain for SubtensorChain {
         let rules = read_rules(&at, netuid).await?;
         let metagraph = read_metagraph(&at, netuid).await?;
         let prepared = prepare_weights(self.hotkey(), &metagraph, &rules, weights, version_key)?;
-        if rules.commit_reveal.is_some() {
+        let mecid = self.options.mechanism_id;
+        if let Some(commit_reveal) = rules.commit_reveal {
             // Commit-reveal subnets take only timelocked commits; a direct setting would be
             // refused by the chain.
-            return Err(ChainError::Timelock(format!(
-                "subnet {netuid} has commit-reveal enabled and timelocked commits are not supported by this client yet"
-            )));
+            let payload = commit::payload(
+                &self.signer.public_key(),
+                &prepared.uids,
+                &prepared.weights,
+                version_key,
+            );
+            let reveal_round = commit::reveal_round(
+                at.block_number(),
+                netuid,
+                rules.tempo,
+                commit_reveal.reveal_period_epochs,
+                unix_now(),
+            );
+            let encrypted = commit::encrypt_commit(&payload, reveal_round)
+                .map_err(|e| ChainError::Timelock(e.to_string()))?;
+            let call = calls::commit_timelocked_mechanism_weights(
+                netuid,
+                mecid,
+                &encrypted,
+                reveal_round,
+                commit_reveal.version,
+            );
+            let extrinsic_hash = self.submit(&at, &call).await?;
+            info!(
+                netuid,
+                count = prepared.uids.len(),
+                reveal_round,
+                extrinsic = extrinsic_hash,
+                "timelocked weights committed"
+            );
+            return Ok(WeightsReceipt {
+                netuid,
+                block: metagraph.block,
+                uids: prepared.uids,
+                weights: prepared.weights,
+                version_key,
+                submission: Submission::TimelockedCommit {
+                    extrinsic_hash,
+                    reveal_round,
+                },
+            });
         }
-        let mecid = self.options.mechanism_id;
         let call = if mecid == 0 {
             calls::set_weights(netuid, &prepared.uids, &prepared.weights, version_key)
         } else {

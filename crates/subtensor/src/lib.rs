@@ -3,6 +3,7 @@
 
 pub mod calls;
 mod client;
+pub mod commit;
 mod network;
 mod neurons;
 mod retry;

@@ -378,3 +378,71 @@ async fn a_wallet_hotkey_connects_by_network_and_signs_as_itself() {
         unknown.err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_reveal_subnets_get_a_timelocked_commit() {
+    let signer = HotkeySigner::from_seed(SEED).unwrap();
+    let node = start_node(signer.public_key()).await;
+    node.set_storage(
+        "SubtensorModule",
+        "CommitRevealWeightsEnabled",
+        vec![Value::u128(NETUID.into())],
+        Value::bool(true),
+    );
+    let chain = connect(&node).await;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let before = brainlock_subtensor::commit::reveal_round(HEAD, NETUID, 360, 1, now());
+    let receipt = within(
+        "set_weights",
+        chain.set_weights(NETUID, &[(1, 1.0), (2, 0.5)], VERSION_KEY),
+    )
+    .await
+    .expect("the commit is accepted");
+    let after = brainlock_subtensor::commit::reveal_round(HEAD, NETUID, 360, 1, now());
+    let Submission::TimelockedCommit { reveal_round, .. } = receipt.submission else {
+        panic!("expected a timelocked commit, got {:?}", receipt.submission)
+    };
+    assert!((before..=after).contains(&reveal_round), "{reveal_round}");
+
+    let included = node.included();
+    assert_eq!(included.len(), 1);
+    let call = &included[0];
+    assert_eq!(
+        (call.pallet.as_str(), call.call.as_str()),
+        ("SubtensorModule", "commit_timelocked_mechanism_weights")
+    );
+    assert_eq!(call.arg_u128("netuid"), u128::from(NETUID));
+    assert_eq!(call.arg_u128("mecid"), 0);
+    assert_eq!(call.arg_u128("reveal_round"), u128::from(reveal_round));
+    assert_eq!(call.arg_u128("commit_reveal_version"), 4);
+    // The commit is a well-formed quicknet timelock ciphertext: it parses, and only the
+    // reveal round's signature opens it (round 1000's does not).
+    let commit = bytes_of(call.arg("commit"));
+    let round_1000_signature = hex::decode(
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../timelock/tests/fixtures/quicknet_round_1000_signature.hex"
+        ))
+        .unwrap()
+        .trim(),
+    )
+    .unwrap();
+    assert!(matches!(
+        brainlock_timelock::decrypt(&commit, &round_1000_signature),
+        Err(brainlock_timelock::TimelockError::WrongSignature)
+    ));
+}
+
+/// The bytes of a decoded `Vec<u8>` argument, through newtype wrappers (`BoundedVec`).
+fn bytes_of(value: &Value) -> Vec<u8> {
+    use subxt::ext::scale_value::ValueDef;
+    match &value.value {
+        ValueDef::Composite(items) => items.values().flat_map(bytes_of).collect(),
+        _ => vec![u8::try_from(value.as_u128().expect("a byte")).expect("a byte")],
+    }
+}
