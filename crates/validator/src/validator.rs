@@ -414,6 +414,10 @@ impl Validator {
             .into_iter()
             .map(|(uid, w)| (uid, w as f32))
             .collect();
+        if weights.is_empty() {
+            tracing::info!("no miner is serving; weights not set");
+            return None;
+        }
         let result = self
             .chain
             .set_weights(self.config.netuid, &weights, version_key)
