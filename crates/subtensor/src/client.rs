@@ -152,34 +152,32 @@ impl SubtensorChain {
     }
 }
 
-async fn storage_u64(at: &AtBlock, entry: &str, netuid: u16) -> Result<u64, ChainError> {
-    let addr = dynamic::storage::<(u16,), u64>(calls::PALLET, entry);
+/// One `SubtensorModule` storage value, decoded as `V`.
+async fn storage<K, V>(at: &AtBlock, entry: &str, keys: K) -> Result<V, ChainError>
+where
+    K: subxt::ext::frame_decode::storage::IntoEncodableValues
+        + subxt::ext::frame_decode::storage::IntoDecodableValues,
+    V: subxt::ext::scale_decode::DecodeAsType,
+{
+    let addr = dynamic::storage::<K, V>(calls::PALLET, entry);
     at.storage()
-        .fetch(addr, (netuid,))
+        .fetch(addr, keys)
         .await
         .map_err(connection)?
         .decode()
         .map_err(decode)
+}
+
+async fn storage_u64(at: &AtBlock, entry: &str, netuid: u16) -> Result<u64, ChainError> {
+    storage(at, entry, (netuid,)).await
 }
 
 async fn storage_bool(at: &AtBlock, entry: &str, netuid: u16) -> Result<bool, ChainError> {
-    let addr = dynamic::storage::<(u16,), bool>(calls::PALLET, entry);
-    at.storage()
-        .fetch(addr, (netuid,))
-        .await
-        .map_err(connection)?
-        .decode()
-        .map_err(decode)
+    storage(at, entry, (netuid,)).await
 }
 
 async fn storage_plain_u64(at: &AtBlock, entry: &str) -> Result<u64, ChainError> {
-    let addr = dynamic::storage::<(), u64>(calls::PALLET, entry);
-    at.storage()
-        .fetch(addr, ())
-        .await
-        .map_err(connection)?
-        .decode()
-        .map_err(decode)
+    storage(at, entry, ()).await
 }
 
 fn unix_now() -> u64 {

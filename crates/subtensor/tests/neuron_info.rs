@@ -4,46 +4,14 @@
 
 mod common;
 
+use common::test_node::zero;
+
 use brainlock_subtensor::{NeuronInfoLite, neurons_to_metagraph};
-use scale_info::{PortableRegistry, TypeDef, TypeDefPrimitive};
+use scale_info::TypeDef;
 use subxt::dynamic::Value;
 use subxt::ext::scale_decode::DecodeAsType;
 use subxt::ext::scale_encode::EncodeAsType;
 use subxt::ext::scale_value::{Composite, ValueDef};
-
-/// A zero value of any type: zero numbers, empty sequences, first variants.
-fn zero(ty: u32, types: &PortableRegistry) -> Value {
-    let ty = types.resolve(ty).unwrap();
-    match &ty.type_def {
-        TypeDef::Composite(c) => {
-            if c.fields.iter().all(|f| f.name.is_some()) && !c.fields.is_empty() {
-                Value::named_composite(
-                    c.fields
-                        .iter()
-                        .map(|f| (f.name.clone().unwrap(), zero(f.ty.id, types))),
-                )
-            } else {
-                Value::unnamed_composite(c.fields.iter().map(|f| zero(f.ty.id, types)))
-            }
-        }
-        TypeDef::Variant(v) => {
-            let first = &v.variants[0];
-            Value::unnamed_variant(
-                first.name.clone(),
-                first.fields.iter().map(|f| zero(f.ty.id, types)),
-            )
-        }
-        TypeDef::Sequence(_) => Value::unnamed_composite([]),
-        TypeDef::Array(a) => {
-            Value::unnamed_composite((0..a.len).map(|_| zero(a.type_param.id, types)))
-        }
-        TypeDef::Tuple(t) => Value::unnamed_composite(t.fields.iter().map(|f| zero(f.id, types))),
-        TypeDef::Primitive(TypeDefPrimitive::Bool) => Value::bool(false),
-        TypeDef::Primitive(TypeDefPrimitive::Str) => Value::string(""),
-        TypeDef::Primitive(_) | TypeDef::Compact(_) => Value::u128(0),
-        TypeDef::BitSequence(_) => Value::unnamed_composite([]),
-    }
-}
 
 fn set(value: &mut Value, field: &str, new: Value) {
     let ValueDef::Composite(Composite::Named(fields)) = &mut value.value else {
