@@ -8,6 +8,7 @@ use crate::profile::Profile;
 use crate::{EncryptedInput, Limits, evaluate};
 use brainlock_circuit::{Circuit, Simulator, argmax, cosine};
 use serde::Serialize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 #[derive(Clone, Debug, Serialize)]
@@ -66,7 +67,7 @@ pub fn run_bench(
         input_bytes = wire_in.len();
         let input = EncryptedInput::from_bytes(&wire_in, circuit, profile, &Limits::default())?;
         let start = Instant::now();
-        let output = evaluate(circuit, &key, &input, &|_, _| {})?;
+        let output = evaluate(circuit, &key, &input, &progress_logger(n, start))?;
         let seconds = start.elapsed().as_secs_f64();
         tracing::info!(image = n, seconds, "encrypted inference");
         latencies.push(seconds);
@@ -105,6 +106,27 @@ pub fn run_bench(
         top1_agreement: top1 as f64 / images_n,
         exact_match_fraction: equal as f64 / values.max(1) as f64,
     })
+}
+
+/// Logs every 5% of an image's lookups with the rate so far: a VGG9 image takes hours on a
+/// small CPU, and a silent benchmark cannot be told from a hung one.
+fn progress_logger(image: usize, start: Instant) -> impl Fn(usize, usize) + Sync {
+    let last_step = AtomicUsize::new(0);
+    move |done, total| {
+        let step = done * 20 / total.max(1);
+        if last_step.fetch_max(step, Ordering::Relaxed) < step {
+            let seconds = start.elapsed().as_secs_f64();
+            tracing::info!(
+                image,
+                done,
+                total,
+                seconds = seconds.round(),
+                lookups_per_second = (done as f64 / seconds).round(),
+                "progress {}%",
+                step * 5
+            );
+        }
+    }
 }
 
 fn median(v: &[f64]) -> f64 {
