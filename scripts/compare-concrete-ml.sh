@@ -25,8 +25,8 @@ concrete_json="$("$VENV/bin/python" scripts/compare_concrete_ml.py --runs "$RUNS
 echo "$concrete_json"
 
 echo "== Brainlock (tfhe-rs core_crypto)" >&2
-cargo build --quiet --release -p brainlock-fhe --example bench
-ours_json="$("${CARGO_TARGET_DIR:-target}/release/examples/bench" --circuit conv3x3 --images "$RUNS" 2>/dev/null)"
+cargo build --quiet --release -p brainlock-cli --bin brainlock
+ours_json="$("${CARGO_TARGET_DIR:-target}/release/brainlock" bench --circuit conv3x3 --images "$RUNS" 2>/dev/null)"
 echo "$ours_json"
 
 "$VENV/bin/python" - "$concrete_json" "$ours_json" <<'PY'
