@@ -18,11 +18,12 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use brainlock_chain::{AxonInfo, Chain, LocalRegistry, Registration, Role};
 use brainlock_cli::workload::{resolve_circuit, synthetic_input};
+use brainlock_daemon::{ChainSource, NeuronConfig, WalletConfig};
 use brainlock_epistula::{CryptoType, Keypair};
 use brainlock_gateway::{CustomerConfig, GatewayConfig, GatewayLimits, hash_api_key};
 use brainlock_miner::Miner;
-use brainlock_miner::config::{AuthConfig, ChainSource, MinerConfig};
-use brainlock_validator::config::{ChainTarget, GatewaySettings, ScoringTable};
+use brainlock_miner::config::{AuthConfig, MinerConfig};
+use brainlock_validator::config::{GatewaySettings, ScoringTable};
 use brainlock_validator::images::SourceSpec;
 use brainlock_validator::{Validator, ValidatorConfig};
 use brainlock_wire::{DecodeLimits, InferRequest, routes};
@@ -173,12 +174,16 @@ async fn register(registry: &Path, kp: &Keypair, role: Role, stake: f64) -> Loca
 
 fn validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {
     ValidatorConfig {
-        netuid: NETUID,
-        chain: ChainTarget::Registry(registry.to_path_buf()),
-        wallet_name: "unused".into(),
-        wallet_hotkey: "unused".into(),
-        wallet_path: dir.join("wallets"),
-        debug: false,
+        neuron: NeuronConfig {
+            netuid: NETUID,
+            chain: ChainSource::Registry(registry.to_path_buf()),
+            wallet: WalletConfig {
+                name: "unused".into(),
+                hotkey: "unused".into(),
+                path: dir.join("wallets"),
+            },
+            debug: false,
+        },
         database: dir.join("validator.sqlite").to_string_lossy().into_owned(),
         dataset: SourceSpec::Synthetic,
         dataset_endpoint: String::new(),
@@ -220,8 +225,11 @@ async fn classify_through_the_validator_gateway_matches_clear_simulation_and_loo
 
     // A real miner that accepts the validator, announced behind the recording proxy.
     let config = MinerConfig {
-        netuid: NETUID,
-        chain: ChainSource::Registry(registry.clone()),
+        neuron: NeuronConfig {
+            netuid: NETUID,
+            chain: ChainSource::Registry(registry.clone()),
+            ..NeuronConfig::default()
+        },
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         circuits: vec!["test-tiny".into()],
         auth: AuthConfig {

@@ -155,7 +155,7 @@ fn encrypted_and_exact(circuit: &Circuit, image: &[i64]) -> (Vec<i64>, Vec<i64>)
 }
 
 #[test]
-#[ignore = "one full VGG9 encrypted inference: 158,336 lookups at N = 4096, hours on 2 cores"]
+#[ignore = "one full VGG9 encrypted inference: 158,336 lookups at N = 4096, 85 minutes on 2 cores"]
 fn vgg9_encrypted_inference_agrees_with_exact() {
     let circuit = brainlock_circuit::vgg9(0);
     let image = brainlock_circuit::synthetic_images(1, 1).remove(0);

@@ -12,9 +12,9 @@ use anyhow::Context;
 use brainlock_chain::{LocalRegistry, Registration, Role};
 use brainlock_circuit::Circuit;
 use brainlock_circuit::{CONV3X3, DEFAULT_CIRCUIT_SEED, TEST_TINY, test_tiny};
+use brainlock_daemon::{ChainSource, NeuronConfig};
 use brainlock_epistula::{CryptoType, Keypair};
 use brainlock_fhe::{ClientKey, CompressedEvaluationKey, EvaluationKey, Profile, evaluate};
-use brainlock_miner::config::ChainSource;
 use brainlock_miner::{Miner, MinerClient, MinerConfig};
 use brainlock_wire::{CircuitId, FramePayload, InferRequest, KeyId, ProfileId};
 use bytes::Bytes;
@@ -155,7 +155,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut config = MinerConfig {
         bind: "127.0.0.1:0".parse()?,
-        chain: ChainSource::Registry(registry_path),
+        neuron: NeuronConfig {
+            chain: ChainSource::Registry(registry_path),
+            ..NeuronConfig::default()
+        },
         circuits,
         profiles: vec![profile.id.to_owned()],
         workers: args.workers,

@@ -9,23 +9,8 @@ use clap::Parser;
 use serde::Deserialize;
 
 use brainlock_circuit::{CONV3X3, DEFAULT_CIRCUIT_SEED, VGG9};
-
-/// Where the metagraph comes from and where the axon is announced.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ChainSource {
-    /// A local registry file (the embedded no-chain mode).
-    Registry(PathBuf),
-    /// A subtensor network: `finney`, `test`, `local` or a `ws(s)://` URL.
-    Subtensor(String),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct WalletConfig {
-    pub name: String,
-    pub hotkey: String,
-    /// Root of the wallets (`~/.bittensor/wallets`).
-    pub path: PathBuf,
-}
+use brainlock_daemon::neuron::{LoggingTable, SubtensorTable, WalletTable};
+use brainlock_daemon::{NeuronArgs, NeuronConfig, NeuronFile};
 
 /// What the miner accepts. Memory limits count expanded (in-memory) sizes, not wire bytes.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,9 +87,8 @@ impl Default for AuthConfig {
 /// Everything the miner needs to start.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MinerConfig {
-    pub netuid: u16,
-    pub chain: ChainSource,
-    pub wallet: WalletConfig,
+    /// Subnet, chain, wallet and log level.
+    pub neuron: NeuronConfig,
     /// Address the HTTP server binds.
     pub bind: SocketAddr,
     /// Address announced on chain; the bind address when unset.
@@ -124,13 +108,7 @@ pub struct MinerConfig {
 impl Default for MinerConfig {
     fn default() -> Self {
         Self {
-            netuid: 55,
-            chain: ChainSource::Subtensor("finney".into()),
-            wallet: WalletConfig {
-                name: "default".into(),
-                hotkey: "default".into(),
-                path: default_wallet_path(),
-            },
+            neuron: NeuronConfig::default(),
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8091),
             external_ip: None,
             circuits: vec![CONV3X3.into(), VGG9.into()],
@@ -141,14 +119,6 @@ impl Default for MinerConfig {
             auth: AuthConfig::default(),
         }
     }
-}
-
-fn default_wallet_path() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default()
-        .join(".bittensor")
-        .join("wallets")
 }
 
 /// Command-line flags. Every flag is optional so that the file and defaults fill gaps.
@@ -162,20 +132,8 @@ pub struct Cli {
     /// TOML configuration file; flags override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    #[arg(long)]
-    pub netuid: Option<u16>,
-    /// finney | test | local | ws(s)://URL. Ignored when --registry is given.
-    #[arg(long = "subtensor.network")]
-    pub network: Option<String>,
-    /// Local registry file: run without a chain.
-    #[arg(long)]
-    pub registry: Option<PathBuf>,
-    #[arg(long = "wallet.name")]
-    pub wallet_name: Option<String>,
-    #[arg(long = "wallet.hotkey")]
-    pub wallet_hotkey: Option<String>,
-    #[arg(long = "wallet.path")]
-    pub wallet_path: Option<PathBuf>,
+    #[command(flatten)]
+    pub neuron: NeuronArgs,
     /// Port to listen on (and announce).
     #[arg(long)]
     pub port: Option<u16>,
@@ -214,8 +172,6 @@ pub struct Cli {
     /// Hotkeys (SS58) always allowed (repeat or comma-separate).
     #[arg(long = "auth.allow", value_delimiter = ',')]
     pub allow: Vec<String>,
-    #[arg(long = "logging.debug")]
-    pub debug: bool,
 }
 
 /// The TOML file: sections mirror the dotted flag names (`[wallet] name = ...`).
@@ -225,9 +181,11 @@ pub struct FileConfig {
     pub netuid: Option<u16>,
     pub registry: Option<PathBuf>,
     #[serde(default)]
-    pub subtensor: SubtensorSection,
+    pub subtensor: SubtensorTable,
     #[serde(default)]
-    pub wallet: WalletSection,
+    pub wallet: WalletTable,
+    #[serde(default)]
+    pub logging: LoggingTable,
     #[serde(default)]
     pub axon: AxonSection,
     pub circuits: Option<Vec<String>>,
@@ -238,20 +196,6 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     #[serde(default)]
     pub auth: AuthSection,
-}
-
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SubtensorSection {
-    pub network: Option<String>,
-}
-
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-pub struct WalletSection {
-    pub name: Option<String>,
-    pub hotkey: Option<String>,
-    pub path: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -328,14 +272,16 @@ impl MinerConfig {
     /// Merges flags and a parsed file over the defaults, then checks the result.
     pub fn resolve(cli: &Cli, file: FileConfig) -> Result<Self, ConfigError> {
         let defaults = MinerConfig::default();
-        let chain = match (
-            cli.registry.clone().or(file.registry),
-            cli.network.clone().or(file.subtensor.network),
-        ) {
-            (Some(registry), _) => ChainSource::Registry(registry),
-            (None, Some(network)) => ChainSource::Subtensor(network),
-            (None, None) => defaults.chain,
-        };
+        let neuron = NeuronConfig::resolve(
+            &cli.neuron,
+            NeuronFile {
+                netuid: file.netuid,
+                registry: file.registry,
+                subtensor: file.subtensor,
+                wallet: file.wallet,
+                logging: file.logging,
+            },
+        );
         let port = cli.port.or(file.axon.port).unwrap_or(defaults.bind.port());
         let bind_ip = cli.bind_ip.or(file.axon.ip).unwrap_or(defaults.bind.ip());
         let fl = file.limits;
@@ -375,25 +321,7 @@ impl MinerConfig {
                 .map_or(defaults.auth.metagraph_refresh, Duration::from_secs),
         };
         let config = MinerConfig {
-            netuid: cli.netuid.or(file.netuid).unwrap_or(defaults.netuid),
-            chain,
-            wallet: WalletConfig {
-                name: cli
-                    .wallet_name
-                    .clone()
-                    .or(file.wallet.name)
-                    .unwrap_or(defaults.wallet.name),
-                hotkey: cli
-                    .wallet_hotkey
-                    .clone()
-                    .or(file.wallet.hotkey)
-                    .unwrap_or(defaults.wallet.hotkey),
-                path: cli
-                    .wallet_path
-                    .clone()
-                    .or(file.wallet.path)
-                    .unwrap_or(defaults.wallet.path),
-            },
+            neuron,
             bind: SocketAddr::new(bind_ip, port),
             external_ip: cli.external_ip.or(file.axon.external_ip),
             circuits: pick_list(&cli.circuits, file.circuits, defaults.circuits),
@@ -447,6 +375,7 @@ fn pick_list(flags: &[String], file: Option<Vec<String>>, default: Vec<String>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use brainlock_daemon::ChainSource;
 
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("brainlock-miner").chain(args.iter().copied())).unwrap()
@@ -457,11 +386,14 @@ mod tests {
         let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
         let example = FileConfig::load(&configs.join("miner.toml")).unwrap();
         let example = MinerConfig::resolve(&parse(&[]), example).unwrap();
-        assert_eq!(example.chain, ChainSource::Subtensor("finney".into()));
+        assert_eq!(
+            example.neuron.chain,
+            ChainSource::Subtensor("finney".into())
+        );
         let compose = FileConfig::load(&configs.join("compose/miner.toml")).unwrap();
         let compose = MinerConfig::resolve(&parse(&[]), compose).unwrap();
         assert_eq!(
-            compose.chain,
+            compose.neuron.chain,
             ChainSource::Registry("/shared/registry.json".into())
         );
     }
@@ -469,11 +401,7 @@ mod tests {
     #[test]
     fn defaults_are_bittensor_like() {
         let config = MinerConfig::resolve(&parse(&[]), FileConfig::default()).unwrap();
-        assert_eq!(config.netuid, 55);
-        assert_eq!(config.chain, ChainSource::Subtensor("finney".into()));
-        assert_eq!(config.wallet.name, "default");
-        assert_eq!(config.wallet.hotkey, "default");
-        assert!(config.wallet.path.ends_with(".bittensor/wallets"));
+        assert_eq!(config.neuron, NeuronConfig::default());
         assert_eq!(config.circuits, ["conv3x3", "vgg9"]);
         assert_eq!(config.circuit_seed, DEFAULT_CIRCUIT_SEED);
     }
@@ -514,23 +442,16 @@ mod tests {
             "5a,5b",
         ]);
         let config = MinerConfig::resolve(&cli, file).unwrap();
-        assert_eq!(config.netuid, 99);
-        assert_eq!(config.wallet.name, "flag-wallet");
-        assert_eq!(config.wallet.hotkey, "file-hot");
+        assert_eq!(config.neuron.netuid, 99);
+        assert_eq!(config.neuron.wallet.name, "flag-wallet");
+        assert_eq!(config.neuron.wallet.hotkey, "file-hot");
         assert_eq!(config.bind.port(), 8123);
         assert_eq!(config.external_ip, Some("203.0.113.9".parse().unwrap()));
-        assert_eq!(config.chain, ChainSource::Subtensor("local".into()));
+        assert_eq!(config.neuron.chain, ChainSource::Subtensor("local".into()));
         assert_eq!(config.circuits, ["conv3x3"]);
         assert_eq!(config.limits.key_cache_bytes, 256 * MIB);
         assert_eq!(config.limits.max_batch, 4);
         assert_eq!(config.auth.allow, ["5a", "5b"]);
-    }
-
-    #[test]
-    fn registry_wins_over_network() {
-        let cli = parse(&["--registry", "/tmp/reg.json", "--subtensor.network", "test"]);
-        let config = MinerConfig::resolve(&cli, FileConfig::default()).unwrap();
-        assert_eq!(config.chain, ChainSource::Registry("/tmp/reg.json".into()));
     }
 
     #[test]

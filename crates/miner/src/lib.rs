@@ -19,9 +19,7 @@ pub mod metrics;
 mod miner;
 pub mod queue;
 pub mod server;
-mod signal;
 
 pub use client::{ClientError, FrameStream, MinerClient};
 pub use config::{Cli, MinerConfig};
 pub use miner::{Miner, run};
-pub use signal::shutdown_signal;

@@ -1,16 +1,10 @@
-use brainlock_miner::{Cli, MinerConfig, run, shutdown_signal};
+use brainlock_daemon::shutdown_signal;
+use brainlock_miner::{Cli, MinerConfig, run};
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let default_level = if cli.debug { "debug" } else { "info" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
-        )
-        .init();
-    let config = MinerConfig::from_cli(&cli)?;
+    let config = MinerConfig::from_cli(&Cli::parse())?;
+    brainlock_daemon::logging::init(config.neuron.log_directives());
     run(config, shutdown_signal()).await
 }

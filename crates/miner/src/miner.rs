@@ -6,9 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use brainlock_chain::{AxonInfo, Chain, LocalRegistry};
+use brainlock_chain::{AxonInfo, Chain};
+use brainlock_daemon::ChainSource;
 use brainlock_epistula::{AccountId, LingeringListener, Verifier};
-use brainlock_subtensor::SubtensorChain;
 use brainlock_wire::{Backend, MinerInfo, MinerLimits, PROTOCOL_VERSION};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -18,7 +18,7 @@ use crate::auth::{ValidatorPolicy, spawn_refresh};
 use crate::budget::MemoryBudget;
 use crate::circuits::Catalog;
 use crate::compute::{Job, run_job};
-use crate::config::{ChainSource, MinerConfig};
+use crate::config::MinerConfig;
 use crate::key_cache::KeyCache;
 use crate::metrics::Metrics;
 use crate::queue::{WorkQueue, spawn_workers};
@@ -43,7 +43,7 @@ impl Miner {
     ) -> anyhow::Result<Self> {
         config.check()?;
         crate::allocator::return_large_buffers_to_the_os();
-        let netuid = config.netuid;
+        let netuid = config.neuron.netuid;
         let ss58 = hotkey.to_ss58();
         let uid = chain
             .uid_of(netuid, &ss58)
@@ -174,25 +174,9 @@ pub async fn run(
     config: MinerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let keypair = brainlock_epistula::wallet::load_hotkey(
-        &config.wallet.path,
-        &config.wallet.name,
-        &config.wallet.hotkey,
-    )
-    .context("loading the hotkey")?;
-    let hotkey = keypair.account_id();
-    let chain: Arc<dyn Chain> = match &config.chain {
-        ChainSource::Registry(path) => Arc::new(
-            LocalRegistry::open(path, config.netuid, &hotkey.to_ss58())
-                .with_context(|| format!("opening the local registry {}", path.display()))?,
-        ),
-        ChainSource::Subtensor(network) => Arc::new(
-            SubtensorChain::connect_as(network, &keypair)
-                .await
-                .with_context(|| format!("connecting to subtensor {network:?}"))?,
-        ),
-    };
-    Miner::start(&config, hotkey, chain)
+    let keypair = config.neuron.load_hotkey()?;
+    let chain = config.neuron.open_chain(&keypair).await?;
+    Miner::start(&config, keypair.account_id(), chain)
         .await?
         .serve(shutdown)
         .await
@@ -207,7 +191,7 @@ fn announced_ip(config: &MinerConfig, bound: IpAddr) -> anyhow::Result<IpAddr> {
     if !bound.is_unspecified() {
         return Ok(bound);
     }
-    match config.chain {
+    match config.neuron.chain {
         ChainSource::Registry(_) => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         ChainSource::Subtensor(_) => {
             bail!("bound to {bound}: pass --external-ip, the address validators reach")

@@ -16,6 +16,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use brainlock_daemon::neuron::{LoggingTable, SubtensorTable, WalletTable};
+use brainlock_daemon::{NeuronArgs, NeuronConfig, NeuronFile};
 use brainlock_gateway::{CustomerConfig, GatewayConfig, GatewayLimits, QuotaConfig};
 use clap::Parser;
 use serde::Deserialize;
@@ -51,27 +53,8 @@ pub struct Cli {
     /// TOML config file; flags override its values.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Subnet uid [default: 55].
-    #[arg(long)]
-    pub netuid: Option<u16>,
-    /// finney | test | local | ws(s)://URL [default: finney]. Ignored with --registry.
-    #[arg(long = "subtensor.network")]
-    pub subtensor_network: Option<String>,
-    /// Local registry file: run without a chain.
-    #[arg(long)]
-    pub registry: Option<PathBuf>,
-    /// Wallet name [default: default].
-    #[arg(long = "wallet.name")]
-    pub wallet_name: Option<String>,
-    /// Hotkey name [default: default].
-    #[arg(long = "wallet.hotkey")]
-    pub wallet_hotkey: Option<String>,
-    /// Wallets folder [default: ~/.bittensor/wallets].
-    #[arg(long = "wallet.path")]
-    pub wallet_path: Option<PathBuf>,
-    /// Debug logs (RUST_LOG overrides).
-    #[arg(long = "logging.debug")]
-    pub logging_debug: bool,
+    #[command(flatten)]
+    pub neuron: NeuronArgs,
     /// History database: a SQLite file path or a postgres:// URL [default: ~/.brainlock/validator.sqlite].
     #[arg(long)]
     pub database: Option<String>,
@@ -129,11 +112,14 @@ pub struct FileConfig {
     pub batch_size: Option<usize>,
     pub metrics_port: Option<u16>,
     pub metrics_ip: Option<String>,
-    pub subtensor: Option<SubtensorTable>,
-    pub wallet: Option<WalletTable>,
+    #[serde(default)]
+    pub subtensor: SubtensorTable,
+    #[serde(default)]
+    pub wallet: WalletTable,
     pub timeout: Option<TimeoutTable>,
     pub weights: Option<WeightsTable>,
-    pub logging: Option<LoggingTable>,
+    #[serde(default)]
+    pub logging: LoggingTable,
     /// Scoring overrides for the chosen circuit.
     pub scoring: Option<ScoringTable>,
     /// The customer gateway (organic queries).
@@ -171,20 +157,6 @@ pub struct DatasetTable {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SubtensorTable {
-    pub network: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WalletTable {
-    pub name: Option<String>,
-    pub hotkey: Option<String>,
-    pub path: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TimeoutTable {
     pub key_upload: Option<f64>,
     pub infer: Option<f64>,
@@ -196,12 +168,6 @@ pub struct WeightsTable {
     pub interval: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoggingTable {
-    pub debug: Option<bool>,
-}
-
 #[derive(Debug, Default, Deserialize, Clone, Copy)]
 #[serde(deny_unknown_fields)]
 pub struct ScoringTable {
@@ -211,24 +177,11 @@ pub struct ScoringTable {
     pub alpha: Option<f64>,
 }
 
-/// Where the metagraph comes from and where weights go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ChainTarget {
-    /// A local registry file (no chain).
-    Registry(PathBuf),
-    /// A subtensor network name or URL.
-    Subtensor(String),
-}
-
 /// The resolved configuration.
 #[derive(Clone, Debug)]
 pub struct ValidatorConfig {
-    pub netuid: u16,
-    pub chain: ChainTarget,
-    pub wallet_name: String,
-    pub wallet_hotkey: String,
-    pub wallet_path: PathBuf,
-    pub debug: bool,
+    /// Subnet, chain, wallet and log level.
+    pub neuron: NeuronConfig,
     pub database: String,
     pub dataset: SourceSpec,
     pub dataset_endpoint: String,
@@ -296,19 +249,18 @@ impl ValidatorConfig {
     }
 
     pub fn merge(cli: Cli, file: FileConfig) -> Result<Self, ConfigError> {
-        let subtensor = file.subtensor.unwrap_or_default();
-        let wallet = file.wallet.unwrap_or_default();
+        let neuron = NeuronConfig::resolve(
+            &cli.neuron,
+            NeuronFile {
+                netuid: file.netuid,
+                registry: file.registry,
+                subtensor: file.subtensor,
+                wallet: file.wallet,
+                logging: file.logging,
+            },
+        );
         let timeout = file.timeout.unwrap_or_default();
         let dataset = file.dataset.unwrap_or_default();
-        let registry = cli.registry.or(file.registry);
-        let chain = match registry {
-            Some(path) => ChainTarget::Registry(path),
-            None => ChainTarget::Subtensor(
-                cli.subtensor_network
-                    .or(subtensor.network)
-                    .unwrap_or_else(|| "finney".into()),
-            ),
-        };
         let dataset_spec = cli
             .dataset
             .or(dataset.source)
@@ -352,21 +304,7 @@ impl ValidatorConfig {
             }
         };
         Ok(Self {
-            netuid: cli.netuid.or(file.netuid).unwrap_or(55),
-            chain,
-            wallet_name: cli
-                .wallet_name
-                .or(wallet.name)
-                .unwrap_or_else(|| "default".into()),
-            wallet_hotkey: cli
-                .wallet_hotkey
-                .or(wallet.hotkey)
-                .unwrap_or_else(|| "default".into()),
-            wallet_path: cli
-                .wallet_path
-                .or(wallet.path)
-                .unwrap_or_else(|| home().join(".bittensor/wallets")),
-            debug: cli.logging_debug || file.logging.and_then(|l| l.debug).unwrap_or(false),
+            neuron,
             database: cli.database.or(file.database).unwrap_or_else(|| {
                 home()
                     .join(".brainlock/validator.sqlite")
@@ -408,6 +346,7 @@ impl ValidatorConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use brainlock_daemon::ChainSource;
 
     #[test]
     fn gateway_is_off_by_default_and_takes_the_query_batch_size() {
@@ -442,12 +381,15 @@ mod tests {
         let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
         let example = FileConfig::load(&configs.join("validator.toml")).unwrap();
         let example = ValidatorConfig::merge(Cli::default(), example).unwrap();
-        assert_eq!(example.chain, ChainTarget::Subtensor("finney".into()));
+        assert_eq!(
+            example.neuron.chain,
+            ChainSource::Subtensor("finney".into())
+        );
         let compose = FileConfig::load(&configs.join("compose/validator.toml")).unwrap();
         let compose = ValidatorConfig::merge(Cli::default(), compose).unwrap();
         assert_eq!(
-            compose.chain,
-            ChainTarget::Registry("/shared/registry.json".into())
+            compose.neuron.chain,
+            ChainSource::Registry("/shared/registry.json".into())
         );
         assert_eq!(compose.dataset, SourceSpec::Synthetic);
     }
@@ -482,10 +424,10 @@ mod tests {
             "0",
         ]);
         let config = ValidatorConfig::merge(cli, file).unwrap();
-        assert_eq!(config.netuid, 9);
-        assert_eq!(config.wallet_name, "w");
-        assert_eq!(config.wallet_hotkey, "flag-hotkey");
-        assert_eq!(config.chain, ChainTarget::Subtensor("test".into()));
+        assert_eq!(config.neuron.netuid, 9);
+        assert_eq!(config.neuron.wallet.name, "w");
+        assert_eq!(config.neuron.wallet.hotkey, "flag-hotkey");
+        assert_eq!(config.neuron.chain, ChainSource::Subtensor("test".into()));
         assert_eq!(config.database, "file.sqlite");
         assert_eq!(config.dataset, SourceSpec::Synthetic);
         assert_eq!(config.key_upload_timeout, Duration::from_secs(5));
@@ -504,8 +446,11 @@ mod tests {
             "local",
         ]);
         let config = ValidatorConfig::merge(cli, FileConfig::default()).unwrap();
-        assert_eq!(config.netuid, 55);
-        assert_eq!(config.chain, ChainTarget::Registry("/tmp/reg.json".into()));
+        assert_eq!(config.neuron.netuid, 55);
+        assert_eq!(
+            config.neuron.chain,
+            ChainSource::Registry("/tmp/reg.json".into())
+        );
         assert!(matches!(config.dataset, SourceSpec::HuggingFace(_)));
         assert_eq!(config.metrics_addr, Some("0.0.0.0:9101".parse().unwrap()));
         assert_eq!(config.batch_size, 1);

@@ -7,7 +7,6 @@
 //! (SQLite or PostgreSQL), standings are rebuilt from it after a restart, and weights
 //! go to the chain (or the local registry's ledger) at the configured interval.
 
-pub mod chain;
 pub mod circuit;
 pub mod clock;
 pub mod config;

@@ -1,16 +1,11 @@
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
+use brainlock_daemon::shutdown_signal;
 use brainlock_validator::{Cli, ValidatorConfig};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = ValidatorConfig::from_cli(Cli::parse())?;
-    let default = if config.debug { "debug" } else { "info" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
-        )
-        .init();
-    brainlock_validator::run(config, brainlock_miner::shutdown_signal()).await
+    brainlock_daemon::logging::init(config.neuron.log_directives());
+    brainlock_validator::run(config, shutdown_signal()).await
 }

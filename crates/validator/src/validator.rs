@@ -205,7 +205,7 @@ impl Validator {
     /// One pass over every serving miner, in this validator's seeded order; weights are
     /// set whenever the interval has passed (also mid-round).
     pub async fn round_once(&mut self) -> anyhow::Result<RoundSummary> {
-        let netuid = self.config.netuid;
+        let netuid = self.config.neuron.netuid;
         let block = self
             .chain
             .current_block()
@@ -374,7 +374,7 @@ impl Validator {
         metagraph: &Metagraph,
         block: u64,
     ) -> Option<WeightsReceipt> {
-        let netuid = self.config.netuid;
+        let netuid = self.config.neuron.netuid;
         let rules = match self.chain.weight_rules(netuid).await {
             Ok(rules) => rules,
             Err(e) => {
@@ -420,7 +420,7 @@ impl Validator {
         }
         let result = self
             .chain
-            .set_weights(self.config.netuid, &weights, version_key)
+            .set_weights(self.config.neuron.netuid, &weights, version_key)
             .await;
         let (receipt, outcome) = match result {
             Ok(receipt) => {
@@ -526,28 +526,18 @@ pub async fn run(
     config: ValidatorConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let keypair = brainlock_epistula::wallet::load_hotkey(
-        &config.wallet_path,
-        &config.wallet_name,
-        &config.wallet_hotkey,
-    )
-    .with_context(|| {
-        format!(
-            "loading hotkey {}/{}",
-            config.wallet_name, config.wallet_hotkey
-        )
-    })?;
+    let keypair = config.neuron.load_hotkey()?;
     let hotkey = keypair.account_id().to_ss58();
-    let chain = crate::chain::open(&config, &keypair).await?;
+    let chain = config.neuron.open_chain(&keypair).await?;
     if chain
-        .uid_of(config.netuid, &hotkey)
+        .uid_of(config.neuron.netuid, &hotkey)
         .await
         .context("checking registration")?
         .is_none()
     {
         anyhow::bail!(
             "hotkey {hotkey} is not registered on subnet {}: register it first",
-            config.netuid
+            config.neuron.netuid
         );
     }
     let metrics_addr = config.metrics_addr;

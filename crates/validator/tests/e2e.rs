@@ -26,10 +26,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use brainlock_chain::{AxonInfo, Chain, LocalRegistry, Registration, Role};
+use brainlock_daemon::{ChainSource, NeuronConfig, WalletConfig};
 use brainlock_epistula::{CryptoType, Keypair};
 use brainlock_miner::MinerConfig;
-use brainlock_miner::config::ChainSource;
-use brainlock_validator::config::{ChainTarget, ScoringTable};
+use brainlock_validator::config::ScoringTable;
 use brainlock_validator::images::SourceSpec;
 use brainlock_validator::store::{FailureKind, Outcome};
 use brainlock_validator::{Validator, ValidatorConfig};
@@ -90,8 +90,11 @@ async fn serve(router: Router) -> SocketAddr {
 /// A real miner for `kp`, accepting the validator's hotkey; returns its address.
 async fn real_miner(registry: &Path, kp: &Keypair, validator: &str) -> SocketAddr {
     let mut config = MinerConfig {
-        netuid: NETUID,
-        chain: ChainSource::Registry(registry.to_path_buf()),
+        neuron: NeuronConfig {
+            netuid: NETUID,
+            chain: ChainSource::Registry(registry.to_path_buf()),
+            ..NeuronConfig::default()
+        },
         bind: "127.0.0.1:0".parse().unwrap(),
         circuits: vec![CIRCUIT.into()],
         ..MinerConfig::default()
@@ -318,12 +321,16 @@ async fn announce(registry: &Path, kp: &Keypair, addr: SocketAddr) {
 
 fn validator_config(dir: &Path, registry: PathBuf) -> ValidatorConfig {
     ValidatorConfig {
-        netuid: NETUID,
-        chain: ChainTarget::Registry(registry),
-        wallet_name: "unused".into(),
-        wallet_hotkey: "unused".into(),
-        wallet_path: dir.join("wallets"),
-        debug: false,
+        neuron: NeuronConfig {
+            netuid: NETUID,
+            chain: ChainSource::Registry(registry),
+            wallet: WalletConfig {
+                name: "unused".into(),
+                hotkey: "unused".into(),
+                path: dir.join("wallets"),
+            },
+            debug: false,
+        },
         database: dir.join("validator.sqlite").to_string_lossy().into_owned(),
         dataset: SourceSpec::Synthetic,
         dataset_endpoint: "http://127.0.0.1:1".into(),

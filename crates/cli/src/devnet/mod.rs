@@ -146,14 +146,11 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         miners: args.miners,
         circuit: args.circuit,
     };
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // No signal handling available: run to completion.
-            std::future::pending::<()>().await;
-        }
-        eprintln!("\nCtrl-C: stopping the devnet...");
+    let stop = async {
+        brainlock_daemon::shutdown_signal().await;
+        eprintln!("\nstopping the devnet...");
     };
-    let outcome = run_devnet(&options, ctrl_c, |text| println!("{text}\n")).await?;
+    let outcome = run_devnet(&options, stop, |text| println!("{text}\n")).await?;
     let title = format!(
         "final leaderboard after {} round(s){}",
         outcome.rounds,

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use brainlock_chain::{Chain, LocalRegistry, Registration, Role};
+use brainlock_daemon::{ChainSource, NeuronArgs, NeuronConfig, WalletConfig};
 use brainlock_miner::Miner;
-use brainlock_miner::config::{AuthConfig, ChainSource, MinerConfig, WalletConfig};
+use brainlock_miner::config::{AuthConfig, MinerConfig};
 use brainlock_validator::config::{Cli as ValidatorCli, FileConfig};
 use brainlock_validator::{Validator, ValidatorConfig};
 use tokio::sync::watch;
@@ -127,12 +128,15 @@ async fn start_miner(
         })
         .await?;
     let config = MinerConfig {
-        netuid: NETUID,
-        chain: ChainSource::Registry(layout.registry()),
-        wallet: WalletConfig {
-            name: wallet,
-            hotkey: HOTKEY.into(),
-            path: layout.wallets(),
+        neuron: NeuronConfig {
+            netuid: NETUID,
+            chain: ChainSource::Registry(layout.registry()),
+            wallet: WalletConfig {
+                name: wallet,
+                hotkey: HOTKEY.into(),
+                path: layout.wallets(),
+            },
+            debug: false,
         },
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         external_ip: None,
@@ -156,11 +160,14 @@ pub fn validator_config(
     options: &DevnetOptions,
 ) -> anyhow::Result<ValidatorConfig> {
     let cli = ValidatorCli {
-        netuid: Some(NETUID),
-        registry: Some(layout.registry()),
-        wallet_name: Some(VALIDATOR_WALLET.into()),
-        wallet_hotkey: Some(HOTKEY.into()),
-        wallet_path: Some(layout.wallets()),
+        neuron: NeuronArgs {
+            netuid: Some(NETUID),
+            registry: Some(layout.registry()),
+            wallet_name: Some(VALIDATOR_WALLET.into()),
+            wallet_hotkey: Some(HOTKEY.into()),
+            wallet_path: Some(layout.wallets()),
+            ..NeuronArgs::default()
+        },
         database: Some(layout.database().to_string_lossy().into_owned()),
         dataset: Some("synthetic".into()),
         circuit: Some(options.circuit.clone()),

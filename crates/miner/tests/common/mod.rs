@@ -8,9 +8,10 @@ use std::time::Duration;
 use brainlock_chain::{LocalRegistry, Registration, Role};
 use brainlock_circuit::Circuit;
 use brainlock_circuit::{TEST_TINY, test_tiny};
+use brainlock_daemon::ChainSource;
 use brainlock_epistula::{AccountId, CryptoType, Keypair};
 use brainlock_fhe::{ClientKey, EncryptedOutput, Profile};
-use brainlock_miner::config::{ChainSource, Limits};
+use brainlock_miner::config::Limits;
 use brainlock_miner::server::AppState;
 use brainlock_miner::{Miner, MinerClient, MinerConfig};
 use brainlock_wire::{CircuitId, InferRequest, KeyId, ProfileId};
@@ -95,9 +96,9 @@ impl TestMiner {
     pub async fn start(mut config: MinerConfig) -> TestMiner {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registry.json");
-        config.chain = ChainSource::Registry(path.clone());
+        config.neuron.chain = ChainSource::Registry(path.clone());
         let hotkey = miner_key().account_id();
-        let registry = LocalRegistry::open(&path, config.netuid, &hotkey.to_ss58()).unwrap();
+        let registry = LocalRegistry::open(&path, config.neuron.netuid, &hotkey.to_ss58()).unwrap();
         for (who, role, stake) in [
             (hotkey, Role::Miner, 0.0),
             (validator().account_id(), Role::Validator, 0.0),

@@ -1,10 +1,13 @@
 //! When a daemon should stop.
 
-/// Ctrl-C or SIGTERM (what systemd and docker send). Both daemons use it: a process
+/// Ctrl-C or SIGTERM (what systemd and docker send). The daemons and the devnet use it: a process
 /// that is PID 1 in a container ignores SIGTERM unless it handles it.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No signal handling available: never stop on this one.
+            std::future::pending::<()>().await;
+        }
     };
     #[cfg(unix)]
     let terminate = async {

@@ -1,0 +1,15 @@
+//! What the miner and validator daemons share, as Lighthouse's `environment` crate does
+//! for its beacon node and validator client:
+//!
+//! - [`neuron`]: the Bittensor flags every neuron takes (`--netuid`,
+//!   `--subtensor.network` or `--registry`, `--wallet.*`, `--logging.debug`), their TOML
+//!   tables, and opening the chain as the wallet's hotkey;
+//! - [`logging`]: the log subscriber (also used by the `brainlock` tool);
+//! - [`signal`]: when to shut down.
+
+pub mod logging;
+pub mod neuron;
+pub mod signal;
+
+pub use neuron::{ChainSource, NeuronArgs, NeuronConfig, NeuronError, NeuronFile, WalletConfig};
+pub use signal::shutdown_signal;
