@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use brainlock_chain::local::read_ledger;
 use brainlock_cli::devnet::{DevnetOptions, Layout, run_devnet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,6 +60,17 @@ async fn devnet_runs_rounds_and_writes_weights() {
     }
     let layout = Layout::new(&options.data_dir);
     assert!(layout.registry().exists() && layout.database().exists() && layout.ledger().exists());
+    // Weights are set again only when a query changed the standings since the last time.
+    let ledger = read_ledger(&layout.ledger()).unwrap();
+    for pair in ledger.windows(2) {
+        let same =
+            |e: &brainlock_chain::local::LedgerEntry| (e.block, e.uids.clone(), e.weights.clone());
+        assert_ne!(
+            same(&pair[0]),
+            same(&pair[1]),
+            "repeated weights: {ledger:?}"
+        );
+    }
     assert!(
         started.elapsed() < Duration::from_secs(110),
         "took {:?}",

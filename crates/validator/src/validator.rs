@@ -78,6 +78,8 @@ pub struct Validator {
     metrics: Arc<Metrics>,
     rng: StdRng,
     last_weights_block: Option<u64>,
+    /// A query changed a standing since weights were last set.
+    standings_changed: bool,
     rounds: u64,
 }
 
@@ -127,6 +129,8 @@ impl Validator {
             metrics,
             rng: StdRng::from_os_rng(),
             last_weights_block,
+            // Standings rebuilt from the database may not be on chain yet.
+            standings_changed: true,
             rounds: 0,
         };
         validator.restore_standings().await?;
@@ -321,6 +325,7 @@ impl Validator {
             .await
             .context("storing a query")?;
         self.metrics.record_query(&report.outcome, &report.cost);
+        self.standings_changed = true;
         let state = self.miners.entry(neuron.hotkey.clone()).or_default();
         state.record(
             &report.outcome,
@@ -402,6 +407,12 @@ impl Validator {
         self.set_weights(metagraph, block, rules.version_key).await
     }
 
+    /// Whether a query has changed a standing since weights were last set, so that
+    /// setting them again would say something new.
+    pub fn weights_outdated(&self) -> bool {
+        self.standings_changed
+    }
+
     /// Sets the current weights now (the chain still applies its rules).
     pub async fn set_weights(
         &mut self,
@@ -426,6 +437,7 @@ impl Validator {
             Ok(receipt) => {
                 tracing::info!(block = receipt.block, uids = ?receipt.uids, weights = ?receipt.weights, submission = ?receipt.submission, "weights set");
                 self.last_weights_block = Some(block);
+                self.standings_changed = false;
                 (Some(receipt), "ok".to_string())
             }
             Err(ChainError::NothingToSet) => {

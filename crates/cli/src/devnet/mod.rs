@@ -85,8 +85,9 @@ pub async fn run_devnet(
     })
 }
 
-/// Runs the rounds, then sets weights once more so the ledger holds the standings of
-/// the last round. Returns (rounds done, interrupted, final leaderboard).
+/// Runs the rounds, then sets weights once more if the last queries came after the last
+/// setting, so the ledger holds the standings of the last round. Returns (rounds done,
+/// interrupted, final leaderboard).
 async fn drive_validator(
     layout: &Layout,
     options: &DevnetOptions,
@@ -99,11 +100,13 @@ async fn drive_validator(
     tokio::pin!(interrupt);
     let mut done = 0;
     let mut interrupted = false;
+    let mut last_weights = None;
     while done < options.rounds {
         tokio::select! {
             summary = validator.round_once() => {
                 let summary = summary.context("validator round failed")?;
                 done += 1;
+                last_weights = summary.weights.or(last_weights);
                 report(&leaderboard::render(
                     &format!("round {done}/{}: {}/{} queries passed", options.rounds, summary.passed, summary.queried),
                     &board.borrow(),
@@ -115,23 +118,25 @@ async fn drive_validator(
             }
         }
     }
-    if !interrupted {
+    if !interrupted && validator.weights_outdated() {
         let metagraph = registry.metagraph(NETUID).await?;
         let rules = registry.weight_rules(NETUID).await?;
         let block = registry.current_block().await?;
-        match validator
+        last_weights = validator
             .set_weights(&metagraph, block, rules.version_key)
-            .await
-        {
-            Some(receipt) => report(&format!(
-                "weights written to {} at block {}: uids {:?} weights {:?}",
-                layout.ledger().display(),
-                receipt.block,
-                receipt.uids,
-                receipt.weights
-            )),
-            None => report("no weights written: no miner has a positive standing"),
+            .await;
+        if last_weights.is_none() {
+            report("no weights written: no miner has a positive standing");
         }
+    }
+    if let Some(receipt) = last_weights {
+        report(&format!(
+            "weights written to {} at block {}: uids {:?} weights {:?}",
+            layout.ledger().display(),
+            receipt.block,
+            receipt.uids,
+            receipt.weights
+        ));
     }
     let final_board = board.borrow().clone();
     validator.close().await;
