@@ -9,7 +9,7 @@ use crate::encoding::{box_index, wrapped_lookup};
 use crate::linear;
 use crate::model::{Circuit, Layer, LayerOutput, LookupLayer, Shape};
 use crate::spec::{Activation, NetworkSpec};
-use crate::thresholds::{Histogram, design_ternary};
+use crate::thresholds::{Histogram, TERNARY_QUANTILES, design_ternary};
 use crate::validate::{LayerProblem, MAX_ROUNDING_BITS, ValidationError, shift_range};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -24,11 +24,12 @@ pub struct CalibrationConfig {
     /// stops being the plain step function. For ternary steps the wrap still reads
     /// the right saturated value up to `2^R - band` boxes past each threshold (see
     /// `ternary_fits`), so a larger tail buys a smaller shift, i.e. more noise margin.
-    /// Affine (`Saturating`) layers always keep their full range.
+    /// `Quantized` layers always keep their full range.
     pub range_tail: f64,
     /// Noise std (in boxes) assumed when placing thresholds away from crowded values.
     pub design_sigma: f64,
-    /// Ternary thresholds stay within this distance of the 1/3 and 2/3 quantiles.
+    /// Ternary thresholds stay within this distance of their target quantiles
+    /// (`thresholds::TERNARY_QUANTILES`).
     pub threshold_window: f64,
 }
 
@@ -39,7 +40,7 @@ impl Default for CalibrationConfig {
             guard_boxes: 1,
             range_tail: 0.08,
             design_sigma: 0.2,
-            threshold_window: 0.1,
+            threshold_window: 0.02,
         }
     }
 }
@@ -187,8 +188,8 @@ fn check_config(config: &CalibrationConfig) -> Result<(), CalibrationError> {
     if !(config.design_sigma >= 0.0 && config.design_sigma.is_finite()) {
         return bad("design_sigma must be finite and >= 0");
     }
-    if !(0.0..=1.0 / 3.0).contains(&config.threshold_window) {
-        return bad("threshold_window must be in [0, 1/3]");
+    if !(0.0..=0.1).contains(&config.threshold_window) {
+        return bad("threshold_window must be in [0, 0.1]");
     }
     Ok(())
 }
@@ -301,7 +302,7 @@ fn choose_shift(ranges: &[(i64, i64)], config: &CalibrationConfig) -> Option<i32
     })
 }
 
-/// Quantiles of a ternary channel: range ends and the nominal thresholds.
+/// Quantiles of a ternary channel: range ends and the outer nominal thresholds.
 #[derive(Clone, Copy, Debug)]
 struct TernaryQuantiles {
     min: i64,
@@ -312,8 +313,8 @@ struct TernaryQuantiles {
 
 fn ternary_quantiles(hist: &Histogram, tail: f64) -> TernaryQuantiles {
     let (min, max) = quantile_range(hist, tail);
-    // The values at ranks total/3 and total - 1 - total/3.
-    let (low, high) = quantile_range(hist, 1.0 / 3.0);
+    // The values at the first and last thresholds' quantiles.
+    let (low, high) = quantile_range(hist, TERNARY_QUANTILES[0]);
     TernaryQuantiles {
         min,
         low,
@@ -322,10 +323,10 @@ fn ternary_quantiles(hist: &Histogram, tail: f64) -> TernaryQuantiles {
     }
 }
 
-/// Whether a ternary channel fits at `shift` using the negacyclic wrap: a step from
-/// -1 through a zero band of width w boxes to 1 reads correctly for box positions in
-/// `[t_high - 2^R, 2^R + t_low)` (beyond the table, -T continues the saturated
-/// values), so each side of the band may reach `2^R - w` boxes.
+/// Whether a ternary channel fits at `shift` using the negacyclic wrap: the inner bands
+/// span w boxes between the outer thresholds, and the outer bands (both 0) read
+/// correctly for box positions in `[t_last - 2^R, 2^R + t_first)` (beyond the table,
+/// -T continues the 0), so each side may reach `2^R - w` boxes.
 fn ternary_fits(q: &TernaryQuantiles, shift: i32, config: &CalibrationConfig) -> bool {
     let unit = (shift as f64).exp2();
     let boxes = (1u64 << config.rounding_bits) as f64;
@@ -337,7 +338,7 @@ fn ternary_fits(q: &TernaryQuantiles, shift: i32, config: &CalibrationConfig) ->
         && (q.max - q.high) as f64 / unit + guard <= reach
 }
 
-/// `lo` values that centre a ternary channel's zero band in the table, one per phase
+/// `lo` values that centre a ternary channel's inner bands in the table, one per phase
 /// of the box grid against the integers (at most 64).
 fn ternary_lo_candidates(q: &TernaryQuantiles, shift: i32, rounding_bits: u32) -> Vec<i64> {
     let half_table = (1u64 << (rounding_bits - 1)) as f64;
@@ -403,11 +404,12 @@ fn design_lookup(
             }
             Some(LookupLayer { shift, lo, tables })
         }
-        Activation::Saturating {
+        Activation::Quantized {
+            shape,
             max_abs,
             full_scale_sigmas,
         } => {
-            // An affine output is wrong by a lot when it wraps: keep the full range.
+            // A wrapped output is wrong by a lot: keep the full range.
             let ranges: Vec<(i64, i64)> = histograms
                 .iter()
                 .map(|h| {
@@ -419,20 +421,21 @@ fn design_lookup(
                 })
                 .collect();
             let shift = choose_shift(&ranges, config)?;
+            let max_abs = *max_abs as f64;
+            let full_scale = shape.apply(*full_scale_sigmas);
             let mut lo = Vec::with_capacity(histograms.len());
             let mut tables = Vec::with_capacity(histograms.len());
             for (hist, &(min, max)) in histograms.iter().zip(&ranges) {
                 let chosen = lo_candidates(min, max, shift, config)[0];
                 let (mean, std) = moments(hist);
-                let scale = *max_abs as f64 / (full_scale_sigmas * std.max(1.0));
                 let table = (0..boxes as i64)
                     .map(|k| {
-                        // The accumulator value at the centre of box k.
+                        // The accumulator value at the centre of box k, standardized.
                         let value = chosen as f64 + k as f64 * (shift as f64).exp2();
-                        ((value - mean) * scale)
+                        let z = (value - mean) / std.max(1.0);
+                        (max_abs * shape.apply(z) / full_scale)
                             .round()
-                            .clamp(-(*max_abs as f64), *max_abs as f64)
-                            as i64
+                            .clamp(-max_abs, max_abs) as i64
                     })
                     .collect();
                 lo.push(chosen);

@@ -6,7 +6,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::model::Shape;
+use crate::model::{Circuit, Shape};
 
 /// CIFAR-10 sized input.
 pub const IMAGE_SHAPE: Shape = Shape::new(3, 32, 32);
@@ -72,5 +72,23 @@ pub fn synthetic_image(seed: u64, index: u64) -> Vec<i64> {
 pub fn synthetic_images(seed: u64, count: usize) -> Vec<Vec<i64>> {
     (0..count as u64)
         .map(|i| synthetic_image(seed, i))
+        .collect()
+}
+
+/// `count` inputs of the kind `circuit` is queried with, deterministic from `seed`:
+/// synthetic images for CIFAR-shaped 8-bit circuits, uniform values of the input width
+/// otherwise. For simulations that stand in for real queries (gates, cheat fits).
+pub fn sample_inputs(circuit: &Circuit, seed: u64, count: usize) -> Vec<Vec<i64>> {
+    if circuit.input_shape == IMAGE_SHAPE && circuit.input_bits == 8 {
+        return synthetic_images(seed, count);
+    }
+    let half = 1i64 << (circuit.input_bits.clamp(1, 16) - 1);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| {
+            (0..circuit.input_shape.len())
+                .map(|_| rng.random_range(-half..half))
+                .collect()
+        })
         .collect()
 }

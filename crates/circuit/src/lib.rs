@@ -7,9 +7,11 @@
 //! - [`spec`]: the seeded default architectures ([`vgg9`], [`conv3x3`]), [`shipped`]:
 //!   the circuits miners and validators serve, by name, and
 //!   [`calibrate`]: choosing ranges and tables from data.
+//! - [`affinity`]: how much of a layer an affine shortcut could compute.
 //! - [`exact`]: the exact simulation; [`noisy`] + [`noise_model`]: the noise-aware
 //!   simulation that predicts agreement of encrypted runs per tfhe-rs parameter set.
 
+pub mod affinity;
 pub mod calibrate;
 pub mod encoding;
 pub mod exact;
@@ -26,11 +28,12 @@ pub mod stats;
 mod thresholds;
 pub mod validate;
 
+pub use affinity::{LayerAffinity, layer_affinities};
 pub use calibrate::{CalibrationConfig, CalibrationError, calibrate};
 pub use exact::{InputError, Simulator, Trace, argmax, cosine};
 pub use file::CircuitFileError;
 pub use forward::LayerTrace;
-pub use images::{synthetic_image, synthetic_images};
+pub use images::{sample_inputs, synthetic_image, synthetic_images};
 pub use model::{Circuit, Layer, LayerOutput, LinearOp, LookupLayer, Shape};
 pub use noise_model::{NoiseDistribution, NoiseModel, ParameterSet};
 pub use noisy::{AgreementReport, LayerAgreement, NoisyRun, NoisySimulator};

@@ -35,17 +35,19 @@ pub fn shipped_circuit(name: &str, seed: u64) -> Option<Circuit> {
 /// - shift -2 spreads every accumulator value over four boxes and the table is constant
 ///   on the three boxes around each value's centre, so only a noise of more than 1.5
 ///   boxes (ten standard deviations of the noisiest profile) changes a result;
-/// - the table never returns 0 (`2 acc + 1`, clamped), so even a flat image has a
+/// - the table never returns 0 ([`TINY_ACTIVATION`]), so even a flat image has a
 ///   non-zero expected output and a cosine check is meaningful; a miner that skips
-///   lookups (returning 0) loses cosine.
+///   lookups (returning 0) loses cosine;
+/// - the table zigzags, so no affine function of the accumulator computes it: every
+///   output needs its bootstrap, as in every scored circuit (DESIGN section 5).
 pub fn test_tiny() -> Circuit {
     const R: u32 = 6;
     const SHIFT: i32 = -2;
     // Three taps per channel, inputs in [-2, 1]: |acc| <= 6. With lo = -7 the centre box
     // 4 (acc + 7) stays in [4, 52], inside [0, 2^R) with room for noise: nothing wraps.
     const LO: i64 = -7;
-    // Each channel's taps sum to 1, so flat regions map to their own value and edges
-    // to a difference.
+    // Each channel's taps sum to 1, so a flat region's accumulator is its own value and
+    // an edge's a difference.
     let weights: Vec<i8> = vec![
         0, -1, 0, 1, 1, 0, 0, 0, 0, // channel 0: up -1, left +1, centre +1
         0, 0, 0, 0, 1, -1, 0, 1, 0, // channel 1: centre +1, right -1, down +1
@@ -53,10 +55,7 @@ pub fn test_tiny() -> Circuit {
     // Box k holds accumulator LO + round(k / 4); boxes 4a - 1 ..= 4a + 1 (around value
     // a's centre 4a) share a's entry, box 4a + 2 goes to the next value.
     let table: Vec<i64> = (0..1i64 << R)
-        .map(|k| {
-            let acc = LO + (k + 1).div_euclid(4);
-            (2 * acc + 1).clamp(-7, 7)
-        })
+        .map(|k| tiny_activation(LO + (k + 1).div_euclid(4)))
         .collect();
     Circuit {
         id: TEST_TINY.into(),
@@ -82,6 +81,14 @@ pub fn test_tiny() -> Circuit {
         // Table values fit in 3 bits plus sign: keep them well under the padding bit.
         output_delta_log2: Some(59),
     }
+}
+
+/// `test-tiny`'s activation of accumulators -6..=6: non-zero, alternating in sign.
+const TINY_ACTIVATION: [i64; 13] = [3, -5, 6, -2, 7, -4, 1, -6, 5, -1, 4, -7, 2];
+
+/// [`TINY_ACTIVATION`] of `acc`, saturated beyond the accumulator's reach.
+fn tiny_activation(acc: i64) -> i64 {
+    TINY_ACTIVATION[(acc + 6).clamp(0, 12) as usize]
 }
 
 #[cfg(test)]
@@ -123,7 +130,7 @@ mod tests {
                 let entry = table[k as usize];
                 assert_eq!(table[k as usize - 1], entry, "acc {acc}");
                 assert_eq!(table[k as usize + 1], entry, "acc {acc}");
-                assert_eq!(entry, (2 * acc + 1).clamp(-7, 7));
+                assert_eq!(entry, tiny_activation(acc));
             }
         }
     }

@@ -11,16 +11,40 @@ use crate::calibrate::{CalibrationConfig, CalibrationError, calibrate};
 use crate::images::{IMAGE_SHAPE, synthetic_images};
 use crate::model::{Circuit, LinearOp, Shape};
 
+/// The nonlinearity of an 8-bit-style [`Activation::Quantized`] layer, applied to the
+/// standardized accumulator `z`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ActivationShape {
+    /// `z` itself (a hard-tanh after the quantizer's clamp). Affine over most of its
+    /// range, so a miner could compute it without a bootstrap: never for scored
+    /// circuits (DESIGN section 5), only for engine tests of rounding.
+    Linear,
+    /// GELU, `z * Phi(z)`: curved around 0 and negative-dipping, so no affine function
+    /// of the accumulator reproduces more than about 30% of its 8-bit outputs.
+    Gelu,
+}
+
+impl ActivationShape {
+    pub fn apply(self, z: f64) -> f64 {
+        match self {
+            ActivationShape::Linear => z,
+            ActivationShape::Gelu => 0.5 * z * (1.0 + libm::erf(z / std::f64::consts::SQRT_2)),
+        }
+    }
+}
+
 /// What a layer does with its accumulator.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Activation {
     /// BatchNorm + 2-bit narrow-range quantizer: a per-channel step function to
-    /// {-1, 0, 1} with calibrated thresholds.
+    /// {-1, 0, 1} with calibrated thresholds, zigzagging 0, 1, -1, 1, 0 so that no
+    /// affine shortcut computes it (see `thresholds`).
     Ternary,
-    /// BatchNorm (standardization from calibration data) + a symmetric quantizer to
-    /// `[-max_abs, max_abs]`, mapping `full_scale_sigmas` standard deviations to
-    /// `max_abs`.
-    Saturating {
+    /// BatchNorm (standardization from calibration data), then `shape`, then a
+    /// symmetric quantizer to `[-max_abs, max_abs]` that maps `shape` at
+    /// `full_scale_sigmas` standard deviations to `max_abs`.
+    Quantized {
+        shape: ActivationShape,
         max_abs: i64,
         full_scale_sigmas: f64,
     },
@@ -186,7 +210,8 @@ pub fn vgg9_spec(seed: u64) -> NetworkSpec {
 }
 
 /// `conv3x3`: one 3x3 convolution 3->3, padding 1, 4-bit weights from `seed`,
-/// BatchNorm + 8-bit activation (narrow range, +-127) so its output is a valid input.
+/// BatchNorm + GELU + 8-bit quantizer (narrow range, +-127) so its output is a valid
+/// input. GELU, not a clamp: every output needs its bootstrap (DESIGN section 5).
 pub fn conv3x3_spec(seed: u64) -> NetworkSpec {
     let weights = uniform_weights(&mut layer_rng(seed, 0), 3 * 3 * 9, -8, 7);
     NetworkSpec {
@@ -203,7 +228,8 @@ pub fn conv3x3_spec(seed: u64) -> NetworkSpec {
                 padding: 1,
                 weights,
             },
-            activation: Activation::Saturating {
+            activation: Activation::Quantized {
+                shape: ActivationShape::Gelu,
                 max_abs: 127,
                 full_scale_sigmas: 3.0,
             },

@@ -1,5 +1,13 @@
-//! Placing a ternary activation's two thresholds (BatchNorm + 2-bit quantizer folded
-//! into one step table) so that FHE rounding noise rarely flips an activation.
+//! Placing a ternary activation's thresholds (BatchNorm + 2-bit quantizer folded into
+//! one step table) so that FHE rounding noise rarely flips an activation.
+//!
+//! The activation zigzags: from low to high accumulators it steps through
+//! [`TERNARY_LEVELS`] = 0, 1, -1, 0, 1, -1, 0, each band holding about a seventh of
+//! the calibration values. A monotone step (-1, 0, 1) is a clamped rounding of an
+//! affine function, which a miner computes without a bootstrap for ~95% of the
+//! lookups. A rounded affine function is a monotone staircase, and no staircase
+//! follows more than three of these seven bands (DESIGN section 5). The outer bands are 0, so the negacyclic wrap past either end of the
+//! table (`-T[k -+ 2^R]`) still reads 0 until it reaches the first inner band.
 //!
 //! A threshold is a box boundary `t`: boxes `k >= t` are on its high side. An
 //! accumulator value `v` sits at the real box position `x`
@@ -54,28 +62,32 @@ fn expected_flips(hist: &Histogram, lo: i64, shift: i32, t: i64, sigma: f64) -> 
         .sum()
 }
 
-/// A chosen ternary step: boxes `< low` give -1, `[low, high)` give 0, `>= high` 1.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The ternary activation's values, band by band from low to high accumulators.
+pub(crate) const TERNARY_LEVELS: [i64; 7] = [0, 1, -1, 0, 1, -1, 0];
+/// Fraction of calibration values below each threshold between two bands.
+pub(crate) const TERNARY_QUANTILES: [f64; 6] = [
+    1.0 / 7.0,
+    2.0 / 7.0,
+    3.0 / 7.0,
+    4.0 / 7.0,
+    5.0 / 7.0,
+    6.0 / 7.0,
+];
+
+/// A chosen ternary step table: box `k` takes level `i` where `i` thresholds are `<= k`.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TernaryStep {
     pub lo: i64,
-    pub low: i64,
-    pub high: i64,
-    /// Expected flips per occurrence at `sigma` (both thresholds).
+    /// Increasing box boundaries, one per entry of [`TERNARY_QUANTILES`].
+    pub thresholds: Vec<i64>,
+    /// Expected flips per occurrence at `sigma` (all thresholds).
     pub flip_rate: f64,
 }
 
 impl TernaryStep {
     pub fn table(&self, boxes: usize) -> Vec<i64> {
         (0..boxes as i64)
-            .map(|k| {
-                if k < self.low {
-                    -1
-                } else if k < self.high {
-                    0
-                } else {
-                    1
-                }
-            })
+            .map(|k| TERNARY_LEVELS[self.thresholds.iter().filter(|&&t| t <= k).count()])
             .collect()
     }
 }
@@ -123,7 +135,7 @@ fn best_threshold(
     (t, flips)
 }
 
-/// Chooses `lo` among `lo_candidates` and both thresholds for one channel.
+/// Chooses `lo` among `lo_candidates` and the thresholds for one channel.
 pub(crate) fn design_ternary(
     hist: &Histogram,
     lo_candidates: &[i64],
@@ -137,14 +149,21 @@ pub(crate) fn design_ternary(
     lo_candidates
         .iter()
         .map(|&lo| {
-            let (low, f1) = best_threshold(hist, lo, shift, boxes, 1.0 / 3.0, window, sigma);
-            let (high, f2) = best_threshold(hist, lo, shift, boxes, 2.0 / 3.0, window, sigma);
-            let high = high.max(low);
+            let mut thresholds = Vec::with_capacity(TERNARY_QUANTILES.len());
+            let mut flips = 0.0;
+            for target in TERNARY_QUANTILES {
+                let (t, f) = best_threshold(hist, lo, shift, boxes, target, window, sigma);
+                // Keep every band non-empty even where the windows overlap.
+                let t = thresholds
+                    .last()
+                    .map_or(t, |&previous: &i64| t.max(previous + 1));
+                thresholds.push(t);
+                flips += f;
+            }
             TernaryStep {
                 lo,
-                low,
-                high,
-                flip_rate: (f1 + f2) / total as f64,
+                thresholds,
+                flip_rate: flips / total as f64,
             }
         })
         .min_by(|a, b| a.flip_rate.total_cmp(&b.flip_rate))
@@ -174,13 +193,20 @@ mod tests {
         let step = design_ternary(&hist, &[-4, -5, -6, -7], 2, 6, 0.1, 0.1);
         assert_eq!(step.lo, -4);
         let total: u64 = hist.iter().map(|h| h.1).sum();
-        // Only the rare values can flip noticeably: P(|e| > 1/8 box) ~ 0.1 each.
+        // Only the rare values can flip noticeably: P(|e| > 1/8 box) ~ 0.1 each, two
+        // of them next to each threshold.
         assert!(
-            step.flip_rate * (total as f64) < 1.0,
+            step.flip_rate * (total as f64) < 0.25 * TERNARY_QUANTILES.len() as f64,
             "flip rate {}",
             step.flip_rate
         );
         let table = step.table(64);
         assert!(table.contains(&-1) && table.contains(&0) && table.contains(&1));
+        assert!(step.thresholds.is_sorted());
+        assert_eq!(
+            (table[0], table[63]),
+            (0, 0),
+            "outer bands are 0: {table:?}"
+        );
     }
 }

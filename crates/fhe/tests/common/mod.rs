@@ -2,7 +2,7 @@
 //! small hand-made circuits calibrated by the circuit crate.
 
 use brainlock_circuit::calibrate::CalibrationConfig;
-use brainlock_circuit::spec::{Activation, LayerSpec, NetworkSpec};
+use brainlock_circuit::spec::{Activation, ActivationShape, LayerSpec, NetworkSpec};
 use brainlock_circuit::{Circuit, LinearOp, Shape, calibrate};
 use brainlock_fhe::{ClientKey, CompressedEvaluationKey, EvaluationKey, Profile};
 use rand::{Rng, SeedableRng};
@@ -134,7 +134,8 @@ pub fn rounding_conv() -> Circuit {
         vec![layer(
             "conv",
             conv,
-            Activation::Saturating {
+            Activation::Quantized {
+                shape: ActivationShape::Linear,
                 max_abs: 127,
                 full_scale_sigmas: 3.0,
             },
