@@ -361,6 +361,9 @@ fn design_lookup(
     let worst = choose_shift(&[(-worst_abs, worst_abs)], config);
     match activation {
         Activation::Ternary => {
+            let smoothed: Vec<Vec<(i64, u64)>> =
+                histograms.iter().map(|h| smooth_if_sparse(h)).collect();
+            let histograms = &smoothed[..];
             let quantiles: Vec<TernaryQuantiles> = histograms
                 .iter()
                 .map(|h| {
@@ -445,6 +448,34 @@ fn design_lookup(
         }
         Activation::Logits => None,
     }
+}
+
+/// Occurrences per channel below which a ternary channel's thresholds come from a
+/// normal fit rather than from the values themselves: a dense layer sees one value per
+/// calibration image, and seven bands placed on 64 values are off by a few values each,
+/// enough to unbalance them on other images (and let an affine shortcut reproduce more
+/// of them, see `affinity`).
+const SPARSE_CHANNEL: u64 = 2_000;
+
+/// `hist` itself, or for a sparse channel the normal density with its mean and
+/// standard deviation, as a histogram of the integers within 5 standard deviations.
+fn smooth_if_sparse(hist: &Histogram) -> Vec<(i64, u64)> {
+    let total: u64 = hist.iter().map(|h| h.1).sum();
+    let (mean, std) = moments(hist);
+    if total >= SPARSE_CHANNEL || std < 1.0 {
+        return hist.to_vec();
+    }
+    let (first, last) = (
+        (mean - 5.0 * std).floor() as i64,
+        (mean + 5.0 * std).ceil() as i64,
+    );
+    (first..=last)
+        .map(|v| {
+            let z = (v as f64 - mean) / std;
+            (v, (1e4 * (-0.5 * z * z).exp() / std).round() as u64)
+        })
+        .filter(|&(_, count)| count > 0)
+        .collect()
 }
 
 fn moments(hist: &Histogram) -> (f64, f64) {
