@@ -4,7 +4,11 @@
 //! value: only agreement with the exact clear simulation on unpredictable inputs
 //! proves work, and a wrong answer earns nothing. The pipeline:
 //!
-//! 1. [`check_item`]: one decrypted output against the exact simulation.
+//! 0. [`derive_gates`]: the pass/fail gates of a (circuit, profile, batch size), from
+//!    the noise model, so that honest work fails fewer than 1 query in 1,000 and work
+//!    skipped, approximated or forged does not pass.
+//! 1. [`check_item`]: one decrypted output against the exact simulation's
+//!    [`ItemExpectation`], under those gates.
 //! 2. [`judge_query`]: a batch passes only if every item passes; its score is
 //!    `(t_ref * q / max(t, t_floor))^alpha` ([`query_score`]).
 //! 3. [`MinerHistory`]: the last [`HISTORY_LEN`] query outcomes of a miner; its
@@ -15,6 +19,7 @@
 //! Every function returns finite numbers for any input: NaN and infinities are mapped
 //! to the worst case, never propagated.
 
+pub mod gates;
 pub mod history;
 pub mod item;
 pub mod params;
@@ -22,6 +27,9 @@ pub mod query;
 pub mod similarity;
 pub mod weights;
 
+pub use gates::{
+    GateError, GatePolicy, GateRule, Gates, ItemExpectation, derive_gates, exact_match_fraction,
+};
 pub use history::{FAILURE_TOLERANCE, HISTORY_LEN, HistoryError, MinerHistory, QueryRecord};
 pub use item::{ItemEvidence, ItemFailure, ItemOutcome, check_item};
 pub use params::{CircuitKind, ParamsError, ScoringParams, UnknownCircuit};

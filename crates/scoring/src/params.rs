@@ -48,22 +48,17 @@ impl FromStr for CircuitKind {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParamsError {
-    #[error("c_min = {0} must lie in (0, 1]")]
-    CMin(f64),
     #[error("{name} = {value} must be finite and positive")]
     NotPositive { name: &'static str, value: f64 },
     #[error("the best possible score (t_ref / t_floor)^alpha overflows")]
     MaxScoreOverflows,
 }
 
-/// Tunables of one circuit's scoring. All are meant to be revisited as measurements
-/// come in; the defaults are starting points.
+/// How speed turns into score for one circuit. The pass/fail gates are not here: they
+/// are derived from the noise model for each profile and batch size
+/// ([`crate::derive_gates`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScoringParams {
-    /// Minimum cosine similarity between the decrypted output and the exact
-    /// simulation. Set it per circuit and parameter profile below the honest 1st
-    /// percentile that the noise-aware simulation predicts.
-    pub c_min: f64,
     /// Reference seconds per item: a miner this fast with perfect quality scores 1.
     pub t_ref: f64,
     /// Seconds per item below which being faster earns nothing more. It caps the score
@@ -75,21 +70,15 @@ pub struct ScoringParams {
 
 impl ScoringParams {
     /// conv3x3 (3,072 lookups): about 47 s on 2 CPU cores with Concrete-ML, so
-    /// `t_ref = 50 s`; `t_floor = 0.5 s` leaves 100x headroom for GPUs. `c_min = 0.97`
-    /// sits under the honest 1st percentile (0.977) that the noise-aware simulation
-    /// predicts for the default N = 2048 profile over 200 images.
+    /// `t_ref = 50 s`; `t_floor = 0.5 s` leaves 100x headroom for GPUs.
     pub const CONV3X3: ScoringParams = ScoringParams {
-        c_min: 0.97,
         t_ref: 50.0,
         t_floor: 0.5,
         alpha: 3.0,
     };
 
     /// VGG9 (158,336 lookups, about 50x conv3x3): `t_ref = 2500 s`, `t_floor = 25 s`.
-    /// Top-1 must agree as well; `c_min = 0.85` sits under the honest 1st percentile
-    /// (0.879, top-1 agreement 0.995) predicted for the default N = 4096 profile.
     pub const VGG9: ScoringParams = ScoringParams {
-        c_min: 0.85,
         t_ref: 2500.0,
         t_floor: 25.0,
         alpha: 3.0,
@@ -105,9 +94,6 @@ impl ScoringParams {
 
     /// Checks that every score these parameters produce is finite.
     pub fn validate(&self) -> Result<(), ParamsError> {
-        if !(self.c_min > 0.0 && self.c_min <= 1.0) {
-            return Err(ParamsError::CMin(self.c_min));
-        }
         for (name, value) in [
             ("t_ref", self.t_ref),
             ("t_floor", self.t_floor),
@@ -151,10 +137,9 @@ mod tests {
     #[test]
     fn invalid_params_are_refused() {
         let ok = ScoringParams::CONV3X3;
-        assert!(ScoringParams { c_min: 1.5, ..ok }.validate().is_err());
         assert!(
             ScoringParams {
-                c_min: f64::NAN,
+                alpha: f64::NAN,
                 ..ok
             }
             .validate()

@@ -33,7 +33,7 @@ pub enum QueryFailure {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum QueryOutcome {
     Passed {
-        /// Mean item cosine, in `[c_min, 1]`.
+        /// Mean item cosine, in `[0, 1]`.
         quality: f64,
         /// Validator-measured seconds per item (before the floor).
         seconds_per_item: f64,
@@ -79,7 +79,7 @@ pub fn judge_query(
             }
         }
     }
-    let quality = (cosine_sum / items.len() as f64).clamp(params.c_min.min(1.0), 1.0);
+    let quality = (cosine_sum / items.len() as f64).clamp(0.0, 1.0);
     let seconds_per_item = elapsed.as_secs_f64() / items.len() as f64;
     let score = query_score(params, quality, seconds_per_item);
     QueryOutcome::Passed {

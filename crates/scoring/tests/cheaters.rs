@@ -9,8 +9,8 @@ use brainlock_circuit::{
     Circuit, NoiseModel, NoisySimulator, ParameterSet, Simulator, conv3x3, synthetic_image, vgg9,
 };
 use brainlock_scoring::{
-    CircuitKind, ItemEvidence, MinerHistory, QueryOutcome, ScoringParams, check_item, judge_query,
-    normalize_weights,
+    CircuitKind, GatePolicy, Gates, ItemEvidence, ItemExpectation, MinerHistory, QueryOutcome,
+    ScoringParams, check_item, derive_gates, judge_query, normalize_weights,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -106,7 +106,12 @@ fn answer(
     }
 }
 
-fn judge(scenario: &Scenario, answer: &Answer, expected: &[Vec<i64>]) -> QueryOutcome {
+fn judge(
+    scenario: &Scenario,
+    gates: &Gates,
+    answer: &Answer,
+    expected: &[ItemExpectation],
+) -> QueryOutcome {
     let params = ScoringParams::for_circuit(scenario.kind);
     let items: Vec<_> = answer
         .outputs
@@ -114,8 +119,7 @@ fn judge(scenario: &Scenario, answer: &Answer, expected: &[Vec<i64>]) -> QueryOu
         .zip(expected)
         .map(|(decrypted, expected)| {
             check_item(
-                scenario.kind,
-                &params,
+                gates,
                 &ItemEvidence {
                     decrypted,
                     expected,
@@ -131,8 +135,15 @@ fn judge(scenario: &Scenario, answer: &Answer, expected: &[Vec<i64>]) -> QueryOu
 /// Expands one sigma per lookup layer to the simulator's per-channel layout.
 fn run(scenario: &Scenario) -> Report {
     let exact = Simulator::new(&scenario.circuit).unwrap();
-    let sigmas = NoiseModel::new(&scenario.honest_params).layer_sigmas(&scenario.circuit);
-    let noisy = NoisySimulator::with_sigmas(&scenario.circuit, sigmas).unwrap();
+    let model = NoiseModel::new(&scenario.honest_params);
+    let noisy = NoisySimulator::new(&scenario.circuit, &model).unwrap();
+    let gates = derive_gates(
+        &scenario.circuit,
+        &model,
+        scenario.batch,
+        &GatePolicy::default(),
+    )
+    .unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut histories = vec![MinerHistory::new(); MINERS.len()];
     let mut honest_slips = 0;
@@ -140,10 +151,11 @@ fn run(scenario: &Scenario) -> Report {
         let images: Vec<Vec<i64>> = (0..scenario.batch)
             .map(|i| synthetic_image(0x5c0e, (query * scenario.batch + i) as u64))
             .collect();
-        let expected: Vec<Vec<i64>> = images
+        let expectations: Vec<ItemExpectation> = images
             .iter()
-            .map(|image| exact.run(image).unwrap())
+            .map(|image| gates.expect(&exact, image).unwrap())
             .collect();
+        let expected: Vec<Vec<i64>> = expectations.iter().map(|e| e.outputs.clone()).collect();
         if query == 0 {
             // The tamperable forward pass is faithful to the real simulation.
             for (image, truth) in images.iter().zip(&expected) {
@@ -171,7 +183,7 @@ fn run(scenario: &Scenario) -> Report {
             } else {
                 answer(scenario, *miner, &images, &expected, &mut rng)
             };
-            let outcome = judge(scenario, &answer, &expected);
+            let outcome = judge(scenario, &gates, &answer, &expectations);
             let cheater = !matches!(miner, Miner::Honest | Miner::Slow);
             assert!(outcome.score().is_finite());
             if cheater {
@@ -273,10 +285,9 @@ fn vgg9_cheaters_earn_nothing() {
         kind: CircuitKind::Vgg9,
         circuit: vgg9(1),
         honest_seconds: 500.0,
-        // The default VGG9 profile (N = 4096): about 0.076 box of noise on every lookup.
-        // Slips are rare there (the noise model predicts 99.5% top-1 agreement), so a
-        // run of 8 images may have none.
-        honest_params: ParameterSet::tfhe_rs_n4096(),
+        // The default VGG9 profile (N = 8192): about 0.04 box of noise on every lookup,
+        // so slips are rare enough that a run of 8 images has none.
+        honest_params: ParameterSet::tfhe_rs_n8192(),
         queries: 8,
         batch: 1,
         min_honest_slips: 0,

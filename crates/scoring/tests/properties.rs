@@ -1,8 +1,8 @@
 //! Properties of the scoring functions over arbitrary inputs.
 
 use brainlock_scoring::{
-    CircuitKind, HISTORY_LEN, ItemEvidence, MinerHistory, QueryRecord, ScoringParams, check_item,
-    cosine_similarity, normalize_weights, query_score,
+    GateRule, Gates, HISTORY_LEN, ItemEvidence, ItemExpectation, MinerHistory, QueryRecord,
+    ScoringParams, check_item, cosine_similarity, normalize_weights, query_score,
 };
 use proptest::prelude::*;
 
@@ -61,14 +61,29 @@ proptest! {
         decrypted in prop::collection::vec(-300i64..300, 0..12),
         expected in prop::collection::vec(-300i64..300, 0..12),
         trivial in any::<bool>(),
-        vgg9 in any::<bool>(),
+        classifier in any::<bool>(),
+        c_min in 0.0f64..=1.0,
+        gate in 0i64..=10,
     ) {
-        let kind = if vgg9 { CircuitKind::Vgg9 } else { CircuitKind::Conv3x3 };
-        let p = ScoringParams::for_circuit(kind);
-        let outcome = check_item(kind, &p, &ItemEvidence { decrypted: &decrypted, expected: &expected, trivial });
+        let rule = if classifier {
+            GateRule::Classifier { top2_margin: gate }
+        } else {
+            GateRule::ExactFraction { e_min: gate as f64 / 10.0 }
+        };
+        let gates = Gates {
+            batch: 1,
+            item_failure: 1e-3,
+            c_min,
+            rule,
+            simulated_items: 0,
+            simulated_cosine_mean: 1.0,
+            simulated_e_min_mean: None,
+        };
+        let expectation = ItemExpectation::outputs_only(expected.clone(), c_min);
+        let outcome = check_item(&gates, &ItemEvidence { decrypted: &decrypted, expected: &expectation, trivial });
         if let brainlock_scoring::ItemOutcome::Passed { cosine } = outcome {
             prop_assert!(!trivial && decrypted.len() == expected.len());
-            prop_assert!(cosine >= p.c_min && cosine <= 1.0);
+            prop_assert!(cosine >= c_min && cosine <= 1.0);
         }
     }
 

@@ -25,7 +25,7 @@ fn main() -> anyhow::Result<()> {
         "circuit  profile            keygen_s  key_MB  encrypt_s  input_MB  simulate_s  decrypt_s  outputs"
     );
     for name in names {
-        let workload = Workload::resolve(&name, None, &ScoringTable::default())?;
+        let workload = Workload::resolve(&name, None, &ScoringTable::default(), 1)?;
         let shape = workload.circuit.input_shape;
         let image = augment(
             &synthetic::draw(shape.height, shape.width, &mut rng),

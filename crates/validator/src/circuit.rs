@@ -8,7 +8,7 @@ use std::str::FromStr;
 use brainlock_circuit::Circuit;
 use brainlock_circuit::{DEFAULT_CIRCUIT_SEED, SHIPPED_NAMES, shipped_circuit};
 use brainlock_fhe::Profile;
-use brainlock_scoring::{CircuitKind, ScoringParams};
+use brainlock_scoring::{CircuitKind, GatePolicy, Gates, ScoringParams, derive_gates};
 
 use crate::config::ScoringTable;
 
@@ -24,6 +24,8 @@ pub enum CircuitError {
     UnknownProfile(String),
     #[error("scoring parameters: {0}")]
     Scoring(#[from] brainlock_scoring::ParamsError),
+    #[error("deriving the gates: {0}")]
+    Gates(#[from] brainlock_scoring::GateError),
 }
 
 /// Everything fixed about what this validator asks miners to compute.
@@ -31,30 +33,36 @@ pub enum CircuitError {
 pub struct Workload {
     pub circuit: Circuit,
     pub profile: &'static Profile,
-    /// How results are checked: VGG9 by top-1 and cosine, image circuits by cosine.
+    /// Which speed parameters apply (VGG9's or conv3x3's).
     pub kind: CircuitKind,
     pub params: ScoringParams,
+    /// How results are checked, derived from the profile's noise for the batch size.
+    pub gates: Gates,
 }
 
 impl Workload {
-    /// `name` is a shipped circuit id or a path to a circuit JSON file.
+    /// `name` is a shipped circuit id or a path to a circuit JSON file; queries carry
+    /// `batch` items. Derives the gates: CPU-heavy for VGG9 (a few hundred noisy
+    /// simulations), so call it from a blocking thread.
     pub fn resolve(
         name: &str,
         profile: Option<&str>,
         overrides: &ScoringTable,
+        batch: usize,
     ) -> Result<Self, CircuitError> {
         let circuit = match shipped_circuit(name, DEFAULT_CIRCUIT_SEED) {
             Some(circuit) => circuit,
             None if Path::new(name).is_file() => Circuit::load(name)?,
             None => return Err(CircuitError::Unknown(name.into())),
         };
-        Self::new(circuit, profile, overrides)
+        Self::new(circuit, profile, overrides, batch)
     }
 
     pub fn new(
         circuit: Circuit,
         profile: Option<&str>,
         overrides: &ScoringTable,
+        batch: usize,
     ) -> Result<Self, CircuitError> {
         let invalid = |message: String| CircuitError::Invalid {
             id: circuit.id.clone(),
@@ -68,21 +76,31 @@ impl Workload {
             }
             None => Profile::default_for(&circuit.id),
         };
-        // Anything but VGG9 (a classifier) is checked like conv3x3: by output cosine.
+        // Anything but VGG9 is timed like conv3x3.
         let kind = CircuitKind::from_str(&circuit.id).unwrap_or(CircuitKind::Conv3x3);
         let defaults = ScoringParams::for_circuit(kind);
         let params = ScoringParams {
-            c_min: overrides.c_min.unwrap_or(defaults.c_min),
             t_ref: overrides.t_ref.unwrap_or(defaults.t_ref),
             t_floor: overrides.t_floor.unwrap_or(defaults.t_floor),
             alpha: overrides.alpha.unwrap_or(defaults.alpha),
         };
         params.validate()?;
+        let model = brainlock_circuit::NoiseModel::new(&profile.parameter_set());
+        let gates = derive_gates(&circuit, &model, batch, &GatePolicy::default())?;
+        tracing::info!(
+            circuit = %circuit.id,
+            profile = profile.id,
+            batch,
+            c_min = gates.c_min,
+            rule = %gates.rule,
+            "gates derived from the noise model"
+        );
         Ok(Self {
             circuit,
             profile,
             kind,
             params,
+            gates,
         })
     }
 

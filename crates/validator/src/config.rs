@@ -171,7 +171,6 @@ pub struct WeightsTable {
 #[derive(Debug, Default, Deserialize, Clone, Copy)]
 #[serde(deny_unknown_fields)]
 pub struct ScoringTable {
-    pub c_min: Option<f64>,
     pub t_ref: Option<f64>,
     pub t_floor: Option<f64>,
     pub alpha: Option<f64>,

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use brainlock_fhe::{ClientKey, EncryptedOutput, Limits};
 use brainlock_miner::{ClientError, MinerClient};
 use brainlock_scoring::{
-    ItemEvidence, ItemFailure, ItemOutcome, QueryOutcome, ScoringParams, check_item, judge_query,
+    ItemEvidence, ItemExpectation, ItemFailure, ItemOutcome, QueryOutcome, ScoringParams,
+    check_item, judge_query,
 };
 use brainlock_wire::{CircuitId, FrameError, FramePayload, InferRequest, KeyId, ProfileId};
 use bytes::Bytes;
@@ -53,7 +54,7 @@ pub struct PreparedQuery {
     client_key: ClientKey,
     key_bytes: Bytes,
     request: InferRequestParts,
-    expected: Vec<Vec<i64>>,
+    expected: Vec<ItemExpectation>,
     cost: ClientCost,
 }
 
@@ -74,8 +75,9 @@ impl PreparedQuery {
         let expected = inputs
             .iter()
             .map(|input| {
-                simulator
-                    .run(input)
+                workload
+                    .gates
+                    .expect(&simulator, input)
                     .map_err(|e| PrepareError::Simulate(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -373,7 +375,7 @@ async fn receive_frames(
 fn check_results(
     workload: &Workload,
     client_key: &ClientKey,
-    expected: &[Vec<i64>],
+    expected: &[ItemExpectation],
     results: Vec<Bytes>,
 ) -> Result<(Vec<ItemOutcome>, Duration), Failure> {
     let started = Instant::now();
@@ -404,8 +406,7 @@ fn check_results(
                 })?
         };
         items.push(check_item(
-            workload.kind,
-            &workload.params,
+            &workload.gates,
             &ItemEvidence {
                 decrypted: &decrypted,
                 expected,
@@ -454,6 +455,23 @@ fn describe(failure: &ItemFailure) -> String {
         } => {
             format!("class {got}, simulation says {expected} (cosine {cosine:.4})")
         }
-        ItemFailure::LowSimilarity { cosine, c_min } => format!("cosine {cosine:.4} below {c_min}"),
+        ItemFailure::LowSimilarity { cosine, c_min } => {
+            format!("cosine {cosine:.4} below {c_min:.4}")
+        }
+        ItemFailure::ImpossibleValues { count, first_index } => format!(
+            "{count} output values that no rounding noise produces (first at {first_index}): \
+             lookups not computed"
+        ),
+        ItemFailure::TooManyMismatches {
+            mismatches,
+            allowed,
+            expected,
+        } => format!(
+            "{mismatches} outputs differ from the simulation; the noise explains {expected:.0} \
+             (at most {allowed})"
+        ),
+        ItemFailure::LowExactMatch { exact_match, e_min } => {
+            format!("exact-match fraction {exact_match:.4} below {e_min:.4}")
+        }
     }
 }

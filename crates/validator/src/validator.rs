@@ -92,13 +92,14 @@ impl Validator {
         keypair: Arc<Keypair>,
     ) -> anyhow::Result<Self> {
         let workload = {
-            let (name, profile, scoring) = (
+            let (name, profile, scoring, batch) = (
                 config.circuit.clone(),
                 config.profile.clone(),
                 config.scoring,
+                config.batch_size,
             );
             tokio::task::spawn_blocking(move || {
-                Workload::resolve(&name, profile.as_deref(), &scoring)
+                Workload::resolve(&name, profile.as_deref(), &scoring, batch)
             })
             .await
             .context("building the circuit")??

@@ -345,7 +345,6 @@ fn validator_config(dir: &Path, registry: PathBuf) -> ValidatorConfig {
         // test-tiny takes well under a second: put the reference and floor there so
         // speed differences show in the score.
         scoring: ScoringTable {
-            c_min: None,
             t_ref: Some(1.0),
             t_floor: Some(0.01),
             alpha: None,
