@@ -19,7 +19,8 @@ use brainlock_circuit::{Circuit, Layer, LayerOutput, LookupLayer, Shape};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tfhe::core_crypto::algorithms::slice_algorithms::{
-    slice_wrapping_add_assign, slice_wrapping_add_scalar_mul_assign, slice_wrapping_sub_assign,
+    slice_wrapping_add_assign, slice_wrapping_add_scalar_mul_assign,
+    slice_wrapping_scalar_mul_assign, slice_wrapping_sub_assign,
 };
 use tfhe::core_crypto::prelude::*;
 
@@ -34,6 +35,29 @@ pub fn evaluate(
     key: &EvaluationKey,
     input: &EncryptedInput,
     progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<EncryptedOutput> {
+    evaluate_with(circuit, key, input, progress, &|_, _| LookupWork::Bootstrap)
+}
+
+/// What the engine does for one lookup.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum LookupWork {
+    /// Keyswitch and bootstrap through the channel's table: the honest work.
+    Bootstrap,
+    /// No bootstrap: the accumulator times `scale`, plus the plaintext `intercept`
+    /// (wrapping on the torus). Only the adversary module asks for this: it is what a
+    /// miner holding the evaluation key computes for free.
+    #[cfg_attr(not(feature = "adversary"), allow(dead_code))]
+    Affine { scale: u64, intercept: u64 },
+}
+
+/// [`evaluate`], with `work(layer, output)` choosing each lookup's treatment.
+pub(crate) fn evaluate_with(
+    circuit: &Circuit,
+    key: &EvaluationKey,
+    input: &EncryptedInput,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    work: &(dyn Fn(usize, usize) -> LookupWork + Sync),
 ) -> Result<EncryptedOutput> {
     let profile = key.profile;
     if input.profile.id != profile.id {
@@ -65,6 +89,7 @@ pub fn evaluate(
             tracing::info_span!("layer", name = %layer.name, outputs = plan.shapes[i + 1].len());
         let _guard = span.enter();
         let ctx = LayerContext {
+            index: i,
             layer,
             input: plan.shapes[i],
             output: plan.shapes[i + 1],
@@ -73,7 +98,12 @@ pub fn evaluate(
         };
         current = match &layer.output {
             LayerOutput::Lookup(lookup) => {
-                run_lookup_layer(&ctx, lookup, key, &current, &done, total, progress)
+                let progress = Progress {
+                    done: &done,
+                    total,
+                    report: progress,
+                };
+                run_lookup_layer(&ctx, lookup, key, &current, &progress, work)
             }
             LayerOutput::Accumulator { .. } => run_accumulator_layer(&ctx, profile, &current),
         };
@@ -85,6 +115,7 @@ pub fn evaluate(
 }
 
 struct LayerContext<'a> {
+    index: usize,
     layer: &'a Layer,
     input: Shape,
     output: Shape,
@@ -125,10 +156,19 @@ fn channel_lut(
     )
 }
 
+/// Lookups done so far, reported as they complete.
+struct Progress<'a> {
+    done: &'a AtomicUsize,
+    total: usize,
+    report: &'a (dyn Fn(usize, usize) + Sync),
+}
+
 /// Per-thread buffers of the lookup hot loop, for a chunk of up to [`CHUNK`] lookups.
 struct Worker {
-    /// The chunk's accumulators (big key), then their keyswitched forms (small key).
+    /// The accumulators of the chunk's bootstrapped lookups (big key), then their
+    /// keyswitched forms (small key), and where each one's output goes in the chunk.
     acc: Vec<u64>,
+    targets: Vec<usize>,
     small: Vec<u64>,
     digits: Vec<u64>,
     rotated: GlweCiphertextOwned<u64>,
@@ -150,6 +190,7 @@ impl Worker {
         );
         Self {
             acc: vec![0; CHUNK * profile.big_dim().to_lwe_size().0],
+            targets: Vec::with_capacity(CHUNK),
             small: vec![0; CHUNK * profile.small_dim().to_lwe_size().0],
             digits: vec![0; CHUNK * profile.ks_level],
             rotated: GlweCiphertext::new(
@@ -216,12 +257,12 @@ fn run_lookup_layer(
     lookup: &LookupLayer,
     key: &EvaluationKey,
     inputs: &[u64],
-    done: &AtomicUsize,
-    total: usize,
-    progress: &(dyn Fn(usize, usize) + Sync),
+    progress: &Progress,
+    work: &(dyn Fn(usize, usize) -> LookupWork + Sync),
 ) -> Vec<u64> {
     let profile = key.profile;
     let lwe_size = profile.big_dim().to_lwe_size().0;
+    let body = lwe_size - 1;
     let luts: Vec<_> = lookup
         .tables
         .iter()
@@ -243,25 +284,37 @@ fn run_lookup_layer(
             |worker, (chunk_index, chunk)| {
                 let first = chunk_index * CHUNK;
                 let count = chunk.len() / lwe_size;
-                for (j, acc) in worker
-                    .acc
-                    .chunks_exact_mut(lwe_size)
-                    .take(count)
-                    .enumerate()
-                {
-                    let o = first + j;
-                    ctx.accumulate(inputs, lwe_size, o, acc);
-                    let body = lwe_size - 1;
-                    acc[body] = acc[body].wrapping_add(offsets[channel_of(ctx.output, o)]);
-                }
-                worker.keyswitch(key, count);
+                worker.targets.clear();
                 for (j, out) in chunk.chunks_exact_mut(lwe_size).enumerate() {
-                    let c = channel_of(ctx.output, first + j);
-                    worker.bootstrap(key, j, &luts[c], out);
+                    let o = first + j;
+                    match work(ctx.index, o) {
+                        LookupWork::Bootstrap => {
+                            let slot = worker.targets.len();
+                            let acc = &mut worker.acc[slot * lwe_size..(slot + 1) * lwe_size];
+                            ctx.accumulate(inputs, lwe_size, o, acc);
+                            acc[body] = acc[body].wrapping_add(offsets[channel_of(ctx.output, o)]);
+                            worker.targets.push(j);
+                        }
+                        LookupWork::Affine { scale, intercept } => {
+                            ctx.accumulate(inputs, lwe_size, o, out);
+                            slice_wrapping_scalar_mul_assign(out, scale);
+                            out[body] = out[body].wrapping_add(intercept);
+                        }
+                    }
                 }
-                let now = done.fetch_add(chunk.len() / lwe_size, Ordering::Relaxed)
-                    + chunk.len() / lwe_size;
-                progress(now, total);
+                worker.keyswitch(key, worker.targets.len());
+                for slot in 0..worker.targets.len() {
+                    let j = worker.targets[slot];
+                    let c = channel_of(ctx.output, first + j);
+                    worker.bootstrap(
+                        key,
+                        slot,
+                        &luts[c],
+                        &mut chunk[j * lwe_size..(j + 1) * lwe_size],
+                    );
+                }
+                let now = progress.done.fetch_add(count, Ordering::Relaxed) + count;
+                (progress.report)(now, progress.total);
             },
         );
     outputs

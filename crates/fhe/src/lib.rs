@@ -4,10 +4,13 @@
 //! (`brainlock_circuit::NoiseModel`, fed by [`Profile::parameter_set`]); this crate's
 //! tests check them against real ciphertexts.
 
+#[cfg(feature = "adversary")]
+pub mod adversary;
 pub mod bench;
 mod ciphertext;
 mod engine;
 mod error;
+mod evaluator;
 mod keys;
 mod keyswitch;
 #[cfg(test)]
@@ -19,6 +22,7 @@ mod wire;
 pub use ciphertext::{EncryptedInput, EncryptedOutput};
 pub use engine::evaluate;
 pub use error::{EngineError, Result};
+pub use evaluator::{CpuEvaluator, Evaluator};
 pub use keys::{ClientKey, CompressedEvaluationKey, EvaluationKey};
 pub use profile::Profile;
 pub use wire::Limits;

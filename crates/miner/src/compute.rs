@@ -4,7 +4,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
-use brainlock_fhe::{EncryptedInput, EvaluationKey, evaluate};
+use brainlock_fhe::{EncryptedInput, EvaluationKey, Evaluator};
 use brainlock_wire::{Frame, FramePayload, encode_frame};
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -28,7 +28,7 @@ pub struct Job {
 
 /// Runs one job: skipped if its client is gone, an error frame past its deadline,
 /// otherwise the evaluated output (or the engine's error) as one frame.
-pub fn run_job(metrics: &Metrics, job: Job) {
+pub fn run_job(evaluator: &dyn Evaluator, metrics: &Metrics, job: Job) {
     if job.frames.is_closed() {
         tracing::debug!(index = job.index, "client gone; item skipped");
         return;
@@ -39,7 +39,7 @@ pub fn run_job(metrics: &Metrics, job: Job) {
             "deadline_exceeded: the request's deadline passed before this item started".into(),
         )
     } else {
-        evaluate_item(metrics, &job)
+        evaluate_item(evaluator, metrics, &job)
     };
     let frame = encode_frame(&Frame {
         index: job.index,
@@ -56,12 +56,12 @@ pub fn run_job(metrics: &Metrics, job: Job) {
     let _ = job.frames.try_send(frame);
 }
 
-fn evaluate_item(metrics: &Metrics, job: &Job) -> FramePayload {
+fn evaluate_item(evaluator: &dyn Evaluator, metrics: &Metrics, job: &Job) -> FramePayload {
     let started = Instant::now();
     let circuit = &job.circuit.circuit;
     // A panic in the engine must cost one item, not the worker thread.
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        evaluate(circuit, &job.key, &job.input, &|_, _| {})
+        evaluator.evaluate(circuit, &job.key, &job.input, &|_, _| {})
     }));
     match outcome {
         Ok(Ok(output)) => {

@@ -22,4 +22,4 @@ pub mod server;
 
 pub use client::{ClientError, FrameStream, MinerClient};
 pub use config::{Cli, MinerConfig};
-pub use miner::{Miner, run};
+pub use miner::{Miner, run, run_with};

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use brainlock_chain::{AxonInfo, Chain};
 use brainlock_daemon::ChainSource;
 use brainlock_epistula::{AccountId, LingeringListener, Verifier};
+use brainlock_fhe::{CpuEvaluator, Evaluator};
 use brainlock_wire::{Backend, MinerInfo, MinerLimits, PROTOCOL_VERSION};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -35,11 +36,21 @@ pub struct Miner {
 
 impl Miner {
     /// Checks that `hotkey` is registered on the subnet, builds the served circuits,
-    /// binds, announces the axon and loads the first metagraph.
+    /// binds, announces the axon and loads the first metagraph; evaluates on the CPU.
     pub async fn start(
         config: &MinerConfig,
         hotkey: AccountId,
         chain: Arc<dyn Chain>,
+    ) -> anyhow::Result<Self> {
+        Self::start_with(config, hotkey, chain, Arc::new(CpuEvaluator)).await
+    }
+
+    /// [`Miner::start`] with the evaluator that runs every batch item.
+    pub async fn start_with(
+        config: &MinerConfig,
+        hotkey: AccountId,
+        chain: Arc<dyn Chain>,
+        evaluator: Arc<dyn Evaluator>,
     ) -> anyhow::Result<Self> {
         config.check()?;
         crate::allocator::return_large_buffers_to_the_os();
@@ -95,7 +106,10 @@ impl Miner {
             hotkey: ss58.clone(),
             circuits: catalog.circuit_ids(),
             profiles: catalog.profile_ids(),
-            backend: Backend::Cpu,
+            backend: match evaluator.backend() {
+                "cuda" => Backend::Cuda,
+                _ => Backend::Cpu,
+            },
             limits: MinerLimits {
                 max_key_bytes: limits.max_key_bytes as u64,
                 max_batch: limits.max_batch as u32,
@@ -109,7 +123,7 @@ impl Miner {
         let workers = spawn_workers(
             config.workers,
             queue.clone(),
-            Arc::new(move |job: Job| run_job(&worker_metrics, job)),
+            Arc::new(move |job: Job| run_job(evaluator.as_ref(), &worker_metrics, job)),
         )
         .context("starting workers")?;
         let state = Arc::new(AppState {
@@ -169,14 +183,23 @@ impl Miner {
 }
 
 /// Loads the hotkey from the wallet, opens the chain, starts and serves until
-/// `shutdown`.
+/// `shutdown`, evaluating on the CPU.
 pub async fn run(
     config: MinerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with(config, Arc::new(CpuEvaluator), shutdown).await
+}
+
+/// [`run`] with the evaluator that runs every batch item.
+pub async fn run_with(
+    config: MinerConfig,
+    evaluator: Arc<dyn Evaluator>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let keypair = config.neuron.load_hotkey()?;
     let chain = config.neuron.open_chain(&keypair).await?;
-    Miner::start(&config, keypair.account_id(), chain)
+    Miner::start_with(&config, keypair.account_id(), chain, evaluator)
         .await?
         .serve(shutdown)
         .await

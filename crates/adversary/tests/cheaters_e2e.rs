@@ -1,0 +1,218 @@
+//! DESIGN section 5 on real ciphertexts: each cheat of the threat model runs in a real
+//! miner process (`brainlock-cheating-miner`, the miner daemon with a cheating
+//! evaluator) on `conv3x3`, queried through the validator's own query path (fresh key,
+//! encryption, signed HTTP, streamed frames, decryption, the derived gates). Every
+//! cheat must fail its query, scoring 0; honest work must pass.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brainlock_chain::{Chain, LocalRegistry, Registration, Role};
+use brainlock_daemon::{ChainSource, NeuronConfig, WalletConfig};
+use brainlock_epistula::wallet::{create_hotkey, load_hotkey};
+use brainlock_validator::config::ScoringTable;
+use brainlock_validator::images::SourceSpec;
+use brainlock_validator::store::Outcome;
+use brainlock_validator::{Validator, ValidatorConfig};
+
+const NETUID: u16 = 55;
+const CIRCUIT: &str = "conv3x3";
+
+/// (miner name, `--cheat`): `None` works honestly.
+const MINERS: [(&str, Option<&str>); 8] = [
+    ("honest", None),
+    ("affine", Some("affine")),
+    ("partial-50", Some("partial:0.5")),
+    ("partial-90", Some("partial:0.9")),
+    ("partial-98", Some("partial:0.98")),
+    ("shifted-tables", Some("shifted-tables")),
+    ("forged", Some("forged")),
+    ("replay", Some("replay")),
+];
+
+/// Kills the miner processes however the test ends.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn_miner(
+    registry: &Path,
+    wallets: &Path,
+    name: &str,
+    cheat: Option<&str>,
+    validator: &str,
+) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_brainlock-cheating-miner"));
+    command
+        .args(["--netuid", &NETUID.to_string()])
+        .arg("--registry")
+        .arg(registry)
+        .arg("--wallet.path")
+        .arg(wallets)
+        .args(["--wallet.name", name, "--wallet.hotkey", "default"])
+        .args([
+            "--axon.ip",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--circuit",
+            CIRCUIT,
+        ])
+        .args(["--workers", "1", "--auth.allow", validator])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    if let Some(cheat) = cheat {
+        command.args(["--cheat", cheat]);
+    }
+    command.spawn().expect("the cheating miner binary runs")
+}
+
+fn validator_config(dir: &Path, registry: PathBuf) -> ValidatorConfig {
+    ValidatorConfig {
+        neuron: NeuronConfig {
+            netuid: NETUID,
+            chain: ChainSource::Registry(registry),
+            wallet: WalletConfig {
+                name: "validator".into(),
+                hotkey: "default".into(),
+                path: dir.join("wallets"),
+            },
+            debug: false,
+        },
+        database: dir.join("validator.sqlite").to_string_lossy().into_owned(),
+        dataset: SourceSpec::Synthetic,
+        dataset_endpoint: "http://127.0.0.1:1".into(),
+        circuit: CIRCUIT.into(),
+        profile: None,
+        batch_size: 1,
+        key_upload_timeout: Duration::from_secs(120),
+        infer_timeout: Some(Duration::from_secs(300)),
+        weights_interval: Some(0),
+        metrics_addr: None,
+        gateway: None,
+        scoring: ScoringTable::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cheat_fails_on_real_ciphertexts_and_honest_work_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let wallets = dir.path().join("wallets");
+    let registry = dir.path().join("registry.json");
+
+    let validator_key = {
+        create_hotkey(&wallets, "validator", "default", false).unwrap();
+        load_hotkey(&wallets, "validator", "default").unwrap()
+    };
+    let validator_ss58 = validator_key.account_id().to_ss58();
+    let chain = LocalRegistry::open(&registry, NETUID, &validator_ss58).unwrap();
+    chain
+        .register(Registration {
+            hotkey: validator_ss58.clone(),
+            coldkey: None,
+            role: Role::Validator,
+            stake: 0.0,
+        })
+        .await
+        .unwrap();
+    let mut hotkeys = Vec::new();
+    for (name, _) in MINERS {
+        create_hotkey(&wallets, name, "default", false).unwrap();
+        let hotkey = load_hotkey(&wallets, name, "default")
+            .unwrap()
+            .account_id()
+            .to_ss58();
+        chain
+            .register(Registration {
+                hotkey: hotkey.clone(),
+                coldkey: None,
+                role: Role::Miner,
+                stake: 0.0,
+            })
+            .await
+            .unwrap();
+        hotkeys.push(hotkey);
+    }
+    let _processes = Processes(
+        MINERS
+            .iter()
+            .map(|(name, cheat)| spawn_miner(&registry, &wallets, name, *cheat, &validator_ss58))
+            .collect(),
+    );
+
+    // Every miner announces its axon once it serves.
+    let started = Instant::now();
+    let metagraph = loop {
+        let metagraph = chain.metagraph(NETUID).await.unwrap();
+        if metagraph.serving_miners().count() == MINERS.len() {
+            break metagraph;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "miners did not all start"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+
+    let config = validator_config(dir.path(), registry.clone());
+    let mut validator = Validator::new(config, Arc::new(chain), Arc::new(validator_key))
+        .await
+        .unwrap();
+    let block = 1;
+    let mut table = Vec::new();
+    for ((name, _), hotkey) in MINERS.iter().zip(&hotkeys) {
+        let neuron = metagraph.by_hotkey(hotkey).unwrap().clone();
+        // The replay cheat answers its first query honestly and replays it after.
+        let queries = if *name == "replay" { 2 } else { 1 };
+        for _ in 0..queries {
+            let report = validator.query_neuron(&neuron, block).await.unwrap();
+            table.push((*name, report));
+        }
+    }
+    eprintln!("| miner | outcome | seconds per item | reason |");
+    for (name, report) in &table {
+        let (outcome, reason) = match &report.outcome {
+            Outcome::Passed => (
+                "passed".to_string(),
+                format!("quality {:.4}", report.quality.unwrap_or_default()),
+            ),
+            Outcome::Failed { kind, reason } => (format!("failed ({kind})"), reason.clone()),
+        };
+        eprintln!(
+            "| {name} | {outcome} | {:.2} | {reason} |",
+            report.seconds_per_item.unwrap_or(f64::NAN)
+        );
+    }
+    for (name, report) in &table {
+        let last_replay = *name == "replay" && std::ptr::eq(report, &table.last().unwrap().1);
+        let first_replay = *name == "replay" && !last_replay;
+        if *name == "honest" || first_replay {
+            assert!(report.outcome.passed(), "{name}: {:?}", report.outcome);
+            assert!(report.score > 0.0);
+        } else {
+            assert!(!report.outcome.passed(), "{name} passed: {report:?}");
+            assert_eq!(report.score, 0.0, "{name}");
+        }
+    }
+    let honest = validator.standing(&hotkeys[0]);
+    assert!(honest > 0.0);
+    for ((name, _), hotkey) in MINERS.iter().zip(&hotkeys).skip(1) {
+        let standing = validator.standing(hotkey);
+        if *name == "replay" {
+            // One honest answer, then a replayed one: half the honest standing at most.
+            assert!(standing < honest, "replay {standing} >= honest {honest}");
+        } else {
+            assert_eq!(standing, 0.0, "{name}");
+        }
+    }
+    validator.close().await;
+}
