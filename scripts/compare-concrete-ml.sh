@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Times Concrete-ML 1.9 and Brainlock's engine on the same conv3x3 workload, on this
-# machine: 3 encrypted runs each, prints both medians and the ratio.
+# Times Concrete-ML 1.9 and Brainlock's engine on the same conv3x3 workload (BatchNorm + GELU
+# + 8-bit quantizer folded into one table per output), on this machine: 3 encrypted runs
+# each, prints both medians and the ratio.
 #
 #   scripts/compare-concrete-ml.sh            # install (first time) and compare
 #   RUNS=5 scripts/compare-concrete-ml.sh
