@@ -205,11 +205,12 @@ pub fn result_frame_cap(workload: &Workload) -> usize {
     brainlock_wire::FRAME_HEADER_LEN + expected_result_bytes(workload) + RESULT_SLACK_BYTES
 }
 
-/// Memory one query of `batch` items holds at most on the validator: the serialized
-/// evaluation key, the encrypted inputs and the largest answer the miner may send.
+/// Memory one query of `batch` items holds at most on the validator: the evaluation
+/// key twice (while it is prepared, the compressed key and its serialization coexist),
+/// the encrypted inputs and the largest answer the miner may send.
 pub fn query_memory_bytes(workload: &Workload, batch: usize) -> usize {
     let profile = workload.profile;
-    let key = (profile.compressed_ksk_words() + profile.compressed_bsk_words()) * 8;
+    let key = 2 * (profile.compressed_ksk_words() + profile.compressed_bsk_words()) * 8;
     let input = 64 + workload.circuit.input_shape.len() * 8;
     key + batch * (input + result_frame_cap(workload) + brainlock_wire::FRAME_HEADER_LEN)
 }
