@@ -192,7 +192,11 @@ fn validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {
         batch_size: 1,
         key_upload_timeout: Duration::from_secs(30),
         infer_timeout: Some(Duration::from_secs(30)),
+        round_timeout: None,
         weights_interval: Some(0),
+        weights_poll: Duration::from_secs(12),
+        max_concurrent_queries: 4,
+        query_memory_bytes: 4096 << 20,
         metrics_addr: None,
         scoring: ScoringTable::default(),
         gateway: Some(GatewaySettings {

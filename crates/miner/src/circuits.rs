@@ -4,11 +4,14 @@
 //! validators agree on every weight as long as they use the same seed.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use brainlock_circuit::{Circuit, SHIPPED_NAMES, shipped_circuit};
 use brainlock_fhe::Profile;
 use brainlock_fhe::plan::Plan;
+use brainlock_scoring::{CircuitKind, ScoringParams};
 use brainlock_wire::{CircuitId, ProfileId};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,9 @@ pub struct ServedCircuit {
     pub plan: Plan,
     /// Programmable bootstraps per item (for the lookups-per-second metric).
     pub lookups: usize,
+    /// The validators' reference time per item for this circuit (`None` for circuits
+    /// the scoring rules do not name, such as test circuits).
+    pub t_ref: Option<Duration>,
 }
 
 impl ServedCircuit {
@@ -37,11 +43,25 @@ impl ServedCircuit {
             message: e.to_string(),
         })?;
         let lookups = plan.lookups(&circuit);
+        let t_ref = CircuitKind::from_str(&circuit.id)
+            .ok()
+            .map(|kind| Duration::from_secs_f64(ScoringParams::for_circuit(kind).t_ref));
         Ok(Self {
             circuit,
             plan,
             lookups,
+            t_ref,
         })
+    }
+
+    /// The deadline of a request of `items`: the configured one, but never less than
+    /// twice the reference time per item, so an honest miner at reference speed always
+    /// finishes (VGG9: 2,500 s per item).
+    pub fn request_deadline(&self, configured: Duration, items: usize) -> Duration {
+        let needed = self
+            .t_ref
+            .map_or(Duration::ZERO, |t| t.saturating_mul(2 * items as u32));
+        configured.max(needed)
     }
 
     /// Memory one item holds while it is evaluated under `profile`: the expanded
@@ -174,5 +194,33 @@ mod tests {
         // 16 inputs + 32 outputs, each a (kN + 1)-word LWE ciphertext.
         let expected = 48 * (profile.big_lwe_dimension() + 1) * 8 + 16 * 8;
         assert_eq!(served.item_working_bytes(profile), expected);
+    }
+
+    #[test]
+    fn request_deadlines_never_undercut_the_reference_time() {
+        let configured = Duration::from_secs(600);
+        let tiny = ServedCircuit::new(test_tiny()).unwrap();
+        assert_eq!(tiny.t_ref, None);
+        assert_eq!(tiny.request_deadline(configured, 4), configured);
+        // The scoring rules' circuits, by id: twice t_ref per item at least.
+        let mut vgg9 = test_tiny();
+        vgg9.id = "vgg9".into();
+        let vgg9 = ServedCircuit::new(vgg9).unwrap();
+        assert_eq!(
+            vgg9.request_deadline(configured, 1),
+            Duration::from_secs(5000)
+        );
+        assert_eq!(
+            vgg9.request_deadline(configured, 3),
+            Duration::from_secs(15000)
+        );
+        let mut conv = test_tiny();
+        conv.id = "conv3x3".into();
+        let conv = ServedCircuit::new(conv).unwrap();
+        assert_eq!(conv.request_deadline(configured, 2), configured);
+        assert_eq!(
+            conv.request_deadline(configured, 16),
+            Duration::from_secs(1600)
+        );
     }
 }

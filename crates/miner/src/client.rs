@@ -13,6 +13,9 @@ use reqwest::{Method, Response, header};
 /// Default bound on one result frame: a `conv3x3` output under the largest profile
 /// (3,072 ciphertexts of 8,193 words) is about 200 MB.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 256 << 20;
+/// Bound on a small JSON answer (`/v1/info`, the key upload's reply, error bodies):
+/// a hostile peer cannot make the client buffer more than this.
+pub const MAX_JSON_REPLY_BYTES: usize = 64 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -31,6 +34,8 @@ pub enum ClientError {
     KeyIdMismatch { expected: KeyId, returned: KeyId },
     #[error("malformed answer: {0}")]
     Decode(String),
+    #[error("{what} exceeds the {max}-byte limit")]
+    TooLarge { what: &'static str, max: usize },
 }
 
 impl ClientError {
@@ -59,6 +64,7 @@ pub struct MinerClient {
     base_url: String,
     miner: AccountId,
     max_frame_bytes: usize,
+    max_stream_bytes: usize,
 }
 
 impl MinerClient {
@@ -75,11 +81,20 @@ impl MinerClient {
             base_url,
             miner,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_stream_bytes: usize::MAX,
         }
     }
 
+    /// Bounds each result frame's body (index, kind and payload); a longer frame is
+    /// refused as soon as its length prefix arrives, before its body is buffered.
     pub fn with_max_frame_bytes(mut self, max: usize) -> Self {
         self.max_frame_bytes = max;
+        self
+    }
+
+    /// Bounds the bytes of a whole infer answer: reading stops with an error past it.
+    pub fn with_max_stream_bytes(mut self, max: usize) -> Self {
+        self.max_stream_bytes = max;
         self
     }
 
@@ -95,7 +110,7 @@ impl MinerClient {
         let response = self
             .send(Method::GET, routes::INFO, Bytes::new(), None)
             .await?;
-        Ok(response.json().await?)
+        read_json(response, "miner info").await
     }
 
     /// Uploads a serialized compressed evaluation key; returns its id after checking it
@@ -110,7 +125,7 @@ impl MinerClient {
                 Some(routes::KEY_CONTENT_TYPE),
             )
             .await?;
-        let KeyUploadResponse { key_id } = response.json().await?;
+        let KeyUploadResponse { key_id } = read_json(response, "key upload reply").await?;
         if key_id != expected {
             return Err(ClientError::KeyIdMismatch {
                 expected,
@@ -136,6 +151,8 @@ impl MinerClient {
             response,
             decoder: FrameDecoder::new(self.max_frame_bytes),
             finished: false,
+            received: 0,
+            max_bytes: self.max_stream_bytes,
         })
     }
 
@@ -164,18 +181,41 @@ pub async fn check_status(response: Response) -> Result<Response, ClientError> {
         return Ok(response);
     }
     // Error bodies are small JSON; do not buffer a hostile peer's gigabytes.
-    let body = read_capped(response, 64 * 1024).await.ok();
+    let body = read_capped(response, MAX_JSON_REPLY_BYTES, "error body")
+        .await
+        .ok();
     Err(ClientError::Api {
         status: status.as_u16(),
         body: body.as_deref().and_then(ErrorBody::from_json),
     })
 }
 
-async fn read_capped(mut response: Response, cap: usize) -> Result<Vec<u8>, ClientError> {
+/// A small JSON answer, read up to [`MAX_JSON_REPLY_BYTES`] and then parsed.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    response: Response,
+    what: &'static str,
+) -> Result<T, ClientError> {
+    let body = read_capped(response, MAX_JSON_REPLY_BYTES, what).await?;
+    serde_json::from_slice(&body).map_err(|e| ClientError::Decode(format!("{what}: {e}")))
+}
+
+/// The whole body, refused as soon as it declares or sends more than `cap` bytes.
+async fn read_capped(
+    mut response: Response,
+    cap: usize,
+    what: &'static str,
+) -> Result<Vec<u8>, ClientError> {
+    let too_large = || ClientError::TooLarge { what, max: cap };
+    if response
+        .content_length()
+        .is_some_and(|len| len > cap as u64)
+    {
+        return Err(too_large());
+    }
     let mut out = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         if out.len() + chunk.len() > cap {
-            break;
+            return Err(too_large());
         }
         out.extend_from_slice(&chunk);
     }
@@ -187,11 +227,14 @@ pub struct FrameStream {
     response: Response,
     decoder: FrameDecoder,
     finished: bool,
+    /// Bytes read from the body so far, bounded by `max_bytes`.
+    received: usize,
+    max_bytes: usize,
 }
 
 impl FrameStream {
     /// The next frame as soon as it is complete; `None` at the end of the stream. A
-    /// stream cut inside a frame is an error.
+    /// stream cut inside a frame, or longer than the client's stream bound, is an error.
     pub async fn next_frame(&mut self) -> Result<Option<Frame>, ClientError> {
         loop {
             if let Some(frame) = self.decoder.next_frame()? {
@@ -201,7 +244,16 @@ impl FrameStream {
                 return Ok(None);
             }
             match self.response.chunk().await? {
-                Some(chunk) => self.decoder.push(&chunk),
+                Some(chunk) => {
+                    self.received = self.received.saturating_add(chunk.len());
+                    if self.received > self.max_bytes {
+                        return Err(ClientError::TooLarge {
+                            what: "result stream",
+                            max: self.max_bytes,
+                        });
+                    }
+                    self.decoder.push(&chunk);
+                }
                 None => {
                     self.finished = true;
                     self.decoder.finish()?;

@@ -19,8 +19,9 @@ pub struct Limits {
     pub max_key_bytes: usize,
     /// Expanded evaluation keys kept in the cache; the least recently used go first.
     pub key_cache_bytes: usize,
-    /// Key uploads parsed and expanded at once; more are answered `busy`.
-    pub concurrent_key_uploads: usize,
+    /// Key uploads parsed and expanded at once; more are answered `busy`. `None`:
+    /// derived from the memory budget ([`Limits::key_upload_slots`]).
+    pub concurrent_key_uploads: Option<usize>,
     /// Largest infer request body, wire bytes.
     pub max_body_bytes: usize,
     /// Most inputs in one infer request.
@@ -31,23 +32,31 @@ pub struct Limits {
     /// Items waiting or running in the work queue; a request that does not fit whole is
     /// answered `busy` (429).
     pub queue_items: usize,
-    /// Time a request may take from admission to its last frame.
+    /// Time a request may take from admission to its last frame; never less than
+    /// twice the circuit's reference time per item (VGG9: 2,500 s, conv3x3: 50 s).
     pub request_deadline: Duration,
+    /// Time a request body may take to arrive; a slower sender is answered 408
+    /// `body_timeout` and its slot released.
+    pub body_read_timeout: Duration,
     /// `Retry-After` sent with `busy` answers.
     pub retry_after: Duration,
 }
+
+/// Most key-upload slots derived from the memory budget.
+pub const MAX_DERIVED_KEY_UPLOADS: usize = 4;
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_key_bytes: 320 << 20,
             key_cache_bytes: 1 << 30,
-            concurrent_key_uploads: 1,
+            concurrent_key_uploads: None,
             max_body_bytes: 16 << 20,
             max_batch: 16,
             inflight_bytes: 4 << 30,
             queue_items: 64,
             request_deadline: Duration::from_secs(600),
+            body_read_timeout: Duration::from_secs(30),
             retry_after: Duration::from_secs(5),
         }
     }
@@ -58,8 +67,18 @@ impl Limits {
     /// expanded, in-flight inference. The process adds its own baseline on top.
     pub fn memory_cap_bytes(&self, largest_key_expansion_bytes: usize) -> usize {
         self.key_cache_bytes
-            + self.concurrent_key_uploads * largest_key_expansion_bytes
+            + self.key_upload_slots(largest_key_expansion_bytes) * largest_key_expansion_bytes
             + self.inflight_bytes
+    }
+
+    /// Key uploads processed at once: the configured number, else as many expanded keys
+    /// as the key cache holds (more would only evict each other), between 1 and
+    /// [`MAX_DERIVED_KEY_UPLOADS`].
+    pub fn key_upload_slots(&self, largest_key_expansion_bytes: usize) -> usize {
+        self.concurrent_key_uploads.unwrap_or_else(|| {
+            (self.key_cache_bytes / largest_key_expansion_bytes.max(1))
+                .clamp(1, MAX_DERIVED_KEY_UPLOADS)
+        })
     }
 }
 
@@ -166,6 +185,12 @@ pub struct Cli {
     pub max_batch: Option<usize>,
     #[arg(long = "limits.deadline-secs")]
     pub deadline_secs: Option<u64>,
+    /// Key uploads processed at once [default: as many keys as the cache holds, 1..=4].
+    #[arg(long = "limits.concurrent-key-uploads")]
+    pub concurrent_key_uploads: Option<usize>,
+    /// Seconds a request body may take to arrive before 408 `body_timeout` [default: 30].
+    #[arg(long = "limits.body-read-timeout-secs")]
+    pub body_read_timeout_secs: Option<u64>,
     /// Minimum stake of a sender without a validator permit.
     #[arg(long = "auth.min-stake")]
     pub min_stake: Option<f64>,
@@ -218,6 +243,7 @@ pub struct LimitsSection {
     pub queue_items: Option<usize>,
     pub deadline_secs: Option<u64>,
     pub retry_after_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -290,9 +316,10 @@ impl MinerConfig {
         let limits = Limits {
             max_key_bytes: mib(fl.max_key_mib, dl.max_key_bytes),
             key_cache_bytes: mib(cli.key_cache_mib.or(fl.key_cache_mib), dl.key_cache_bytes),
-            concurrent_key_uploads: fl
+            concurrent_key_uploads: cli
                 .concurrent_key_uploads
-                .unwrap_or(dl.concurrent_key_uploads),
+                .or(fl.concurrent_key_uploads)
+                .or(dl.concurrent_key_uploads),
             max_body_bytes: mib(fl.max_body_mib, dl.max_body_bytes),
             max_batch: cli.max_batch.or(fl.max_batch).unwrap_or(dl.max_batch),
             inflight_bytes: mib(cli.inflight_mib.or(fl.inflight_mib), dl.inflight_bytes),
@@ -304,6 +331,10 @@ impl MinerConfig {
             retry_after: fl
                 .retry_after_secs
                 .map_or(dl.retry_after, Duration::from_secs),
+            body_read_timeout: cli
+                .body_read_timeout_secs
+                .or(fl.body_read_timeout_secs)
+                .map_or(dl.body_read_timeout, Duration::from_secs),
         };
         let auth = AuthConfig {
             min_stake: cli
@@ -351,10 +382,14 @@ impl MinerConfig {
         if l.max_batch == 0 || l.queue_items < l.max_batch {
             return bad("limits: max_batch must be at least 1 and queue_items at least max_batch");
         }
-        if l.concurrent_key_uploads == 0 || l.key_cache_bytes == 0 || l.inflight_bytes == 0 {
+        if l.concurrent_key_uploads == Some(0) || l.key_cache_bytes == 0 || l.inflight_bytes == 0 {
             return bad("limits: key cache, key uploads and in-flight memory must be positive");
         }
-        if l.max_body_bytes == 0 || l.max_key_bytes == 0 || l.request_deadline.is_zero() {
+        if l.max_body_bytes == 0
+            || l.max_key_bytes == 0
+            || l.request_deadline.is_zero()
+            || l.body_read_timeout.is_zero()
+        {
             return bad("limits: body sizes and the deadline must be positive");
         }
         if self.auth.min_stake.is_nan() || self.auth.min_stake < 0.0 {
@@ -404,6 +439,32 @@ mod tests {
         assert_eq!(config.neuron, NeuronConfig::default());
         assert_eq!(config.circuits, ["conv3x3", "vgg9"]);
         assert_eq!(config.circuit_seed, DEFAULT_CIRCUIT_SEED);
+        assert_eq!(config.limits.concurrent_key_uploads, None);
+        assert_eq!(config.limits.body_read_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn key_upload_slots_follow_the_key_cache() {
+        let expansion = 300 << 20;
+        let mut limits = Limits::default(); // 1 GiB of key cache
+        assert_eq!(limits.key_upload_slots(expansion), 3);
+        limits.key_cache_bytes = 100 << 20;
+        assert_eq!(limits.key_upload_slots(expansion), 1);
+        limits.key_cache_bytes = 64 << 30;
+        assert_eq!(limits.key_upload_slots(expansion), MAX_DERIVED_KEY_UPLOADS);
+        limits.concurrent_key_uploads = Some(7);
+        assert_eq!(limits.key_upload_slots(expansion), 7);
+        let cli = parse(&[
+            "--limits.concurrent-key-uploads",
+            "2",
+            "--limits.body-read-timeout-secs",
+            "5",
+        ]);
+        let config = MinerConfig::resolve(&cli, FileConfig::default()).unwrap();
+        assert_eq!(config.limits.concurrent_key_uploads, Some(2));
+        assert_eq!(config.limits.body_read_timeout, Duration::from_secs(5));
+        let file: FileConfig = toml::from_str("[limits]\nbody_read_timeout_secs = 0").unwrap();
+        assert!(MinerConfig::resolve(&parse(&[]), file).is_err());
     }
 
     #[test]

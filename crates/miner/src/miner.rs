@@ -100,6 +100,7 @@ impl Miner {
         let refresher = spawn_refresh(policy.clone(), chain, netuid, config.auth.metagraph_refresh);
 
         let limits = config.limits.clone();
+        let key_upload_slots = limits.key_upload_slots(catalog.largest_key_expansion_bytes());
         let info = MinerInfo {
             protocol_version: PROTOCOL_VERSION,
             software_version: env!("CARGO_PKG_VERSION").into(),
@@ -130,14 +131,14 @@ impl Miner {
             info,
             verifier: Verifier::new(hotkey, policy),
             keys: KeyCache::new(limits.key_cache_bytes),
-            key_uploads: Semaphore::new(limits.concurrent_key_uploads),
+            key_uploads: Semaphore::new(key_upload_slots),
             inflight: MemoryBudget::new(limits.inflight_bytes),
             catalog,
             limits,
             queue,
             metrics,
         });
-        tracing::info!(%ss58, uid, %local, %announced, circuits = ?state.info.circuits, "miner ready");
+        tracing::info!(%ss58, uid, %local, %announced, circuits = ?state.info.circuits, key_upload_slots, "miner ready");
         Ok(Self {
             state,
             listener,

@@ -7,7 +7,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -139,6 +139,7 @@ async fn upload_key(
         request.into_body(),
         declared,
         state.limits.max_key_bytes,
+        state.limits.body_read_timeout,
         "evaluation key",
     )
     .await?;
@@ -228,6 +229,7 @@ async fn infer(State(state): State<Arc<AppState>>, request: Request) -> Result<R
         request.into_body(),
         declared,
         limits.max_body_bytes,
+        limits.body_read_timeout,
         "infer request",
     )
     .await?;
@@ -305,7 +307,7 @@ async fn infer(State(state): State<Arc<AppState>>, request: Request) -> Result<R
     drop((request, body, body_memory));
 
     let (frames, receiver) = mpsc::channel(items);
-    let deadline = admitted + limits.request_deadline;
+    let deadline = admitted + circuit.request_deadline(limits.request_deadline, items);
     let jobs = inputs
         .into_iter()
         .enumerate()
@@ -404,7 +406,14 @@ async fn authenticate(
 ) -> Result<(Authenticated, Bytes), ApiError> {
     let verified = check_headers(state, request.headers())?;
     let declared = check_declared_length(request.headers(), limit, "request")?;
-    let body = read_body(request.into_body(), declared, limit, "request").await?;
+    let body = read_body(
+        request.into_body(),
+        declared,
+        limit,
+        state.limits.body_read_timeout,
+        "request",
+    )
+    .await?;
     let authenticated = verified.verify_body(&body).map_err(epistula_error)?;
     Ok((authenticated, body))
 }
@@ -440,10 +449,32 @@ fn check_declared_length(
     Ok(Some(length))
 }
 
-/// Reads a body of at most `limit` bytes into one buffer. With a declared length the
+/// Reads a body of at most `limit` bytes within `timeout`: a sender that trickles its
+/// bytes gets 408 `body_timeout`, and whatever slot or memory it held is released.
+async fn read_body(
+    body: Body,
+    declared: Option<usize>,
+    limit: usize,
+    timeout: Duration,
+    what: &str,
+) -> Result<Bytes, ApiError> {
+    tokio::time::timeout(timeout, collect_body(body, declared, limit, what))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::BodyTimeout,
+                format!(
+                    "the {what} body did not arrive within {} s",
+                    timeout.as_secs_f64()
+                ),
+            )
+        })?
+}
+
+/// Collects a body of at most `limit` bytes into one buffer. With a declared length the
 /// buffer is allocated once at that size: collecting chunks and joining them would hold
 /// the body twice, and an evaluation key is tens of megabytes.
-async fn read_body(
+async fn collect_body(
     mut body: Body,
     declared: Option<usize>,
     limit: usize,

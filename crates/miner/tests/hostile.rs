@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use brainlock_circuit::{Circuit, Shape};
 use brainlock_fhe::{ClientKey, Profile};
 use brainlock_miner::ClientError;
@@ -312,12 +314,122 @@ async fn full_queue_answers_429_with_retry_after() {
     // Dropping the first stream cancels its remaining items.
     assert!(first.next_frame().await.unwrap().is_some());
     drop(first);
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(miner.state.queue.depth(), 0);
     assert!(
         miner.state.metrics.items_completed() < 8,
         "cancelled items were computed"
     );
+    still_serves(&miner, key_id).await;
+    miner.stop().await.unwrap();
+}
+
+/// Sends the signed headers of `route` over raw TCP, then `body` one byte every 200 ms;
+/// returns the status line and the body of whatever the miner answers.
+async fn trickle_request(miner: &TestMiner, route: &str, body: Bytes) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let method = if route == brainlock_wire::routes::KEYS {
+        reqwest::Method::PUT
+    } else {
+        reqwest::Method::POST
+    };
+    let signed = brainlock_epistula::SignedClient::new(validator(), reqwest::Client::new())
+        .request(
+            method.clone(),
+            &format!("{}{route}", miner.url()),
+            &miner.hotkey,
+            body.clone(),
+        )
+        .request
+        .build()
+        .unwrap();
+    let mut head = format!(
+        "{method} {route} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n",
+        miner.addr,
+        body.len()
+    );
+    for (name, value) in signed.headers() {
+        if name != "content-length" {
+            head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+        }
+    }
+    head.push_str("\r\n");
+    let mut socket = tokio::net::TcpStream::connect(miner.addr).await.unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let (mut reader, mut writer) = socket.into_split();
+    let trickler = tokio::spawn(async move {
+        for byte in body.iter() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+        }
+        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let text = String::from_utf8_lossy(&answer).to_string();
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if answer.len() >= end + 4 + length {
+                break;
+            }
+        }
+    }
+    trickler.abort();
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text.lines().next().unwrap_or_default().to_string();
+    let body = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_bodies_get_408_and_release_their_slot() {
+    let mut config = test_config();
+    config.limits.concurrent_key_uploads = Some(1);
+    config.limits.body_read_timeout = Duration::from_secs(1);
+    let miner = TestMiner::start(config).await;
+
+    // A key upload that trickles: 408 body_timeout after the timeout, not when the
+    // (tens of megabytes of) body would have arrived.
+    let started = std::time::Instant::now();
+    let (status, body) = trickle_request(
+        &miner,
+        brainlock_wire::routes::KEYS,
+        keys().eval_bytes.clone(),
+    )
+    .await;
+    let took = started.elapsed();
+    assert!(status.contains(" 408 "), "{status}: {body}");
+    let error = brainlock_wire::ErrorBody::from_json(body.as_bytes()).unwrap();
+    assert_eq!(error.code, ErrorCode::BodyTimeout, "{body}");
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+
+    // Its slot is free again: the only key-upload slot takes a real key at once.
+    let client = miner.client(validator());
+    let key_id = client.upload_key(keys().eval_bytes.clone()).await.unwrap();
+
+    // The same for an infer request, which also releases its reserved memory.
+    let request = infer_request(key_id, &tiny_inputs(1)).encode().unwrap();
+    let (status, body) = trickle_request(&miner, brainlock_wire::routes::INFER, request).await;
+    assert!(status.contains(" 408 "), "{status}: {body}");
+    assert!(body.contains("body_timeout"), "{body}");
+    assert_eq!(miner.state.inflight.used(), 0);
     still_serves(&miner, key_id).await;
     miner.stop().await.unwrap();
 }

@@ -15,6 +15,8 @@ pub const FAILURE_TOLERANCE: f64 = 0.2;
 /// 30% failures by ~9,500.
 const PENALTY_BASE: f64 = 2.5;
 const PENALTY_STEEPNESS: f64 = 100.0;
+/// Scored queries over which a new hotkey's standing ramps up to its full value.
+pub const RAMP_QUERIES: usize = 10;
 
 /// One query as the standing sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -128,8 +130,14 @@ impl MinerHistory {
     }
 
     /// The median score, divided by `1 + 2.5^(100 * excess)` when the failure rate
-    /// exceeds [`FAILURE_TOLERANCE`] by `excess`. Finite and non-negative.
+    /// exceeds [`FAILURE_TOLERANCE`] by `excess`, times the new-hotkey ramp
+    /// `min(1, n / 10)` over the `n` passed queries in the window. Finite and
+    /// non-negative.
     pub fn standing(&self) -> f64 {
+        self.penalized_median() * self.ramp()
+    }
+
+    fn penalized_median(&self) -> f64 {
         let median = self.median_score();
         // Integer comparison: exactly 20% failures is within tolerance, no float doubt.
         let tolerated = self.failures() as f64 <= FAILURE_TOLERANCE * self.records.len() as f64;
@@ -139,6 +147,16 @@ impl MinerHistory {
         let excess = self.failure_rate() - FAILURE_TOLERANCE;
         // At most 2.5^80 ~ 6e31: finite.
         median / (1.0 + PENALTY_BASE.powf(PENALTY_STEEPNESS * excess))
+    }
+
+    /// `min(1, n / RAMP_QUERIES)` over the `n` passed queries in the window: a fresh
+    /// hotkey cannot take a full share from a few lucky queries, and a new hotkey per
+    /// query earns a tenth at most. Only passes count, so that a failure never raises
+    /// the standing by advancing the ramp (a full window with fewer than 10 passes is
+    /// crushed by its failure rate anyway).
+    pub fn ramp(&self) -> f64 {
+        let passed = self.records.len() - self.failures();
+        passed.min(RAMP_QUERIES) as f64 / RAMP_QUERIES as f64
     }
 }
 
@@ -206,6 +224,36 @@ mod tests {
         }
         assert_eq!(h.len(), HISTORY_LEN);
         assert_eq!(h.standing(), 1.0);
+    }
+
+    #[test]
+    fn new_hotkeys_ramp_up_over_ten_queries() {
+        for n in 1..=RAMP_QUERIES {
+            let h = history(&vec![10.0; n], 0);
+            assert!(
+                (h.standing() - n as f64).abs() < 1e-12,
+                "{n}: {}",
+                h.standing()
+            );
+        }
+        assert_eq!(history(&[10.0; 11], 0).standing(), 10.0);
+        assert_eq!(history(&[10.0; 40], 0).standing(), 10.0);
+        // Failures do not advance the ramp: one more failure never raises a standing.
+        let h = history(&[10.0; 4], 1);
+        assert!(
+            (h.standing() - 10.0 * 0.4).abs() < 1e-12,
+            "{}",
+            h.standing()
+        );
+        // A miner that keeps its hotkey reaches its full standing and stays there.
+        let mut h = MinerHistory::new();
+        let mut standings = Vec::new();
+        for _ in 0..15 {
+            h.push(QueryRecord::new(3.0, false));
+            standings.push(h.standing());
+        }
+        assert!(standings.windows(2).all(|w| w[1] >= w[0]), "{standings:?}");
+        assert_eq!(standings[9..], [3.0; 6]);
     }
 
     #[test]

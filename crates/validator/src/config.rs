@@ -81,9 +81,25 @@ pub struct Cli {
     /// Deadline of one infer request (to the last frame), seconds [default: 10 x t_ref x batch].
     #[arg(long = "timeout.infer")]
     pub infer_timeout: Option<f64>,
+    /// Deadline of one round, seconds; queries still running then are abandoned and
+    /// recorded as timeouts [default: key-upload + infer deadlines + 30 s].
+    #[arg(long = "timeout.round")]
+    pub round_timeout: Option<f64>,
     /// Blocks between two weight settings [default: the tempo, 360].
     #[arg(long = "weights.interval")]
     pub weights_interval: Option<u64>,
+    /// Seconds between two checks of the weight timer (which sets weights when the
+    /// interval and the chain's rate limit allow) [default: 12].
+    #[arg(long = "weights.poll")]
+    pub weights_poll: Option<f64>,
+    /// Queries to different miners in flight at once [default: 4].
+    #[arg(long = "neuron.max_concurrent_queries")]
+    pub max_concurrent_queries: Option<usize>,
+    /// Memory the queries in flight may hold, MiB: each reserves its evaluation key,
+    /// encrypted inputs and the largest answer it accepts, and waits until that fits
+    /// [default: 4096].
+    #[arg(long = "neuron.query_memory_mib")]
+    pub query_memory_mib: Option<usize>,
     /// Prometheus `/metrics` listen port; 0 disables [default: 9101].
     #[arg(long = "metrics-port")]
     pub metrics_port: Option<u16>,
@@ -118,6 +134,8 @@ pub struct FileConfig {
     pub wallet: WalletTable,
     pub timeout: Option<TimeoutTable>,
     pub weights: Option<WeightsTable>,
+    /// Query scheduling (`--neuron.*` flags).
+    pub neuron: Option<NeuronTable>,
     #[serde(default)]
     pub logging: LoggingTable,
     /// Scoring overrides for the chosen circuit.
@@ -160,12 +178,23 @@ pub struct DatasetTable {
 pub struct TimeoutTable {
     pub key_upload: Option<f64>,
     pub infer: Option<f64>,
+    pub round: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeightsTable {
     pub interval: Option<u64>,
+    /// Seconds between two checks of the weight timer.
+    pub poll: Option<f64>,
+}
+
+/// `[neuron]`: how queries are scheduled.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeuronTable {
+    pub max_concurrent_queries: Option<usize>,
+    pub query_memory_mib: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone, Copy)]
@@ -190,14 +219,27 @@ pub struct ValidatorConfig {
     pub key_upload_timeout: Duration,
     /// `None`: derived from the circuit's scoring parameters.
     pub infer_timeout: Option<Duration>,
+    /// `None`: the key-upload and infer deadlines plus a margin.
+    pub round_timeout: Option<Duration>,
     /// `None`: the subnet's tempo.
     pub weights_interval: Option<u64>,
+    /// How often the weight timer checks whether weights are due.
+    pub weights_poll: Duration,
+    /// Queries in flight at once, each to a different miner.
+    pub max_concurrent_queries: usize,
+    /// Memory the queries in flight may hold, bytes.
+    pub query_memory_bytes: usize,
     /// `None`: no metrics server.
     pub metrics_addr: Option<SocketAddr>,
     pub scoring: ScoringTable,
     /// `None`: no customer gateway.
     pub gateway: Option<GatewaySettings>,
 }
+
+pub const DEFAULT_MAX_CONCURRENT_QUERIES: usize = 4;
+pub const DEFAULT_QUERY_MEMORY_MIB: usize = 4096;
+/// One block: weights are due at most once per block anyway.
+pub const DEFAULT_WEIGHTS_POLL_SECS: f64 = 12.0;
 
 fn home() -> PathBuf {
     std::env::var_os("HOME")
@@ -259,6 +301,26 @@ impl ValidatorConfig {
             },
         );
         let timeout = file.timeout.unwrap_or_default();
+        let weights = file.weights.unwrap_or_default();
+        let scheduling = file.neuron.unwrap_or_default();
+        let max_concurrent_queries = cli
+            .max_concurrent_queries
+            .or(scheduling.max_concurrent_queries)
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_QUERIES);
+        if !(1..=1024).contains(&max_concurrent_queries) {
+            return Err(ConfigError::Invalid(format!(
+                "max_concurrent_queries = {max_concurrent_queries} must be in 1..=1024"
+            )));
+        }
+        let query_memory_mib = cli
+            .query_memory_mib
+            .or(scheduling.query_memory_mib)
+            .unwrap_or(DEFAULT_QUERY_MEMORY_MIB);
+        if query_memory_mib == 0 {
+            return Err(ConfigError::Invalid(
+                "query_memory_mib must be positive".into(),
+            ));
+        }
         let dataset = file.dataset.unwrap_or_default();
         let dataset_spec = cli
             .dataset
@@ -332,9 +394,20 @@ impl ValidatorConfig {
                 .or(timeout.infer)
                 .map(|s| seconds("infer timeout", s))
                 .transpose()?,
-            weights_interval: cli
-                .weights_interval
-                .or(file.weights.and_then(|w| w.interval)),
+            round_timeout: cli
+                .round_timeout
+                .or(timeout.round)
+                .map(|s| seconds("round timeout", s))
+                .transpose()?,
+            weights_interval: cli.weights_interval.or(weights.interval),
+            weights_poll: seconds(
+                "weights poll",
+                cli.weights_poll
+                    .or(weights.poll)
+                    .unwrap_or(DEFAULT_WEIGHTS_POLL_SECS),
+            )?,
+            max_concurrent_queries,
+            query_memory_bytes: query_memory_mib.saturating_mul(1 << 20),
             metrics_addr,
             scoring: file.scoring.unwrap_or_default(),
             gateway,
@@ -453,6 +526,49 @@ mod tests {
         assert!(matches!(config.dataset, SourceSpec::HuggingFace(_)));
         assert_eq!(config.metrics_addr, Some("0.0.0.0:9101".parse().unwrap()));
         assert_eq!(config.batch_size, 1);
+        assert_eq!(config.max_concurrent_queries, 4);
+        assert_eq!(config.query_memory_bytes, 4096 << 20);
+        assert_eq!(config.round_timeout, None);
+        assert_eq!(config.weights_poll, Duration::from_secs(12));
+    }
+
+    #[test]
+    fn scheduling_from_flags_and_file() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            [neuron]
+            max_concurrent_queries = 8
+            query_memory_mib = 512
+            [timeout]
+            round = 90.0
+            [weights]
+            poll = 2.5
+            "#,
+        )
+        .unwrap();
+        let cli = Cli::parse_from(["v", "--neuron.max_concurrent_queries", "2"]);
+        let config = ValidatorConfig::merge(cli, file).unwrap();
+        assert_eq!(config.max_concurrent_queries, 2);
+        assert_eq!(config.query_memory_bytes, 512 << 20);
+        assert_eq!(config.round_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(config.weights_poll, Duration::from_millis(2500));
+        let cli = Cli::parse_from([
+            "v",
+            "--neuron.query_memory_mib",
+            "64",
+            "--timeout.round",
+            "5",
+        ]);
+        let config = ValidatorConfig::merge(cli, FileConfig::default()).unwrap();
+        assert_eq!(config.query_memory_bytes, 64 << 20);
+        assert_eq!(config.round_timeout, Some(Duration::from_secs(5)));
+        for bad in [
+            ["v", "--neuron.max_concurrent_queries", "0"],
+            ["v", "--neuron.query_memory_mib", "0"],
+            ["v", "--timeout.round", "0"],
+        ] {
+            assert!(ValidatorConfig::merge(Cli::parse_from(bad), FileConfig::default()).is_err());
+        }
     }
 
     #[test]

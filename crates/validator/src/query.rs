@@ -142,7 +142,8 @@ pub struct QueryReport {
 }
 
 impl QueryReport {
-    fn failed(kind: FailureKind, reason: impl Into<String>, cost: ClientCost) -> Self {
+    /// A failed query: score 0, nothing measured.
+    pub fn failed(kind: FailureKind, reason: impl Into<String>, cost: ClientCost) -> Self {
         Self {
             outcome: Outcome::failed(kind, reason),
             quality: None,
@@ -171,9 +172,10 @@ fn classify(error: &ClientError, stage: &str) -> (FailureKind, String) {
         ClientError::Api { .. } => FailureKind::HttpStatus,
         ClientError::Frame(FrameError::Truncated { .. }) => FailureKind::TruncatedStream,
         ClientError::Frame(_) => FailureKind::MalformedFrame,
-        ClientError::KeyIdMismatch { .. } | ClientError::Decode(_) | ClientError::Request(_) => {
-            FailureKind::MalformedFrame
-        }
+        ClientError::KeyIdMismatch { .. }
+        | ClientError::Decode(_)
+        | ClientError::Request(_)
+        | ClientError::TooLarge { .. } => FailureKind::MalformedFrame,
     };
     // reqwest hides the cause (e.g. "connection refused") in the source chain.
     let mut reason = format!("{stage}: {error}");
@@ -183,6 +185,44 @@ fn classify(error: &ClientError, stage: &str) -> (FailureKind, String) {
         source = cause.source();
     }
     (kind, reason)
+}
+
+/// Slack over the exact encoded size of a result: a frame longer than the circuit's
+/// output plus this is refused before its body is read.
+const RESULT_SLACK_BYTES: usize = 1024;
+
+/// Bytes of one serialized `EncryptedOutput` of the workload: the fhe wire header
+/// (magic, version, profile id), the ciphertext count, then every output ciphertext
+/// as `k*N + 1` words.
+pub fn expected_result_bytes(workload: &Workload) -> usize {
+    // `Workload::new` checked that the engine plans the circuit.
+    let outputs = brainlock_fhe::plan::Plan::new(&workload.circuit).map_or(0, |p| p.output_len());
+    let words = workload.profile.big_lwe_dimension() + 1;
+    let header = 4 + 1 + 1 + workload.profile.id.len() + 8;
+    header + outputs * words * 8
+}
+
+/// Bound on one result frame's body (index, kind, payload).
+pub fn result_frame_cap(workload: &Workload) -> usize {
+    brainlock_wire::FRAME_HEADER_LEN + expected_result_bytes(workload) + RESULT_SLACK_BYTES
+}
+
+/// Memory one query of `batch` items holds at most on the validator: the evaluation
+/// key twice (while it is prepared, the compressed key and its serialization coexist),
+/// the encrypted inputs and the largest answer the miner may send.
+pub fn query_memory_bytes(workload: &Workload, batch: usize) -> usize {
+    let profile = workload.profile;
+    let key = 2 * (profile.compressed_ksk_words() + profile.compressed_bsk_words()) * 8;
+    let input = 64 + workload.circuit.input_shape.len() * 8;
+    key + batch * (input + result_frame_cap(workload) + brainlock_wire::FRAME_HEADER_LEN)
+}
+
+/// The client of one scored or relayed query: every frame is capped at `frame` bytes
+/// ([`result_frame_cap`]) and the whole stream at `batch` such frames.
+pub fn capped_client(client: MinerClient, frame: usize, batch: usize) -> MinerClient {
+    client
+        .with_max_frame_bytes(frame)
+        .with_max_stream_bytes(batch.saturating_mul(frame + brainlock_wire::FRAME_HEADER_LEN))
 }
 
 /// Runs a prepared query against a miner and judges it.

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::leaderboard::{Leaderboard, MinerStanding};
-use crate::query::Deadlines;
+use crate::query::{Deadlines, capped_client};
 
 /// The client the validator talks to one miner with, for scored and relayed queries
 /// alike.
@@ -33,6 +33,8 @@ pub struct MinerRelay {
     http: reqwest::Client,
     board: watch::Receiver<Leaderboard>,
     deadlines: Deadlines,
+    /// Bound on one result frame ([`crate::query::result_frame_cap`]).
+    frame_cap: usize,
 }
 
 impl MinerRelay {
@@ -41,12 +43,14 @@ impl MinerRelay {
         http: reqwest::Client,
         board: watch::Receiver<Leaderboard>,
         deadlines: Deadlines,
+        frame_cap: usize,
     ) -> Self {
         Self {
             keypair,
             http,
             board,
             deadlines,
+            frame_cap,
         }
     }
 
@@ -70,7 +74,11 @@ impl Relay for MinerRelay {
         let (miner, addr) = self.best_miner()?;
         let hotkey = AccountId::from_ss58(&miner.hotkey)
             .map_err(|e| RelayError::NoMiner(format!("uid {}: bad hotkey: {e}", miner.uid)))?;
-        let client = miner_client(addr, hotkey, self.keypair.clone(), self.http.clone());
+        let client = capped_client(
+            miner_client(addr, hotkey, self.keypair.clone(), self.http.clone()),
+            self.frame_cap,
+            request.inputs.len(),
+        );
         let failed = |stage: &str, e: &dyn std::fmt::Display| {
             RelayError::Miner(format!("uid {} {stage}: {e}", miner.uid))
         };
@@ -157,6 +165,7 @@ mod tests {
                 key_upload: Duration::from_secs(1),
                 infer: Duration::from_secs(1),
             },
+            1 << 20,
         )
     }
 

@@ -1,86 +1,67 @@
 //! The validator loop: rounds over the serving miners, standings, weights.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use brainlock_chain::{Chain, ChainError, Metagraph, Neuron, WeightsReceipt};
-use brainlock_epistula::{AccountId, Keypair};
-use brainlock_scoring::{HISTORY_LEN, MinerHistory, QueryRecord as ScoreRecord, normalize_weights};
+use brainlock_chain::{Chain, Metagraph, Neuron, WeightsReceipt};
+use brainlock_epistula::Keypair;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::circuit::Workload;
 use crate::clock::now_ms;
 use crate::config::ValidatorConfig;
 use crate::images::{Augmentation, ImageSource, augment, circuit_input, synthetic};
-use crate::leaderboard::{Leaderboard, MinerStanding};
+use crate::leaderboard::Leaderboard;
 use crate::metrics::Metrics;
-use crate::query::{self, Deadlines, PreparedQuery, QueryReport};
-use crate::relay::{MinerRelay, miner_client};
+use crate::query::{self, Deadlines, QueryReport};
+use crate::relay::MinerRelay;
+use crate::round::{Admission, Finished, InFlight, Pending, QueryContext, run_query};
 use crate::schedule::round_order;
-use crate::store::{Outcome, QueryRecord, Store, WeightSetting};
+use crate::standings::Standings;
+use crate::store::{FailureKind, Outcome, QueryRecord, Store};
+use crate::weights::WeightSetter;
 
-/// Per miner (by hotkey): the standing window and the last query's figures.
-#[derive(Clone, Debug, Default)]
-struct MinerState {
-    history: MinerHistory,
-    last_outcome: Option<String>,
-    last_latency: Option<f64>,
-    last_quality: Option<f64>,
-    last_score: f64,
-}
-
-impl MinerState {
-    fn record(
-        &mut self,
-        outcome: &Outcome,
-        score: f64,
-        latency: Option<f64>,
-        quality: Option<f64>,
-    ) {
-        self.history
-            .push(ScoreRecord::new(score, !outcome.passed()));
-        self.last_outcome = Some(match outcome {
-            Outcome::Passed => "passed".into(),
-            Outcome::Failed { kind, .. } => kind.as_str().into(),
-        });
-        self.last_score = score;
-        if outcome.passed() {
-            self.last_latency = latency;
-            self.last_quality = quality;
-        }
-    }
-}
+/// Added to the key-upload and infer deadlines to make the default round deadline.
+const ROUND_MARGIN: Duration = Duration::from_secs(30);
+/// Longest derived infer deadline, unless the circuit's own reference needs more.
+const MAX_DERIVED_INFER: Duration = Duration::from_secs(6 * 3600);
 
 /// What one round did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RoundSummary {
     pub block: u64,
+    /// Queries recorded (finished, failed or abandoned at the deadline).
     pub queried: usize,
     pub passed: usize,
+    /// Queries still running at the round's deadline, recorded as timeouts.
+    pub abandoned: usize,
     pub weights: Option<WeightsReceipt>,
+}
+
+/// The block, metagraph and miner order a round works through.
+struct RoundPlan {
+    block: u64,
+    metagraph: Metagraph,
+    order: Vec<u16>,
 }
 
 pub struct Validator {
     config: ValidatorConfig,
     chain: Arc<dyn Chain>,
     keypair: Arc<Keypair>,
-    store: Store,
     workload: Arc<Workload>,
     source: ImageSource,
     augmentation: Augmentation,
     http: reqwest::Client,
-    miners: HashMap<String, MinerState>,
-    board: watch::Sender<Leaderboard>,
-    metrics: Arc<Metrics>,
     rng: StdRng,
-    last_weights_block: Option<u64>,
-    /// A query changed a standing since weights were last set.
-    standings_changed: bool,
-    rounds: u64,
+    standings: Arc<Standings>,
+    weights: Arc<WeightSetter>,
+    admission: Admission,
+    context: Arc<QueryContext>,
 }
 
 impl Validator {
@@ -104,6 +85,7 @@ impl Validator {
             .await
             .context("building the circuit")??
         };
+        let workload = Arc::new(workload);
         let source = ImageSource::open(&config.dataset, &config.dataset_endpoint)
             .context("opening the image source")?;
         let store = Store::open(&config.database)
@@ -113,74 +95,75 @@ impl Validator {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .context("building the HTTP client")?;
-        let (board, board_rx) = watch::channel(Leaderboard::default());
-        let metrics = Arc::new(Metrics::new(board_rx));
-        let last_weights_block = store.last_weights_block().await?;
-        let mut validator = Self {
+        let standings = Arc::new(
+            Standings::restore(store)
+                .await
+                .context("restoring standings")?,
+        );
+        let weights = Arc::new(WeightSetter::new(
+            chain.clone(),
+            config.neuron.netuid,
+            config.weights_interval,
+            standings.clone(),
+        ));
+        let context = Arc::new(QueryContext {
+            workload: workload.clone(),
+            keypair: keypair.clone(),
+            http: http.clone(),
+            deadlines: deadlines(&config, &workload),
+            frame_cap: query::result_frame_cap(&workload),
+        });
+        let validator = Self {
+            admission: Admission::new(config.max_concurrent_queries, config.query_memory_bytes),
             config,
             chain,
             keypair,
-            store,
-            workload: Arc::new(workload),
+            workload,
             source,
             augmentation: Augmentation::default(),
             http,
-            miners: HashMap::new(),
-            board,
-            metrics,
             rng: StdRng::from_os_rng(),
-            last_weights_block,
-            // Standings rebuilt from the database may not be on chain yet.
-            standings_changed: true,
-            rounds: 0,
+            standings,
+            weights,
+            context,
         };
-        validator.restore_standings().await?;
         tracing::info!(
             circuit = validator.workload.id(),
             profile = validator.workload.profile.id,
             images = %validator.source.describe(),
-            database = ?validator.store.backend(),
-            miners_restored = validator.miners.len(),
+            database = ?validator.store().backend(),
+            miners_restored = validator.standings.known_miners(),
+            max_concurrent_queries = validator.config.max_concurrent_queries,
+            query_memory_mib = validator.config.query_memory_bytes >> 20,
+            query_estimate_mib = validator.query_memory() >> 20,
+            round_timeout_s = validator.round_timeout().as_secs_f64(),
             "validator ready"
         );
         Ok(validator)
     }
 
-    /// Rebuilds every known miner's standing window from the database.
-    async fn restore_standings(&mut self) -> anyhow::Result<()> {
-        for hotkey in self.store.known_miners().await? {
-            let mut recent = self.store.recent_queries(&hotkey, HISTORY_LEN).await?;
-            recent.reverse();
-            let mut state = MinerState::default();
-            for q in &recent {
-                state.record(&q.outcome, q.score, q.seconds_per_item, q.quality);
-            }
-            self.miners.insert(hotkey, state);
-        }
-        Ok(())
-    }
-
     pub fn leaderboard(&self) -> watch::Receiver<Leaderboard> {
-        self.board.subscribe()
+        self.standings.leaderboard()
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {
-        self.metrics.clone()
+        self.standings.metrics()
     }
 
     /// The relay the customer gateway hands checked requests to: it follows this
-    /// validator's leaderboard and uses the client and deadlines of its own queries.
+    /// validator's leaderboard and uses the client, caps and deadlines of its own queries.
     pub fn relay(&self) -> MinerRelay {
         MinerRelay::new(
             self.keypair.clone(),
             self.http.clone(),
-            self.board.subscribe(),
-            self.deadlines(),
+            self.leaderboard(),
+            self.context.deadlines,
+            self.context.frame_cap,
         )
     }
 
     pub fn store(&self) -> &Store {
-        &self.store
+        self.standings.store()
     }
 
     pub fn workload(&self) -> &Workload {
@@ -189,27 +172,53 @@ impl Validator {
 
     /// The standing of a miner hotkey (0 when never queried).
     pub fn standing(&self, hotkey: &str) -> f64 {
-        self.miners
-            .get(hotkey)
-            .map_or(0.0, |m| m.history.standing())
+        self.standings.standing(hotkey)
     }
 
-    fn deadlines(&self) -> Deadlines {
-        let batch = self.config.batch_size as f64;
-        let infer = self.config.infer_timeout.unwrap_or_else(|| {
-            Duration::from_secs_f64(
-                (10.0 * self.workload.params.t_ref * batch).clamp(10.0, 6.0 * 3600.0),
-            )
-        });
-        Deadlines {
-            key_upload: self.config.key_upload_timeout,
-            infer,
-        }
+    /// The deadline of one round: queries still running then are recorded as timeouts.
+    pub fn round_timeout(&self) -> Duration {
+        self.config.round_timeout.unwrap_or_else(|| {
+            let d = self.context.deadlines;
+            d.key_upload + d.infer + ROUND_MARGIN
+        })
     }
 
-    /// One pass over every serving miner, in this validator's seeded order; weights are
-    /// set whenever the interval has passed (also mid-round).
+    /// Memory one query reserves from `--neuron.query_memory_mib`.
+    fn query_memory(&self) -> usize {
+        query::query_memory_bytes(&self.workload, self.config.batch_size)
+    }
+
+    /// Sets weights every `weights.poll` whenever the interval and the chain's rate
+    /// limit allow, independently of rounds; abort the handle to stop it.
+    pub fn spawn_weight_timer(&self) -> JoinHandle<()> {
+        self.weights.clone().spawn_timer(self.config.weights_poll)
+    }
+
+    /// One pass over every serving miner, in this validator's seeded order: queries run
+    /// concurrently (bounded by slots and memory), each recorded as it finishes; those
+    /// still running at the round's deadline are abandoned and recorded as timeouts.
+    /// Weights are set at the end if due (the weight timer also sets them mid-round).
     pub async fn round_once(&mut self) -> anyhow::Result<RoundSummary> {
+        let deadline = tokio::time::Instant::now() + self.round_timeout();
+        let RoundPlan {
+            block,
+            metagraph,
+            order,
+        } = self.plan_round().await?;
+        let mut summary = RoundSummary {
+            block,
+            ..RoundSummary::default()
+        };
+        self.standings.publish(&metagraph, block);
+        self.drive(&metagraph, block, order, deadline, &mut summary)
+            .await;
+        summary.weights = self.weights.maybe_set(&metagraph, block).await;
+        self.standings.finish_round();
+        self.standings.publish(&metagraph, block);
+        Ok(summary)
+    }
+
+    async fn plan_round(&self) -> anyhow::Result<RoundPlan> {
         let netuid = self.config.neuron.netuid;
         let block = self
             .chain
@@ -243,98 +252,160 @@ impl Validator {
             validators = validators.len(),
             "round starts"
         );
-        let mut summary = RoundSummary {
+        Ok(RoundPlan {
             block,
-            ..RoundSummary::default()
-        };
-        self.publish(&metagraph, block);
-        for uid in order {
-            let Some(neuron) = metagraph.by_uid(uid).cloned() else {
-                continue;
-            };
-            let block = self.chain.current_block().await.unwrap_or(block);
-            let report = match self.query_neuron(&neuron, block).await {
-                Ok(report) => report,
-                Err(e) => {
-                    // Our side failed (database, bad metagraph entry): skip, never score.
-                    tracing::error!(uid, error = format!("{e:#}"), "query not made");
-                    continue;
-                }
-            };
-            summary.queried += 1;
-            summary.passed += usize::from(report.outcome.passed());
-            self.publish(&metagraph, block);
-            if let Some(receipt) = self.maybe_set_weights(&metagraph, block).await {
-                summary.weights = Some(receipt);
-                self.publish(&metagraph, block);
-            }
-        }
-        if summary.queried == 0
-            && let Some(receipt) = self.maybe_set_weights(&metagraph, block).await
-        {
-            summary.weights = Some(receipt);
-        }
-        self.rounds += 1;
-        self.metrics.record_round();
-        self.publish(&metagraph, block);
-        Ok(summary)
+            metagraph,
+            order,
+        })
     }
 
-    /// Queries one miner, stores the result, updates its standing and logs one line.
-    /// Only validator-side problems (database, our own key generation) are errors.
-    pub async fn query_neuron(
+    /// Starts queries as admission allows and records each as it finishes, until all
+    /// are done or the deadline passes. Recording never races the deadline: the
+    /// deadline only interrupts waiting.
+    async fn drive(
         &mut self,
-        neuron: &Neuron,
+        metagraph: &Metagraph,
         block: u64,
-    ) -> anyhow::Result<QueryReport> {
-        let Some(addr) = neuron.axon else {
-            anyhow::bail!("uid {} serves no axon", neuron.uid)
+        order: Vec<u16>,
+        deadline: tokio::time::Instant,
+        summary: &mut RoundSummary,
+    ) {
+        let mut queue = order
+            .into_iter()
+            .filter_map(|uid| metagraph.by_uid(uid).cloned())
+            .peekable();
+        let mut in_flight = InFlight::default();
+        let bytes = self.query_memory();
+        loop {
+            if queue.peek().is_none() && in_flight.is_empty() {
+                return;
+            }
+            tokio::select! {
+                biased;
+                Some(finished) = in_flight.next() => {
+                    self.finish(finished, metagraph, summary).await;
+                }
+                admitted = self.admission.admit(bytes), if queue.peek().is_some() => {
+                    let neuron = queue.next().expect("peeked");
+                    let block = self.chain.current_block().await.unwrap_or(block);
+                    let inputs = self.draw_inputs().await;
+                    in_flight.spawn(self.context.clone(), neuron, inputs, block, admitted);
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    self.abandon(&mut in_flight, metagraph, summary).await;
+                    let skipped = queue.count();
+                    if skipped > 0 {
+                        tracing::warn!(skipped, "round deadline passed before every miner was queried");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Records a finished query task.
+    async fn finish(
+        &self,
+        (pending, result): Finished,
+        metagraph: &Metagraph,
+        summary: &mut RoundSummary,
+    ) {
+        let report = match result {
+            Ok(Ok(report)) => report,
+            Ok(Err(e)) => {
+                // Our side failed (bad metagraph entry, key generation): never scored.
+                let uid = pending.neuron.uid;
+                tracing::error!(uid, error = format!("{e:#}"), "query not made");
+                return;
+            }
+            Err(e) => {
+                let uid = pending.neuron.uid;
+                tracing::error!(uid, error = %e, "query task crashed; not scored");
+                return;
+            }
         };
-        let started_at_ms = now_ms();
-        let inputs = self.draw_inputs().await;
-        let workload = self.workload.clone();
-        let prepared =
-            tokio::task::spawn_blocking(move || PreparedQuery::prepare(&workload, &inputs))
-                .await
-                .context("preparing a query")??;
-        let miner = AccountId::from_ss58(&neuron.hotkey).with_context(|| {
-            format!(
-                "uid {} has an invalid hotkey {:?}",
-                neuron.uid, neuron.hotkey
-            )
-        })?;
-        let client = miner_client(addr, miner, self.keypair.clone(), self.http.clone());
-        let batch = prepared.batch_size();
-        let report = query::run(&client, self.workload.clone(), prepared, self.deadlines()).await;
+        self.count(&pending, &report, summary).await;
+        self.standings.publish(metagraph, pending.block);
+    }
+
+    /// Queries still running at the deadline: those that finished meanwhile are recorded
+    /// as they are, the rest aborted and recorded as timeouts.
+    async fn abandon(
+        &self,
+        in_flight: &mut InFlight,
+        metagraph: &Metagraph,
+        summary: &mut RoundSummary,
+    ) {
+        while let Some(finished) = in_flight.try_next() {
+            self.finish(finished, metagraph, summary).await;
+        }
+        let round = self.round_timeout().as_secs_f64();
+        for pending in in_flight.abandon() {
+            let seconds = (now_ms() - pending.started_at_ms) as f64 / 1e3;
+            let reason =
+                format!("round deadline ({round:.1} s) passed after {seconds:.1} s: abandoned");
+            let report = QueryReport::failed(FailureKind::Timeout, reason, Default::default());
+            self.count(&pending, &report, summary).await;
+            summary.abandoned += 1;
+        }
+        self.standings.publish(metagraph, summary.block);
+    }
+
+    /// Stores a query, updates the standing, counts it in the summary, logs one line.
+    async fn count(&self, pending: &Pending, report: &QueryReport, summary: &mut RoundSummary) {
+        match self.record(pending, report).await {
+            Ok(()) => {
+                summary.queried += 1;
+                summary.passed += usize::from(report.outcome.passed());
+            }
+            Err(e) => {
+                let uid = pending.neuron.uid;
+                tracing::error!(uid, error = format!("{e:#}"), "query not stored");
+            }
+        }
+    }
+
+    async fn record(&self, pending: &Pending, report: &QueryReport) -> anyhow::Result<()> {
+        let neuron = &pending.neuron;
         let record = QueryRecord {
             miner_hotkey: neuron.hotkey.clone(),
             uid: neuron.uid,
             circuit: self.workload.id().to_string(),
             profile: self.workload.profile.id.to_string(),
-            batch_size: batch,
+            batch_size: self.config.batch_size,
             outcome: report.outcome.clone(),
             quality: report.quality,
             seconds_per_item: report.seconds_per_item,
             key_upload_seconds: report.key_upload_seconds,
             score: report.score,
-            block,
-            started_at_ms,
+            block: pending.block,
+            started_at_ms: pending.started_at_ms,
             finished_at_ms: now_ms(),
         };
-        self.store
-            .insert_query(&record)
+        let standing = self
+            .standings
+            .record(&record, report)
             .await
             .context("storing a query")?;
-        self.metrics.record_query(&report.outcome, &report.cost);
-        self.standings_changed = true;
-        let state = self.miners.entry(neuron.hotkey.clone()).or_default();
-        state.record(
-            &report.outcome,
-            report.score,
-            report.seconds_per_item,
-            report.quality,
-        );
-        log_query(neuron, &report, state.history.standing());
+        log_query(neuron, report, standing);
+        Ok(())
+    }
+
+    /// Queries one miner now (outside any round), stores the result, updates its
+    /// standing and logs one line. Only validator-side problems are errors.
+    pub async fn query_neuron(
+        &mut self,
+        neuron: &Neuron,
+        block: u64,
+    ) -> anyhow::Result<QueryReport> {
+        let pending = Pending {
+            neuron: neuron.clone(),
+            block,
+            started_at_ms: now_ms(),
+        };
+        let inputs = self.draw_inputs().await;
+        let report = run_query(self.context.clone(), neuron.clone(), inputs).await?;
+        self.record(&pending, &report).await?;
         Ok(report)
     }
 
@@ -364,54 +435,13 @@ impl Validator {
 
     /// Current weights: normalized standings of the metagraph's serving miners.
     pub fn weights(&self, metagraph: &Metagraph) -> Vec<(u16, f64)> {
-        let miners: Vec<&Neuron> = metagraph.serving_miners().collect();
-        let standings: Vec<f64> = miners.iter().map(|n| self.standing(&n.hotkey)).collect();
-        miners
-            .iter()
-            .map(|n| n.uid)
-            .zip(normalize_weights(&standings))
-            .collect()
-    }
-
-    /// Sets weights when `weights_interval` blocks (default: the tempo) have passed since
-    /// the last successful setting and the chain's rate limit allows it.
-    async fn maybe_set_weights(
-        &mut self,
-        metagraph: &Metagraph,
-        block: u64,
-    ) -> Option<WeightsReceipt> {
-        let netuid = self.config.neuron.netuid;
-        let rules = match self.chain.weight_rules(netuid).await {
-            Ok(rules) => rules,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read weight rules; weights not set");
-                return None;
-            }
-        };
-        let interval = self
-            .config
-            .weights_interval
-            .unwrap_or(u64::from(rules.tempo));
-        if let Some(last) = self.last_weights_block
-            && block < last.saturating_add(interval)
-        {
-            return None;
-        }
-        let last_update = metagraph
-            .by_hotkey(self.chain.hotkey())
-            .map_or(0, |n| n.last_update);
-        let wait = rules.blocks_until_allowed(last_update, block);
-        if wait > 0 {
-            tracing::debug!(blocks = wait, "weights rate-limited");
-            return None;
-        }
-        self.set_weights(metagraph, block, rules.version_key).await
+        self.standings.weights(metagraph)
     }
 
     /// Whether a query has changed a standing since weights were last set, so that
     /// setting them again would say something new.
     pub fn weights_outdated(&self) -> bool {
-        self.standings_changed
+        self.standings.weights_outdated()
     }
 
     /// Sets the current weights now (the chain still applies its rules).
@@ -421,84 +451,35 @@ impl Validator {
         block: u64,
         version_key: u64,
     ) -> Option<WeightsReceipt> {
-        let weights: Vec<(u16, f32)> = self
-            .weights(metagraph)
-            .into_iter()
-            .map(|(uid, w)| (uid, w as f32))
-            .collect();
-        if weights.is_empty() {
-            tracing::info!("no miner is serving; weights not set");
-            return None;
-        }
-        let result = self
-            .chain
-            .set_weights(self.config.neuron.netuid, &weights, version_key)
-            .await;
-        let (receipt, outcome) = match result {
-            Ok(receipt) => {
-                tracing::info!(block = receipt.block, uids = ?receipt.uids, weights = ?receipt.weights, submission = ?receipt.submission, "weights set");
-                self.last_weights_block = Some(block);
-                self.standings_changed = false;
-                (Some(receipt), "ok".to_string())
-            }
-            Err(ChainError::NothingToSet) => {
-                tracing::info!("no miner has a positive standing yet; weights not set");
-                return None;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "setting weights failed");
-                (None, e.to_string())
-            }
-        };
-        self.metrics.record_weights(receipt.is_some());
-        let setting = WeightSetting {
-            block,
-            set_at_ms: now_ms(),
-            uids: receipt.as_ref().map(|r| r.uids.clone()).unwrap_or_default(),
-            weights: receipt
-                .as_ref()
-                .map(|r| r.weights.clone())
-                .unwrap_or_default(),
-            outcome,
-        };
-        if let Err(e) = self.store.insert_weight_setting(&setting).await {
-            tracing::warn!(error = %e, "cannot store the weight setting");
-        }
+        let receipt = self.weights.set(metagraph, block, version_key).await;
+        self.standings.publish(metagraph, block);
         receipt
     }
 
-    fn publish(&self, metagraph: &Metagraph, block: u64) {
-        let weights: HashMap<u16, f64> = self.weights(metagraph).into_iter().collect();
-        let miners = metagraph
-            .serving_miners()
-            .map(|n| {
-                let state = self.miners.get(&n.hotkey).cloned().unwrap_or_default();
-                MinerStanding {
-                    uid: n.uid,
-                    hotkey: n.hotkey.clone(),
-                    axon: n.axon,
-                    queries: state.history.len(),
-                    failure_rate: state.history.failure_rate(),
-                    last_outcome: state.last_outcome,
-                    latency: state.last_latency,
-                    quality: state.last_quality,
-                    score: state.last_score,
-                    standing: state.history.standing(),
-                    weight: weights.get(&n.uid).copied().unwrap_or(0.0),
-                }
-            })
-            .collect();
-        self.board.send_replace(Leaderboard {
-            block,
-            rounds: self.rounds,
-            updated_at_ms: now_ms(),
-            miners,
-            last_weights_block: self.last_weights_block,
-        });
-    }
-
     pub async fn close(&self) {
-        self.store.close().await;
+        self.store().close().await;
+    }
+}
+
+/// Per-query deadlines. The derived infer deadline is 10 x t_ref per item, at least
+/// 10 s, at most 6 h unless twice the circuit's reference needs more: no item ever gets
+/// less than its t_ref (VGG9: 2,500 s per item).
+pub fn deadlines(config: &ValidatorConfig, workload: &Workload) -> Deadlines {
+    let reference = workload.params.t_ref * config.batch_size as f64;
+    let infer = config.infer_timeout.unwrap_or_else(|| {
+        let ceiling = MAX_DERIVED_INFER.as_secs_f64().max(2.0 * reference);
+        Duration::from_secs_f64((10.0 * reference).clamp(10.0, ceiling))
+    });
+    if infer.as_secs_f64() < reference {
+        tracing::warn!(
+            infer_s = infer.as_secs_f64(),
+            t_ref_s = reference,
+            "the infer deadline is below the circuit's reference time for the batch"
+        );
+    }
+    Deadlines {
+        key_upload: config.key_upload_timeout,
+        infer,
     }
 }
 
@@ -588,6 +569,7 @@ pub async fn run(
         )
         .await?;
     }
+    let weight_timer = validator.spawn_weight_timer();
     while !*stop_rx.borrow() {
         let started = Instant::now();
         let round = tokio::select! {
@@ -608,6 +590,7 @@ pub async fn run(
             _ = stop_rx.wait_for(|s| *s) => break,
         }
     }
+    weight_timer.abort();
     validator.close().await;
     tracing::info!("validator stopped");
     Ok(())

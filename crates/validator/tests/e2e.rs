@@ -339,7 +339,11 @@ fn validator_config(dir: &Path, registry: PathBuf) -> ValidatorConfig {
         batch_size: 1,
         key_upload_timeout: Duration::from_secs(30),
         infer_timeout: Some(INFER_DEADLINE),
+        round_timeout: None,
         weights_interval: Some(0),
+        weights_poll: Duration::from_secs(12),
+        max_concurrent_queries: 4,
+        query_memory_bytes: 4096 << 20,
         metrics_addr: None,
         gateway: None,
         // test-tiny takes well under a second: put the reference and floor there so

@@ -40,6 +40,9 @@ pub enum ErrorCode {
     Busy,
     /// The request could not finish within its deadline.
     DeadlineExceeded,
+    /// The request body did not arrive within the miner's body-read timeout (a slow
+    /// sender must not hold a slot).
+    BodyTimeout,
     /// A bug or resource failure on the miner's side.
     Internal,
     /// A code this version does not know (sent by a newer peer).
@@ -49,7 +52,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::BadRequest,
         ErrorCode::UnsupportedVersion,
         ErrorCode::Unauthenticated,
@@ -65,6 +68,7 @@ impl ErrorCode {
         ErrorCode::WrongShape,
         ErrorCode::Busy,
         ErrorCode::DeadlineExceeded,
+        ErrorCode::BodyTimeout,
         ErrorCode::Internal,
         ErrorCode::Unknown,
     ];
@@ -80,6 +84,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound | ErrorCode::UnknownKey => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::BodyTimeout => 408,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnknownCircuit | ErrorCode::UnknownProfile | ErrorCode::WrongShape => 422,
             ErrorCode::Internal | ErrorCode::Unknown => 500,
@@ -106,6 +111,7 @@ impl ErrorCode {
             ErrorCode::WrongShape => "wrong_shape",
             ErrorCode::Busy => "busy",
             ErrorCode::DeadlineExceeded => "deadline_exceeded",
+            ErrorCode::BodyTimeout => "body_timeout",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }
