@@ -446,6 +446,23 @@ fn design_lookup(
             }
             Some(LookupLayer { shift, lo, tables })
         }
+        Activation::Parity => {
+            // Exact: the worst-case range spread over the table, values boxes apart.
+            let shift = worst?;
+            let lo = lo_candidates(-worst_abs, worst_abs, shift, config)[0];
+            let table: Vec<i64> = (0..boxes as i64)
+                .map(|k| {
+                    // The value whose box is nearest to k.
+                    let value = lo + ((k as f64) * (shift as f64).exp2()).round() as i64;
+                    if value.rem_euclid(2) == 1 { 1 } else { -1 }
+                })
+                .collect();
+            Some(LookupLayer {
+                shift,
+                lo: vec![lo; histograms.len()],
+                tables: vec![table; histograms.len()],
+            })
+        }
         Activation::Logits => None,
     }
 }

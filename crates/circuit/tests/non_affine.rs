@@ -7,14 +7,13 @@ use brainlock_circuit::{
     shipped_circuit,
 };
 
-/// VGG9 layers that do not meet the bar, with the best affine fraction they must stay
-/// under: the pools. A pool's lookup sees only the nine sums of four ternary values,
-/// centre-heavy (about 25% at 0 and 21% at each of -1 and 1), and an exhaustive search
-/// over all 3^9 ternary tables of nine such values finds none below 51%: a constant
-/// alone covers a third. Their shortcut would skip 10% of VGG9's lookups, and a wrong
-/// pool value propagates into every later layer, where the top-1 and cosine gates see
-/// it.
-const VGG9_POOLS: [(&str, f64); 2] = [("p1", 0.66), ("p2", 0.63)];
+/// VGG9's pools, at the bar rather than under it, with the bound they must stay under.
+/// A pool's lookup sees the nine sums of four ternary values; its parity table (see
+/// `Activation::Parity`) is matched by the constant -1 wherever the sum is even, which
+/// happens with probability `(1 + (2 p0 - 1)^4) / 2 >= 1/2` whatever the activations'
+/// zero rate `p0`, and an exhaustive search over all 3^9 ternary tables of those sums
+/// finds none below 50.0%. Measured: 50.3% (p1) and 50.7% (p2).
+const VGG9_POOLS: [(&str, f64); 2] = [("p1", 0.51), ("p2", 0.51)];
 
 #[test]
 fn no_affine_function_reproduces_half_of_any_shipped_layer() {
