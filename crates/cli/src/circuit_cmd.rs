@@ -1,12 +1,18 @@
-//! `brainlock circuit export | inspect`.
+//! `brainlock circuit export | inspect | gates`.
 
 use std::path::Path;
 
 use anyhow::Context;
-use brainlock_circuit::{Circuit, LayerOutput, LinearOp};
+use brainlock_circuit::{
+    Circuit, LayerOutput, LinearOp, NoiseModel, Simulator, layer_affinities, sample_inputs,
+};
 use brainlock_fhe::plan::Plan;
+use brainlock_scoring::{GatePolicy, derive_gates};
 
-use crate::workload::resolve_circuit;
+use crate::workload::{resolve_circuit, resolve_profile};
+
+/// Synthetic inputs the affinity report runs on.
+const AFFINITY_INPUTS: usize = 32;
 
 pub fn export(name: &str, output: &Path) -> anyhow::Result<()> {
     let circuit = resolve_circuit(name)?;
@@ -71,6 +77,55 @@ pub fn inspect(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub fn gates(name: &str, profile: Option<&str>, batch: usize) -> anyhow::Result<()> {
+    let circuit = resolve_circuit(name)?;
+    let profile = resolve_profile(&circuit, profile)?;
+    let model = NoiseModel::new(&profile.parameter_set());
+    let gates = derive_gates(&circuit, &model, batch, &GatePolicy::default())
+        .with_context(|| format!("deriving the gates of {}", circuit.id))?;
+    println!(
+        "circuit {} under {} for queries of {batch} item(s):",
+        circuit.id, profile.id
+    );
+    println!("  rule: {}", gates.rule);
+    println!(
+        "  c_min {:.6}{}, honest failure budget {:.2e} per item",
+        gates.c_min,
+        if gates.simulated_e_min_mean.is_some() {
+            " (mean of the per-item bounds)"
+        } else {
+            ""
+        },
+        gates.item_failure
+    );
+    if let Some(e_min) = gates.simulated_e_min_mean {
+        println!("  exact-match floor e_min: {e_min:.4} on average over the simulated items");
+    }
+    println!(
+        "  noise-aware simulation: {} items, mean cosine {:.6}",
+        gates.simulated_items, gates.simulated_cosine_mean
+    );
+    let simulator = Simulator::new(&circuit)?;
+    let inputs = sample_inputs(&circuit, 0xaff1, AFFINITY_INPUTS);
+    for layer in layer_affinities(&simulator, &inputs)? {
+        println!(
+            "  layer {:<4} best affine shortcut reproduces {:5.1}% of {} lookups",
+            layer.name,
+            100.0 * layer.best_affine_fraction,
+            layer.lookups
+        );
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "circuit": circuit.id,
+            "profile": profile.id,
+            "gates": gates,
+        })
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +137,13 @@ mod tests {
         assert!(text.contains("32 lookups"), "{text}");
         assert!(text.contains("conv 3x3 1->2 stride 1 pad 1"), "{text}");
         assert!(text.contains("-> 2x4x4"), "{text}");
+    }
+
+    #[test]
+    fn gates_are_derived_for_a_shipped_circuit_and_refused_for_an_empty_batch() {
+        gates("test-tiny", None, 4).unwrap();
+        assert!(gates("test-tiny", None, 0).is_err());
+        assert!(gates("test-tiny", Some("n1024-made-up"), 1).is_err());
     }
 
     #[test]

@@ -179,6 +179,20 @@ pub enum CircuitCommand {
         #[arg(value_name = "CIRCUIT")]
         circuit: String,
     },
+    /// Print the gates a validator derives for a circuit, profile and batch size (from
+    /// the noise model: nothing is typed by hand), and how much of each lookup layer
+    /// the best affine shortcut reproduces on synthetic inputs. The last line is JSON.
+    Gates {
+        /// conv3x3, vgg9, test-tiny, or a circuit JSON file.
+        #[arg(value_name = "CIRCUIT")]
+        circuit: String,
+        /// FHE parameter profile [default: the circuit's].
+        #[arg(long, value_name = "ID")]
+        profile: Option<String>,
+        /// Items per query.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        batch: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,6 +26,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             circuit_cmd::export(&circuit, &output)
         }
         Command::Circuit(CircuitCommand::Inspect { circuit }) => circuit_cmd::inspect(&circuit),
+        Command::Circuit(CircuitCommand::Gates {
+            circuit,
+            profile,
+            batch,
+        }) => circuit_cmd::gates(&circuit, profile.as_deref(), batch),
         Command::Gateway(GatewayCommand::IssueKey { name }) => gateway_cmd::issue_key(&name),
         Command::Registry(RegistryCommand::Register {
             registry,
