@@ -10,12 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brainlock_chain::{Chain, LocalRegistry, Registration, Role};
-use brainlock_daemon::{ChainSource, NeuronConfig, WalletConfig};
+use brainlock_daemon::NeuronArgs;
 use brainlock_epistula::wallet::{create_hotkey, load_hotkey};
-use brainlock_validator::config::ScoringTable;
-use brainlock_validator::images::SourceSpec;
+use brainlock_validator::config::FileConfig;
 use brainlock_validator::store::Outcome;
-use brainlock_validator::{Validator, ValidatorConfig};
+use brainlock_validator::{Cli, Validator, ValidatorConfig};
 
 const NETUID: u16 = 55;
 const CIRCUIT: &str = "conv3x3";
@@ -76,31 +75,25 @@ fn spawn_miner(
     command.spawn().expect("the cheating miner binary runs")
 }
 
+/// The validator's configuration as its flags would give it: the local registry,
+/// synthetic images, one query at a time, deadlines long enough for a loaded machine.
 fn validator_config(dir: &Path, registry: PathBuf) -> ValidatorConfig {
-    ValidatorConfig {
-        neuron: NeuronConfig {
-            netuid: NETUID,
-            chain: ChainSource::Registry(registry),
-            wallet: WalletConfig {
-                name: "validator".into(),
-                hotkey: "default".into(),
-                path: dir.join("wallets"),
-            },
-            debug: false,
+    let flags = Cli {
+        neuron: NeuronArgs {
+            netuid: Some(NETUID),
+            registry: Some(registry),
+            ..NeuronArgs::default()
         },
-        database: dir.join("validator.sqlite").to_string_lossy().into_owned(),
-        dataset: SourceSpec::Synthetic,
-        dataset_endpoint: "http://127.0.0.1:1".into(),
-        circuit: CIRCUIT.into(),
-        profile: None,
-        batch_size: 1,
-        key_upload_timeout: Duration::from_secs(120),
-        infer_timeout: Some(Duration::from_secs(300)),
+        database: Some(dir.join("validator.sqlite").to_string_lossy().into_owned()),
+        dataset: Some("synthetic".into()),
+        circuit: Some(CIRCUIT.into()),
+        key_upload_timeout: Some(120.0),
+        infer_timeout: Some(300.0),
         weights_interval: Some(0),
-        metrics_addr: None,
-        gateway: None,
-        scoring: ScoringTable::default(),
-    }
+        max_concurrent_queries: Some(1),
+        ..Cli::default()
+    };
+    ValidatorConfig::merge(flags, FileConfig::default()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -253,7 +253,6 @@ fn validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {
         metrics_addr: None,
         gateway: None,
         scoring: ScoringTable {
-            c_min: None,
             t_ref: Some(1.0),
             t_floor: Some(0.01),
             alpha: None,
