@@ -18,14 +18,12 @@ fn record(hotkey: &str, score: f64, outcome: Outcome) -> QueryRecord {
     }
 }
 
-#[tokio::test]
-async fn queries_and_weights_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.sqlite");
-    let spec = path.to_str().unwrap();
+/// Writes queries and a weight setting, closes, reopens and reads them back: the
+/// same assertions for both backends.
+async fn queries_and_weights_survive_reopening(spec: &str, backend: Backend) {
     {
         let store = Store::open(spec).await.unwrap();
-        assert_eq!(store.backend(), Backend::Sqlite);
+        assert_eq!(store.backend(), backend);
         for i in 0..5 {
             store
                 .insert_query(&record("alice", i as f64, Outcome::Passed))
@@ -72,6 +70,48 @@ async fn queries_and_weights_survive_reopening() {
     );
     assert_eq!(bob[0].quality, None);
     assert_eq!(store.last_weights_block().await.unwrap(), Some(99));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_queries_and_weights_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite");
+    queries_and_weights_survive_reopening(path.to_str().unwrap(), Backend::Sqlite).await;
+}
+
+/// The same round trip on a real PostgreSQL server, in a database of its own.
+/// `BRAINLOCK_TEST_POSTGRES` holds the URL of a database on that server from which
+/// the test may create others; `.ci/run` starts a server and sets it. Without it the
+/// test is skipped locally and fails under `CI=true`, so CI always exercises the
+/// PostgreSQL path.
+#[tokio::test]
+async fn postgres_queries_and_weights_survive_reopening() {
+    use sqlx::Connection;
+
+    let Ok(admin_url) = std::env::var("BRAINLOCK_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the PostgreSQL store test: set BRAINLOCK_TEST_POSTGRES \
+             (`.ci/run` starts a server with scripts/test-postgres.sh)"
+        );
+        eprintln!("BRAINLOCK_TEST_POSTGRES not set: PostgreSQL path not exercised");
+        return;
+    };
+    sqlx::any::install_default_drivers();
+    let database = format!("brainlock_test_{}_{}", std::process::id(), crate::clock::now_ms());
+    let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, _) = admin_url.rsplit_once('/').expect("a URL ending in /database");
+    queries_and_weights_survive_reopening(&format!("{base}/{database}"), Backend::Postgres)
+        .await;
+    sqlx::query(&format!("DROP DATABASE {database}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
 }
 
 #[test]
@@ -85,22 +125,4 @@ fn database_specs() {
         database_url("/var/x.db"),
         (Backend::Sqlite, "sqlite:///var/x.db?mode=rwc".into())
     );
-}
-
-/// Runs against a real PostgreSQL when `BRAINLOCK_TEST_POSTGRES` holds its URL.
-#[tokio::test]
-async fn postgres_when_available() {
-    let Ok(url) = std::env::var("BRAINLOCK_TEST_POSTGRES") else {
-        eprintln!("BRAINLOCK_TEST_POSTGRES not set: PostgreSQL path not exercised");
-        return;
-    };
-    let store = Store::open(&url).await.unwrap();
-    let hotkey = format!("pg-test-{}", crate::clock::now_ms());
-    store
-        .insert_query(&record(&hotkey, 7.0, Outcome::Passed))
-        .await
-        .unwrap();
-    let back = store.recent_queries(&hotkey, 40).await.unwrap();
-    assert_eq!(back.len(), 1);
-    assert_eq!(back[0].score, 7.0);
 }
