@@ -1,6 +1,6 @@
 //! Arbitrary bytes never panic a decoder, and what encodes decodes back.
 
-use brainlock_wire::{
+use brainlock_api::{
     CircuitId, DecodeLimits, Frame, FrameDecoder, FramePayload, InferRequest, KeyId, ProfileId,
     encode_frame,
 };

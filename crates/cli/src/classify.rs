@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use brainlock_circuit::{Circuit, Simulator, argmax, cosine};
 use brainlock_epistula::{AccountId, wallet};
 use brainlock_fhe::{ClientKey, EncryptedOutput, EvaluationKey, Limits, Profile, evaluate};
-use brainlock_wire::{CircuitId, FramePayload, InferRequest, ProfileId};
+use brainlock_api::{CircuitId, FramePayload, InferRequest, ProfileId};
 use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;

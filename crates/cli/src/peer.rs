@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use brainlock_epistula::{AccountId, Keypair};
 use brainlock_gateway::GatewayInfo;
 use brainlock_miner::client::{MinerClient, check_status};
-use brainlock_wire::{Frame, FrameDecoder, InferRequest, KeyId, KeyUploadResponse, routes};
+use brainlock_api::{Frame, FrameDecoder, InferRequest, KeyId, KeyUploadResponse, routes};
 use bytes::Bytes;
 use reqwest::header;
 

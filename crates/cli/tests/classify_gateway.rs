@@ -26,7 +26,7 @@ use brainlock_miner::config::{AuthConfig, MinerConfig};
 use brainlock_validator::config::{GatewaySettings, ScoringTable};
 use brainlock_validator::images::SourceSpec;
 use brainlock_validator::{Validator, ValidatorConfig};
-use brainlock_wire::{DecodeLimits, InferRequest, routes};
+use brainlock_api::{DecodeLimits, InferRequest, routes};
 use tokio::sync::watch;
 
 const API_KEY: &str = "blk_e2e_customer";

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
 use brainlock_epistula::{AccountId, AllowList, EpistulaError, VerifiedHeaders, Verifier};
-use brainlock_wire::ErrorCode;
+use brainlock_api::ErrorCode;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 

@@ -1,11 +1,11 @@
 //! Error answers of the gateway. The body has the miner API's shape
-//! (`{"code", "message"}`, see `brainlock_wire::ErrorBody`) so one client parses both;
+//! (`{"code", "message"}`, see `brainlock_api::ErrorBody`) so one client parses both;
 //! the gateway adds codes of its own (`quota_exceeded`, `upstream_failed`) that an
 //! older client reads as `unknown` and still shows the message of.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use brainlock_wire::ErrorCode;
+use brainlock_api::ErrorCode;
 
 /// A refused request: status, stable code, human message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,7 +68,7 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brainlock_wire::ErrorBody;
+    use brainlock_api::ErrorBody;
 
     #[test]
     fn bodies_parse_as_wire_error_bodies() {

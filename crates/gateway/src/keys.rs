@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use brainlock_fhe::Profile;
-use brainlock_wire::{ErrorCode, KeyId};
+use brainlock_api::{ErrorCode, KeyId};
 use bytes::Bytes;
 
 use crate::config::GatewayLimits;

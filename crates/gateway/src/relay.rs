@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use brainlock_wire::{CircuitId, Frame, KeyId, ProfileId};
+use brainlock_api::{CircuitId, Frame, KeyId, ProfileId};
 use bytes::Bytes;
 use futures_util::Stream;
 

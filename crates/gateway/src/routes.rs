@@ -21,7 +21,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use brainlock_epistula::headers::now_ms;
 use brainlock_fhe::{CompressedEvaluationKey, EncryptedInput, EngineError, Limits};
-use brainlock_wire::{
+use brainlock_api::{
     CircuitId, DecodeLimits, ErrorCode, Frame, FramePayload, InferRequest, KeyUploadResponse,
     PROTOCOL_VERSION, ProfileId, encode_frame, routes,
 };

@@ -15,7 +15,7 @@ use brainlock_gateway::{
     CustomerConfig, FrameStream, GatewayConfig, GatewayInfo, GatewayLimits, GatewayState,
     QuotaConfig, Relay, RelayError, RelayRequest, Workload, hash_api_key, router,
 };
-use brainlock_wire::{
+use brainlock_api::{
     CircuitId, ErrorBody, ErrorCode, Frame, FrameDecoder, FramePayload, InferRequest, KeyId,
     KeyUploadResponse, ProfileId, routes,
 };

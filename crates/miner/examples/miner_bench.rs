@@ -16,7 +16,7 @@ use brainlock_daemon::{ChainSource, NeuronConfig};
 use brainlock_epistula::{CryptoType, Keypair};
 use brainlock_fhe::{ClientKey, CompressedEvaluationKey, EvaluationKey, Profile, evaluate};
 use brainlock_miner::{Miner, MinerClient, MinerConfig};
-use brainlock_wire::{CircuitId, FramePayload, InferRequest, KeyId, ProfileId};
+use brainlock_api::{CircuitId, FramePayload, InferRequest, KeyId, ProfileId};
 use bytes::Bytes;
 
 struct Args {

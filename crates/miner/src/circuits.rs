@@ -12,7 +12,7 @@ use brainlock_circuit::{Circuit, SHIPPED_NAMES, shipped_circuit};
 use brainlock_fhe::Profile;
 use brainlock_fhe::plan::Plan;
 use brainlock_scoring::{CircuitKind, ScoringParams};
-use brainlock_wire::{CircuitId, ProfileId};
+use brainlock_api::{CircuitId, ProfileId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use brainlock_epistula::{AccountId, Keypair, SignedClient};
-use brainlock_wire::{
+use brainlock_api::{
     ErrorBody, Frame, FrameDecoder, FrameError, InferRequest, KeyId, KeyUploadResponse, MinerInfo,
     RequestError, routes,
 };
@@ -40,7 +40,7 @@ pub enum ClientError {
 
 impl ClientError {
     /// The error code the miner sent, if it sent one.
-    pub fn code(&self) -> Option<brainlock_wire::ErrorCode> {
+    pub fn code(&self) -> Option<brainlock_api::ErrorCode> {
         match self {
             ClientError::Api {
                 body: Some(body), ..

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use brainlock_fhe::{EncryptedInput, EvaluationKey, Evaluator};
-use brainlock_wire::{Frame, FramePayload, encode_frame};
+use brainlock_api::{Frame, FramePayload, encode_frame};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use brainlock_wire::KeyId;
+use brainlock_api::KeyId;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CacheError {

@@ -10,7 +10,7 @@ use brainlock_chain::{AxonInfo, Chain};
 use brainlock_daemon::ChainSource;
 use brainlock_epistula::{AccountId, LingeringListener, Verifier};
 use brainlock_fhe::{CpuEvaluator, Evaluator};
-use brainlock_wire::{Backend, MinerInfo, MinerLimits, PROTOCOL_VERSION};
+use brainlock_api::{Backend, MinerInfo, MinerLimits, PROTOCOL_VERSION};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use brainlock_epistula::{Authenticated, EpistulaError, Verifier};
 use brainlock_fhe::{CompressedEvaluationKey, EncryptedInput, EngineError, EvaluationKey, Profile};
-use brainlock_wire::{
+use brainlock_api::{
     DecodeLimits, ErrorCode, InferRequest, KeyId, KeyUploadResponse, MinerInfo, routes,
 };
 use bytes::{Bytes, BytesMut};

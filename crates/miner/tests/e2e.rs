@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use brainlock_circuit::Simulator;
-use brainlock_wire::FramePayload;
+use brainlock_api::FramePayload;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

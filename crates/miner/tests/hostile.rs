@@ -7,7 +7,7 @@ use std::time::Duration;
 use brainlock_circuit::{Circuit, Shape};
 use brainlock_fhe::{ClientKey, Profile};
 use brainlock_miner::ClientError;
-use brainlock_wire::{CircuitId, ErrorCode, FramePayload, InferRequest, KeyId, ProfileId};
+use brainlock_api::{CircuitId, ErrorCode, FramePayload, InferRequest, KeyId, ProfileId};
 use bytes::Bytes;
 use common::*;
 
@@ -158,7 +158,7 @@ async fn unauthenticated_and_unpermitted_senders_are_refused() {
             .await
             .unwrap();
         assert_eq!(response.status(), 400, "{method} {route}");
-        let error: brainlock_wire::ErrorBody = response.json().await.unwrap();
+        let error: brainlock_api::ErrorBody = response.json().await.unwrap();
         assert_eq!(error.code, ErrorCode::BadRequest);
         assert!(
             error.message.contains("missing header"),
@@ -328,7 +328,7 @@ async fn full_queue_answers_429_with_retry_after() {
 /// returns the status line and the body of whatever the miner answers.
 async fn trickle_request(miner: &TestMiner, route: &str, body: Bytes) -> (String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let method = if route == brainlock_wire::routes::KEYS {
+    let method = if route == brainlock_api::routes::KEYS {
         reqwest::Method::PUT
     } else {
         reqwest::Method::POST
@@ -410,13 +410,13 @@ async fn trickled_bodies_get_408_and_release_their_slot() {
     let started = std::time::Instant::now();
     let (status, body) = trickle_request(
         &miner,
-        brainlock_wire::routes::KEYS,
+        brainlock_api::routes::KEYS,
         keys().eval_bytes.clone(),
     )
     .await;
     let took = started.elapsed();
     assert!(status.contains(" 408 "), "{status}: {body}");
-    let error = brainlock_wire::ErrorBody::from_json(body.as_bytes()).unwrap();
+    let error = brainlock_api::ErrorBody::from_json(body.as_bytes()).unwrap();
     assert_eq!(error.code, ErrorCode::BodyTimeout, "{body}");
     assert!(took < Duration::from_secs(5), "answered after {took:?}");
 
@@ -426,7 +426,7 @@ async fn trickled_bodies_get_408_and_release_their_slot() {
 
     // The same for an infer request, which also releases its reserved memory.
     let request = infer_request(key_id, &tiny_inputs(1)).encode().unwrap();
-    let (status, body) = trickle_request(&miner, brainlock_wire::routes::INFER, request).await;
+    let (status, body) = trickle_request(&miner, brainlock_api::routes::INFER, request).await;
     assert!(status.contains(" 408 "), "{status}: {body}");
     assert!(body.contains("body_timeout"), "{body}");
     assert_eq!(miner.state.inflight.used(), 0);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use brainlock_fhe::{ClientKey, Profile};
 use brainlock_miner::ClientError;
 use brainlock_miner::circuits::key_expansion_bytes;
-use brainlock_wire::ErrorCode;
+use brainlock_api::ErrorCode;
 use bytes::Bytes;
 use common::*;
 

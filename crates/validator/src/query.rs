@@ -13,7 +13,7 @@ use brainlock_scoring::{
     ItemEvidence, ItemExpectation, ItemFailure, ItemOutcome, QueryOutcome, ScoringParams,
     check_item, judge_query,
 };
-use brainlock_wire::{CircuitId, FrameError, FramePayload, InferRequest, KeyId, ProfileId};
+use brainlock_api::{CircuitId, FrameError, FramePayload, InferRequest, KeyId, ProfileId};
 use bytes::Bytes;
 
 use crate::circuit::Workload;
@@ -27,7 +27,7 @@ pub enum PrepareError {
     #[error("encryption: {0}")]
     Encrypt(#[from] brainlock_fhe::EngineError),
     #[error("wire ids: {0}")]
-    Id(#[from] brainlock_wire::IdError),
+    Id(#[from] brainlock_api::IdError),
     #[error("worker thread: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -204,7 +204,7 @@ pub fn expected_result_bytes(workload: &Workload) -> usize {
 
 /// Bound on one result frame's body (index, kind, payload).
 pub fn result_frame_cap(workload: &Workload) -> usize {
-    brainlock_wire::FRAME_HEADER_LEN + expected_result_bytes(workload) + RESULT_SLACK_BYTES
+    brainlock_api::FRAME_HEADER_LEN + expected_result_bytes(workload) + RESULT_SLACK_BYTES
 }
 
 /// Memory one query of `batch` items holds at most on the validator: the evaluation
@@ -214,7 +214,7 @@ pub fn query_memory_bytes(workload: &Workload, batch: usize) -> usize {
     let profile = workload.profile;
     let key = 2 * (profile.compressed_ksk_words() + profile.compressed_bsk_words()) * 8;
     let input = 64 + workload.circuit.input_shape.len() * 8;
-    key + batch * (input + result_frame_cap(workload) + brainlock_wire::FRAME_HEADER_LEN)
+    key + batch * (input + result_frame_cap(workload) + brainlock_api::FRAME_HEADER_LEN)
 }
 
 /// The client of one scored or relayed query: every frame is capped at `frame` bytes
@@ -222,7 +222,7 @@ pub fn query_memory_bytes(workload: &Workload, batch: usize) -> usize {
 pub fn capped_client(client: MinerClient, frame: usize, batch: usize) -> MinerClient {
     client
         .with_max_frame_bytes(frame)
-        .with_max_stream_bytes(batch.saturating_mul(frame + brainlock_wire::FRAME_HEADER_LEN))
+        .with_max_stream_bytes(batch.saturating_mul(frame + brainlock_api::FRAME_HEADER_LEN))
 }
 
 /// Runs a prepared query against a miner and judges it.

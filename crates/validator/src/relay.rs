@@ -9,7 +9,7 @@ use std::sync::Arc;
 use brainlock_epistula::{AccountId, Keypair};
 use brainlock_gateway::{FrameStream, Relay, RelayError, RelayRequest};
 use brainlock_miner::MinerClient;
-use brainlock_wire::InferRequest;
+use brainlock_api::InferRequest;
 use tokio::sync::watch;
 use tokio::time::Instant;
 

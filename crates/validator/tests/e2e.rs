@@ -33,7 +33,7 @@ use brainlock_validator::config::ScoringTable;
 use brainlock_validator::images::SourceSpec;
 use brainlock_validator::store::{FailureKind, Outcome};
 use brainlock_validator::{Validator, ValidatorConfig};
-use brainlock_wire::{
+use brainlock_api::{
     DecodeLimits, ErrorBody, ErrorCode, Frame, FrameDecoder, FramePayload, InferRequest, KeyId,
     KeyUploadResponse, encode_frame,
 };
@@ -178,7 +178,7 @@ fn stream(parts: Vec<u8>) -> Response {
     (
         [(
             "content-type",
-            brainlock_wire::routes::FRAME_STREAM_CONTENT_TYPE,
+            brainlock_api::routes::FRAME_STREAM_CONTENT_TYPE,
         )],
         parts,
     )
@@ -189,7 +189,7 @@ async fn front_handler(State(front): State<Front>, request: Request) -> Response
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
     let path = parts.uri.path().to_string();
-    let is_infer = path == brainlock_wire::routes::INFER;
+    let is_infer = path == brainlock_api::routes::INFER;
     if front.upstream.is_some() {
         let (status, headers, bytes) =
             forward(&front, parts.method, &path, parts.headers, body).await;

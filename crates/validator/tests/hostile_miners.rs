@@ -23,7 +23,7 @@ use brainlock_validator::config::ScoringTable;
 use brainlock_validator::images::SourceSpec;
 use brainlock_validator::store::{FailureKind, Outcome, Store};
 use brainlock_validator::{Validator, ValidatorConfig};
-use brainlock_wire::{Frame, FramePayload, KeyId, KeyUploadResponse, encode_frame, routes};
+use brainlock_api::{Frame, FramePayload, KeyId, KeyUploadResponse, encode_frame, routes};
 use bytes::Bytes;
 use futures_util::stream;
 use rand::RngCore;

@@ -14,7 +14,7 @@ use brainlock_fhe::{ClientKey, EncryptedOutput, Profile};
 use brainlock_miner::config::Limits;
 use brainlock_miner::server::AppState;
 use brainlock_miner::{Miner, MinerClient, MinerConfig};
-use brainlock_wire::{CircuitId, InferRequest, KeyId, ProfileId};
+use brainlock_api::{CircuitId, InferRequest, KeyId, ProfileId};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
