@@ -1,6 +1,8 @@
-//! Error bodies of the miner API: `{"code": "<stable snake_case code>", "message": "..."}`.
+//! Error bodies of the miner API and of the validator's gateway, which speaks the
+//! same API: `{"code": "<stable snake_case code>", "message": "..."}`.
 //!
-//! Clients branch on `code` (stable across versions), humans read `message`.
+//! Clients branch on `code` (stable across versions), humans read `message`. One enum
+//! covers both servers so that a code means one thing and has one HTTP status.
 
 use std::fmt;
 
@@ -36,8 +38,14 @@ pub enum ErrorCode {
     MalformedCiphertext,
     /// Well-formed ciphertexts, but not as many or as large as the circuit's input.
     WrongShape,
-    /// The miner is at its in-flight or memory limit; retry later.
+    /// The server is at its in-flight or memory limit; retry later (429, with
+    /// `Retry-After`).
     Busy,
+    /// Gateway: the customer spent its allowance; retry once it refills (429).
+    QuotaExceeded,
+    /// Gateway: no miner could take the request, or the chosen one failed before
+    /// answering (502).
+    UpstreamFailed,
     /// The request could not finish within its deadline.
     DeadlineExceeded,
     /// The request body did not arrive within the miner's body-read timeout (a slow
@@ -52,7 +60,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::BadRequest,
         ErrorCode::UnsupportedVersion,
         ErrorCode::Unauthenticated,
@@ -67,13 +75,15 @@ impl ErrorCode {
         ErrorCode::MalformedCiphertext,
         ErrorCode::WrongShape,
         ErrorCode::Busy,
+        ErrorCode::QuotaExceeded,
+        ErrorCode::UpstreamFailed,
         ErrorCode::DeadlineExceeded,
         ErrorCode::BodyTimeout,
         ErrorCode::Internal,
         ErrorCode::Unknown,
     ];
 
-    /// The HTTP status a miner answers with for this code.
+    /// The HTTP status that goes with this code, wherever it is answered.
     pub const fn http_status(self) -> u16 {
         match self {
             ErrorCode::BadRequest
@@ -87,8 +97,10 @@ impl ErrorCode {
             ErrorCode::BodyTimeout => 408,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnknownCircuit | ErrorCode::UnknownProfile | ErrorCode::WrongShape => 422,
+            // Too Many Requests: the client should slow down and retry.
+            ErrorCode::Busy | ErrorCode::QuotaExceeded => 429,
             ErrorCode::Internal | ErrorCode::Unknown => 500,
-            ErrorCode::Busy => 503,
+            ErrorCode::UpstreamFailed => 502,
             ErrorCode::DeadlineExceeded => 504,
         }
     }
@@ -110,6 +122,8 @@ impl ErrorCode {
             ErrorCode::MalformedCiphertext => "malformed_ciphertext",
             ErrorCode::WrongShape => "wrong_shape",
             ErrorCode::Busy => "busy",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::UpstreamFailed => "upstream_failed",
             ErrorCode::DeadlineExceeded => "deadline_exceeded",
             ErrorCode::BodyTimeout => "body_timeout",
             ErrorCode::Internal => "internal",
@@ -121,7 +135,11 @@ impl ErrorCode {
     pub const fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorCode::Busy | ErrorCode::DeadlineExceeded | ErrorCode::Internal
+            ErrorCode::Busy
+                | ErrorCode::QuotaExceeded
+                | ErrorCode::UpstreamFailed
+                | ErrorCode::DeadlineExceeded
+                | ErrorCode::Internal
         )
     }
 }
@@ -132,7 +150,7 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// The JSON body of every 4xx/5xx answer of the miner API.
+/// The JSON body of every 4xx/5xx answer of the miner API and the gateway.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub code: ErrorCode,
@@ -189,17 +207,19 @@ mod tests {
         assert_eq!(ErrorCode::Unauthenticated.http_status(), 401);
         assert_eq!(ErrorCode::UnknownKey.http_status(), 404);
         assert_eq!(ErrorCode::WrongShape.http_status(), 422);
-        assert_eq!(ErrorCode::Busy.http_status(), 503);
-        // Everything a client can cause is a 4xx.
+        assert_eq!(ErrorCode::Busy.http_status(), 429);
+        assert_eq!(ErrorCode::QuotaExceeded.http_status(), 429);
+        assert_eq!(ErrorCode::UpstreamFailed.http_status(), 502);
+        // Everything a client can cause, or cure by slowing down, is a 4xx.
         for code in ErrorCode::ALL {
-            let client_fault = !matches!(
+            let server_side = matches!(
                 code,
-                ErrorCode::Busy
+                ErrorCode::UpstreamFailed
                     | ErrorCode::DeadlineExceeded
                     | ErrorCode::Internal
                     | ErrorCode::Unknown
             );
-            assert_eq!(client_fault, code.http_status() < 500, "{code}");
+            assert_eq!(server_side, code.http_status() >= 500, "{code}");
         }
     }
 
@@ -211,7 +231,7 @@ mod tests {
             r#"{"code":"unknown_key","message":"key 00ab is not cached"}"#
         );
         assert_eq!(ErrorBody::from_json(body.to_json().as_bytes()), Some(body));
-        let newer = ErrorBody::from_json(br#"{"code":"quota_exhausted","message":"m"}"#).unwrap();
+        let newer = ErrorBody::from_json(br#"{"code":"battery_low","message":"m"}"#).unwrap();
         assert_eq!(newer.code, ErrorCode::Unknown);
         assert_eq!(ErrorBody::from_json(b"<html>bad gateway</html>"), None);
     }

@@ -1,4 +1,5 @@
-//! JSON documents of the miner API: `GET /v1/info` and the answer to `PUT /v1/keys`.
+//! JSON documents of the miner API: `GET /v1/info` (a miner's, or a gateway's) and the
+//! answer to `PUT /v1/keys`.
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,29 @@ impl MinerInfo {
     pub fn supports(&self, circuit: &CircuitId, profile: &ProfileId) -> bool {
         self.circuits.contains(circuit) && self.profiles.contains(profile)
     }
+}
+
+/// The body of a validator gateway's `GET /v1/info` (served without credentials: a
+/// customer needs the hotkey to sign for it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayInfo {
+    pub protocol_version: u16,
+    pub software_version: String,
+    /// The validator's hotkey, SS58: Epistula requests are signed for it.
+    pub hotkey: String,
+    pub circuits: Vec<CircuitId>,
+    pub profiles: Vec<ProfileId>,
+    pub limits: CustomerLimits,
+}
+
+/// Sizes a gateway customer must stay within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerLimits {
+    pub max_key_bytes: u64,
+    pub max_body_bytes: u64,
+    pub max_batch: u32,
+    /// Requests must hold exactly `max_batch` inputs.
+    pub exact_batch: bool,
 }
 
 /// The body of a successful `PUT /v1/keys`.

@@ -1,4 +1,11 @@
-//! What every Brainlock peer (miner, validator, customer) puts on the wire.
+//! The miner API, shared by every Brainlock peer: miners and validators' gateways
+//! serve it, validators and customers call it (the role Lighthouse's `common/eth2`
+//! plays for its two binaries).
+//!
+//! - The wire types, below.
+//! - With the `client` feature, [`MinerClient`], the one typed client of the API.
+//! - With the `server` feature, [`server`]: what both servers share (error answers,
+//!   the limited body reader, the lingering listener).
 //!
 //! JSON for small control messages ([`MinerInfo`], [`ErrorBody`], [`KeyUploadResponse`]);
 //! a compact binary format for the large ones: the [`InferRequest`] body and the stream
@@ -6,12 +13,19 @@
 //! each length against what is actually there before allocating, so a truncated or
 //! lying buffer is an error, never a panic or a huge allocation.
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod error;
 pub mod frame;
 pub mod ids;
 pub mod info;
 pub mod request;
 pub mod routes;
+#[cfg(feature = "server")]
+pub mod server;
+
+#[cfg(feature = "client")]
+pub use client::{ClientError, DEFAULT_MAX_FRAME_BYTES, FrameStream, MinerClient};
 
 pub use error::{ErrorBody, ErrorCode};
 pub use frame::{
@@ -19,7 +33,7 @@ pub use frame::{
     encode_frame, encode_frame_header,
 };
 pub use ids::{CircuitId, IdError, KeyId, ProfileId};
-pub use info::{Backend, KeyUploadResponse, MinerInfo, MinerLimits};
+pub use info::{Backend, CustomerLimits, GatewayInfo, KeyUploadResponse, MinerInfo, MinerLimits};
 pub use request::{DecodeLimits, InferRequest, REQUEST_MAGIC, RequestError};
 
 /// Version of the Brainlock wire protocol. It is sent in [`MinerInfo`] and in the

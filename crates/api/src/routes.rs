@@ -10,8 +10,6 @@ pub const KEYS: &str = "/v1/keys";
 pub const INFER: &str = "/v1/infer";
 /// `GET`: liveness, no authentication.
 pub const HEALTHZ: &str = "/healthz";
-/// `GET`: Prometheus text format, no authentication.
-pub const METRICS: &str = "/metrics";
 
 /// Content type of a binary [`crate::InferRequest`] body.
 pub const INFER_REQUEST_CONTENT_TYPE: &str = "application/vnd.brainlock.infer-request";

@@ -6,22 +6,30 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use brainlock_api::{CircuitId, FramePayload, InferRequest, MinerClient, ProfileId};
 use brainlock_circuit::{Circuit, Simulator, argmax, cosine};
 use brainlock_epistula::{AccountId, wallet};
 use brainlock_fhe::{ClientKey, EncryptedOutput, EvaluationKey, Limits, Profile, evaluate};
-use brainlock_api::{CircuitId, FramePayload, InferRequest, ProfileId};
 use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::{ClassifyArgs, WalletArgs};
-use crate::peer::{Peer, gateway_info};
 use crate::workload::{load_input, resolve_circuit, resolve_profile};
+
+/// Largest result frame accepted (a conv3x3 output under the largest profile is
+/// about 200 MB).
+const MAX_FRAME_BYTES: usize = brainlock_api::DEFAULT_MAX_FRAME_BYTES;
 
 /// Where the encrypted inference runs.
 pub enum Destination {
     Local,
-    Remote(Peer),
+    /// A miner, or a validator's gateway (both serve the miner API). `how` says how
+    /// requests are authenticated: `"signed"` (Epistula) or `"api-key"`.
+    Remote {
+        server: MinerClient,
+        how: &'static str,
+    },
 }
 
 /// Seconds spent in each step.
@@ -129,11 +137,11 @@ pub async fn classify(
             bar.finish_and_clear();
             output
         }
-        Destination::Remote(peer) => {
+        Destination::Remote { server, .. } => {
             drop((compressed, encrypted));
             step.set_message("uploading the evaluation key");
             let t = Instant::now();
-            let key_id = peer
+            let key_id = server
                 .upload_key(key_bytes)
                 .await
                 .context("uploading the evaluation key")?;
@@ -148,9 +156,9 @@ pub async fn classify(
             };
             let t = Instant::now();
             let payload = tokio::time::timeout(deadline, async {
-                let mut frames = peer.infer(&request).await?;
+                let mut frames = server.infer(&request).await?;
                 let mut result = None;
-                while let Some(frame) = frames.next().await? {
+                while let Some(frame) = frames.next_frame().await? {
                     match (frame.index, frame.payload) {
                         (0, FramePayload::Result(bytes)) if result.is_none() => {
                             result = Some(bytes)
@@ -181,8 +189,7 @@ pub async fn classify(
         profile: profile.id.to_string(),
         target: match destination {
             Destination::Local => "local",
-            Destination::Remote(Peer::Signed(_)) => "signed",
-            Destination::Remote(Peer::ApiKey { .. }) => "api-key",
+            Destination::Remote { how, .. } => how,
         },
         class,
         clear_class,
@@ -219,21 +226,16 @@ async fn destination(args: &ClassifyArgs) -> anyhow::Result<Destination> {
     }
     if let Some(url) = &args.target.gateway {
         if let Some(api_key) = &args.api_key {
-            return Ok(Destination::Remote(Peer::gateway_with_key(
-                http,
-                url,
-                api_key.clone(),
-            )));
+            let server = MinerClient::with_api_key(url.as_str(), api_key.as_str(), http);
+            return Ok(remote(server, "api-key"));
         }
-        let info = gateway_info(&http, url).await?;
+        let info = MinerClient::gateway_info(&http, url)
+            .await
+            .with_context(|| format!("reading the gateway's info at {url}"))?;
         let gateway =
             AccountId::from_ss58(&info.hotkey).context("gateway sent an invalid hotkey")?;
-        return Ok(Destination::Remote(Peer::miner(
-            http,
-            url,
-            gateway,
-            load_keypair(&args.wallet)?,
-        )));
+        let server = MinerClient::new(url.as_str(), gateway, load_keypair(&args.wallet)?, http);
+        return Ok(remote(server, "signed"));
     }
     let url = args
         .target
@@ -245,23 +247,31 @@ async fn destination(args: &ClassifyArgs) -> anyhow::Result<Destination> {
         .as_deref()
         .context("--miner needs --miner-hotkey SS58 to address its requests")?;
     let miner = AccountId::from_ss58(hotkey).context("--miner-hotkey is not an SS58 address")?;
-    Ok(Destination::Remote(Peer::miner(
-        http,
-        url,
-        miner,
-        load_keypair(&args.wallet)?,
-    )))
+    let server = MinerClient::new(url, miner, load_keypair(&args.wallet)?, http);
+    Ok(remote(server, "signed"))
+}
+
+fn remote(server: MinerClient, how: &'static str) -> Destination {
+    Destination::Remote {
+        server: server.with_max_frame_bytes(MAX_FRAME_BYTES),
+        how,
+    }
+}
+
+/// The `classify` command's work, without printing: what it reports.
+pub async fn report(args: &ClassifyArgs) -> anyhow::Result<ClassifyReport> {
+    let circuit = Arc::new(resolve_circuit(&args.circuit)?);
+    let profile = resolve_profile(&circuit, args.profile.as_deref())?;
+    let input = load_input(&args.image, &circuit)?;
+    let destination = destination(args).await?;
+    let deadline =
+        Duration::try_from_secs_f64(args.timeout).context("--timeout must be a positive number")?;
+    classify(circuit, profile, input, &destination, deadline, args.json).await
 }
 
 /// The `classify` command.
 pub async fn run(args: ClassifyArgs) -> anyhow::Result<()> {
-    let circuit = Arc::new(resolve_circuit(&args.circuit)?);
-    let profile = resolve_profile(&circuit, args.profile.as_deref())?;
-    let input = load_input(&args.image, &circuit)?;
-    let destination = destination(&args).await?;
-    let deadline =
-        Duration::try_from_secs_f64(args.timeout).context("--timeout must be a positive number")?;
-    let report = classify(circuit, profile, input, &destination, deadline, args.json).await?;
+    let report = report(&args).await?;
     if !args.json {
         let t = &report.timings;
         println!(

@@ -3,17 +3,16 @@
 //!
 //!     cargo run -p brainlock-epistula --example interop_sign -- <out_dir>
 //!
-//! `<out_dir>/rust_signatures.json` holds plain signatures, Epistula request headers and
-//! a response signature, by throwaway sr25519 and ed25519 keys; `<out_dir>/wallets`
+//! `<out_dir>/rust_signatures.json` holds plain signatures and Epistula request headers
+//! by throwaway sr25519 and ed25519 keys; `<out_dir>/wallets`
 //! holds a hotkey file made by `wallet::create_hotkey`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use brainlock_epistula::headers::{self, signature_hex};
-use brainlock_epistula::{CryptoType, Keypair, ResponseSignature, SignedHeaders, wallet};
+use brainlock_epistula::{CryptoType, Keypair, SignedHeaders, wallet};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 fn random_keypair(crypto: CryptoType) -> Keypair {
     let mut seed = [0u8; 32];
@@ -31,7 +30,6 @@ fn main() -> ExitCode {
     let bodies: [&[u8]; 2] = [b"", b"{\"circuit\":\"conv3x3\"}"];
     let mut signatures = Vec::new();
     let mut requests = Vec::new();
-    let mut responses = Vec::new();
     for (crypto, name) in [
         (CryptoType::Sr25519, "sr25519"),
         (CryptoType::Ed25519, "ed25519"),
@@ -55,17 +53,6 @@ fn main() -> ExitCode {
                 .collect();
             requests.push(json!({ "scheme": name, "body_hex": hex::encode(body), "headers": map }));
         }
-        let body = b"answer frames";
-        let digest: [u8; 32] = Sha256::digest(body).into();
-        let response = ResponseSignature::sign(
-            &pair,
-            &digest,
-            uuid::Uuid::new_v4(),
-            &receiver.account_id(),
-            headers::now_ms(),
-        );
-        responses
-            .push(json!({ "scheme": name, "body_hex": hex::encode(body), "signature": response }));
     }
 
     let wallets = out.join("wallets");
@@ -79,7 +66,6 @@ fn main() -> ExitCode {
     let document = json!({
         "signatures": signatures,
         "requests": requests,
-        "responses": responses,
         "hotkey": {
             "wallets_dir": wallets,
             "wallet": "rust-made",

@@ -1,16 +1,14 @@
-//! The reqwest side: sign outgoing requests and check signed responses.
+//! The reqwest side: sign outgoing requests.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method};
-use sha2::{Digest, Sha256};
+use http::Method;
 use uuid::Uuid;
 
 use crate::account::AccountId;
 use crate::headers::{SignedHeaders, now_ms};
 use crate::keypair::Keypair;
-use crate::response::{ResponseError, ResponseSignature};
 
 /// An HTTP client that signs every request with a hotkey.
 #[derive(Clone)]
@@ -19,8 +17,7 @@ pub struct SignedClient {
     http: reqwest::Client,
 }
 
-/// A request ready to send. Keep `uuid` to check the signed response; do not change
-/// the body, which the headers sign.
+/// A request ready to send; do not change the body, which the headers sign.
 pub struct SignedRequest {
     pub request: reqwest::RequestBuilder,
     pub uuid: Uuid,
@@ -54,19 +51,5 @@ impl SignedClient {
             request,
             uuid: signed.uuid,
         }
-    }
-
-    /// Checks that a buffered response body was signed by `responder` for our request.
-    pub fn verify_response(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-        responder: &AccountId,
-        request_uuid: Uuid,
-    ) -> Result<ResponseSignature, ResponseError> {
-        let signature = ResponseSignature::from_headers(headers)?;
-        let digest: [u8; 32] = Sha256::digest(body).into();
-        signature.verify(&digest, responder, request_uuid, &self.account_id())?;
-        Ok(signature)
     }
 }

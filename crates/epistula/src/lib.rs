@@ -5,9 +5,9 @@
 //!   `~/.bittensor/wallets/<name>/hotkeys/<hotkey>` ([`wallet`]).
 //! - Requests: a sender attaches [`SignedHeaders`] for a body; a receiver runs
 //!   [`Verifier::verify_headers`] (cheap checks, before the body is read) and then
-//!   [`VerifiedHeaders::verify_body`]. With the `server` feature, [`EpistulaLayer`] does
-//!   this for axum routes; with `client`, [`SignedClient`] signs reqwest requests.
-//! - Responses: [`ResponseSignature`] lets a validator prove what a miner answered.
+//!   [`VerifiedHeaders::verify_body`] (`brainlock_api::server::admit_signed` does both
+//!   for the miner and the gateway). With the `client` feature, [`SignedClient`] signs
+//!   reqwest requests.
 
 pub mod account;
 pub mod headers;
@@ -15,28 +15,18 @@ pub mod keypair;
 mod mnemonic;
 pub mod policy;
 pub mod replay;
-pub mod response;
 pub mod ss58;
 pub mod verify;
 pub mod wallet;
 
 #[cfg(feature = "client")]
 pub mod client;
-#[cfg(feature = "server")]
-pub mod lingering;
-#[cfg(feature = "server")]
-pub mod server;
 
 pub use account::AccountId;
 pub use headers::SignedHeaders;
 pub use keypair::{CryptoType, KeyError, Keypair};
 pub use policy::{AllowList, AnyOf, SenderPolicy};
-pub use response::{ResponseError, ResponseSignature};
 pub use verify::{Authenticated, EpistulaError, VerifiedHeaders, Verifier};
 
 #[cfg(feature = "client")]
 pub use client::{SignedClient, SignedRequest};
-#[cfg(feature = "server")]
-pub use lingering::LingeringListener;
-#[cfg(feature = "server")]
-pub use server::{EpistulaLayer, EpistulaService, signed_response};

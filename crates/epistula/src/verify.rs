@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderName, StatusCode};
+use http::{HeaderMap, HeaderName};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use uuid::Uuid;
@@ -45,41 +45,8 @@ pub enum EpistulaError {
     Replayed(Uuid),
     #[error("too many requests to track for replay protection; retry shortly")]
     ReplayCacheFull,
-    #[error("body exceeds the {limit} byte limit")]
-    PayloadTooLarge { limit: u64 },
-    #[error("could not read the request body: {0}")]
-    BodyRead(String),
     #[error("signature does not match the body and headers")]
     BadSignature,
-}
-
-impl EpistulaError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::MissingHeader(_) | Self::MalformedHeader { .. } | Self::BodyRead(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            Self::WrongReceiver { .. }
-            | Self::Stale { .. }
-            | Self::Future { .. }
-            | Self::Replayed(_)
-            | Self::BadSignature => StatusCode::UNAUTHORIZED,
-            Self::SenderNotAllowed(_) => StatusCode::FORBIDDEN,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::ReplayCacheFull => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    /// The machine-readable `code` of the JSON error body.
-    pub fn code(&self) -> &'static str {
-        match self.status() {
-            StatusCode::BAD_REQUEST => "bad_request",
-            StatusCode::UNAUTHORIZED => "unauthenticated",
-            StatusCode::FORBIDDEN => "forbidden",
-            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-            _ => "unavailable",
-        }
-    }
 }
 
 /// Checks Epistula requests addressed to one neuron. Share it (it is cheap to clone the

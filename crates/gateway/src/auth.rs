@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
-use brainlock_epistula::{AccountId, AllowList, EpistulaError, VerifiedHeaders, Verifier};
 use brainlock_api::ErrorCode;
+use brainlock_api::server::{ApiError, verify_headers};
+use brainlock_epistula::{AccountId, AllowList, VerifiedHeaders, Verifier};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::{CustomerConfig, GatewayConfig, QuotaConfig};
-use crate::error::ApiError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthSetupError {
@@ -45,7 +45,7 @@ impl Identified {
     /// Completes authentication once the body is read.
     pub fn verify_body(self, body: &[u8]) -> Result<Customer, ApiError> {
         if let Some(pending) = self.pending_signature {
-            pending.verify_body(body).map_err(epistula_error)?;
+            pending.verify_body(body)?;
         }
         Ok(self.customer)
     }
@@ -64,17 +64,6 @@ fn customer_of(config: &CustomerConfig, default_quota: QuotaConfig) -> Customer 
         name: config.name.clone(),
         quota: config.quota.unwrap_or(default_quota),
     }
-}
-
-fn epistula_error(error: EpistulaError) -> ApiError {
-    let code = match error.status().as_u16() {
-        400 => ErrorCode::BadRequest,
-        401 => ErrorCode::Unauthenticated,
-        403 => ErrorCode::Forbidden,
-        413 => ErrorCode::PayloadTooLarge,
-        _ => ErrorCode::Busy,
-    };
-    ApiError::wire(code, error.to_string())
 }
 
 impl Authenticator {
@@ -112,8 +101,8 @@ impl Authenticator {
         })
     }
 
-    /// Identifies the caller from its headers. `now_ms`: unix milliseconds.
-    pub fn identify(&self, headers: &HeaderMap, now_ms: u64) -> Result<Identified, ApiError> {
+    /// Identifies the caller from its headers.
+    pub fn identify(&self, headers: &HeaderMap) -> Result<Identified, ApiError> {
         if let Some(value) = headers.get(header::AUTHORIZATION) {
             let key = value
                 .to_str()
@@ -121,13 +110,13 @@ impl Authenticator {
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim)
                 .ok_or_else(|| {
-                    ApiError::wire(
+                    ApiError::new(
                         ErrorCode::Unauthenticated,
                         "Authorization must be `Bearer <api key>`",
                     )
                 })?;
             let customer = self.by_api_key(key).ok_or_else(|| {
-                ApiError::wire(ErrorCode::Unauthenticated, "unknown or revoked API key")
+                ApiError::new(ErrorCode::Unauthenticated, "unknown or revoked API key")
             })?;
             return Ok(Identified {
                 customer,
@@ -135,21 +124,18 @@ impl Authenticator {
             });
         }
         if headers.contains_key(brainlock_epistula::headers::SIGNED_BY) {
-            let verified = self
-                .verifier
-                .verify_headers(headers, now_ms)
-                .map_err(epistula_error)?;
+            let verified = verify_headers(&self.verifier, headers)?;
             // The verifier's policy admits exactly the hotkeys of this table.
             let index = *self
                 .by_hotkey
                 .get(&verified.sender())
-                .ok_or_else(|| ApiError::wire(ErrorCode::Forbidden, "hotkey is not admitted"))?;
+                .ok_or_else(|| ApiError::new(ErrorCode::Forbidden, "hotkey is not admitted"))?;
             return Ok(Identified {
                 customer: self.customers[index].clone(),
                 pending_signature: Some(verified),
             });
         }
-        Err(ApiError::wire(
+        Err(ApiError::new(
             ErrorCode::Unauthenticated,
             "send `Authorization: Bearer <api key>` or Epistula v2 headers signed by an admitted hotkey",
         ))
@@ -213,16 +199,16 @@ mod tests {
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer blk_secret"),
         );
-        let who = auth.identify(&headers, now_ms()).unwrap();
+        let who = auth.identify(&headers).unwrap();
         assert_eq!(who.verify_body(b"anything").unwrap().name, "keyed");
 
         for bad in ["Bearer blk_other", "Basic blk_secret", "blk_secret"] {
             headers.insert(header::AUTHORIZATION, HeaderValue::from_static(bad));
-            let err = auth.identify(&headers, now_ms()).err().unwrap();
-            assert_eq!(err.status.as_u16(), 401, "{bad}");
+            let err = auth.identify(&headers).err().unwrap();
+            assert_eq!(err.status().as_u16(), 401, "{bad}");
         }
-        let err = auth.identify(&HeaderMap::new(), now_ms()).err().unwrap();
-        assert_eq!(err.status.as_u16(), 401);
+        let err = auth.identify(&HeaderMap::new()).err().unwrap();
+        assert_eq!(err.status().as_u16(), 401);
     }
 
     #[test]
@@ -231,7 +217,7 @@ mod tests {
         let auth = authenticator(&customer, &me);
         let body = b"request body";
         let signed = SignedHeaders::sign(&customer, body, &me.account_id(), now_ms());
-        let who = auth.identify(&signed.to_header_map(), now_ms()).unwrap();
+        let who = auth.identify(&signed.to_header_map()).unwrap();
         let found = who.verify_body(body).unwrap();
         assert_eq!(
             (found.name.as_str(), found.quota.requests_per_hour),
@@ -239,25 +225,22 @@ mod tests {
         );
 
         // Replay of the same headers.
-        let err = auth
-            .identify(&signed.to_header_map(), now_ms())
-            .err()
-            .unwrap();
-        assert_eq!(err.status.as_u16(), 401);
+        let err = auth.identify(&signed.to_header_map()).err().unwrap();
+        assert_eq!(err.status().as_u16(), 401);
         // A body other than the signed one.
         let signed = SignedHeaders::sign(&customer, body, &me.account_id(), now_ms());
-        let who = auth.identify(&signed.to_header_map(), now_ms()).unwrap();
+        let who = auth.identify(&signed.to_header_map()).unwrap();
         assert_eq!(
-            who.verify_body(b"other body").unwrap_err().status.as_u16(),
+            who.verify_body(b"other body")
+                .unwrap_err()
+                .status()
+                .as_u16(),
             401
         );
         // A hotkey nobody admitted.
         let stranger = keypair(2);
         let signed = SignedHeaders::sign(&stranger, body, &me.account_id(), now_ms());
-        let err = auth
-            .identify(&signed.to_header_map(), now_ms())
-            .err()
-            .unwrap();
-        assert_eq!(err.status.as_u16(), 403);
+        let err = auth.identify(&signed.to_header_map()).err().unwrap();
+        assert_eq!(err.status().as_u16(), 403);
     }
 }

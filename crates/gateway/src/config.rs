@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use brainlock_api::server::BodyLimit;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -72,6 +73,9 @@ pub struct GatewayLimits {
     pub max_key_store_bytes: u64,
     /// Seconds an uploaded key stays usable: customers use fresh keys per session.
     pub key_ttl_seconds: u64,
+    /// Seconds a request body may take to arrive: a customer that trickles its bytes
+    /// must not hold a connection and its memory.
+    pub body_read_timeout_seconds: u64,
 }
 
 impl Default for GatewayLimits {
@@ -84,6 +88,7 @@ impl Default for GatewayLimits {
             max_keys_per_customer: 2,
             max_key_store_bytes: 2 << 30,
             key_ttl_seconds: 3600,
+            body_read_timeout_seconds: 60,
         }
     }
 }
@@ -91,6 +96,14 @@ impl Default for GatewayLimits {
 impl GatewayLimits {
     pub fn key_ttl(&self) -> Duration {
         Duration::from_secs(self.key_ttl_seconds)
+    }
+
+    /// A body of at most `max_bytes`, read within the body-read timeout.
+    pub fn body_limit(&self, max_bytes: u64) -> BodyLimit {
+        BodyLimit {
+            max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+            timeout: Duration::from_secs(self.body_read_timeout_seconds),
+        }
     }
 }
 
@@ -137,6 +150,10 @@ impl GatewayConfig {
             ),
             (limits.max_key_store_bytes, "limits.max_key_store_bytes"),
             (limits.key_ttl_seconds, "limits.key_ttl_seconds"),
+            (
+                limits.body_read_timeout_seconds,
+                "limits.body_read_timeout_seconds",
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::NotPositive(name));

@@ -6,12 +6,12 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use brainlock_fhe::Profile;
 use brainlock_api::{ErrorCode, KeyId};
+use brainlock_fhe::Profile;
 use bytes::Bytes;
 
 use crate::config::GatewayLimits;
-use crate::error::ApiError;
+use brainlock_api::server::ApiError;
 
 /// One uploaded key.
 #[derive(Debug, Clone)]
@@ -93,7 +93,7 @@ impl KeyStore {
         }
         let size = bytes.len() as u64;
         if store.total_bytes + size > limits.max_key_store_bytes {
-            return Err(ApiError::wire(
+            return Err(ApiError::new(
                 ErrorCode::Busy,
                 "the gateway holds as many evaluation keys as it can; retry later",
             ));
@@ -183,7 +183,7 @@ mod tests {
         let err = store
             .insert("b", profile(), Bytes::from(vec![0u8; 7]), &l, t0)
             .unwrap_err();
-        assert_eq!(err.status.as_u16(), 503);
+        assert_eq!(err.status().as_u16(), 429);
         // Expiry.
         let later = t0 + Duration::from_secs(61);
         assert!(store.get("a", &a3, &l, later).is_none());

@@ -13,7 +13,6 @@
 
 pub mod auth;
 pub mod config;
-pub mod error;
 pub mod keys;
 pub mod quota;
 pub mod relay;
@@ -23,7 +22,6 @@ pub mod state;
 pub use config::{
     CustomerConfig, GatewayConfig, GatewayLimits, QuotaConfig, generate_api_key, hash_api_key,
 };
-pub use error::ApiError;
 pub use relay::{FrameStream, Relay, RelayError, RelayRequest};
-pub use routes::{CustomerLimits, GatewayInfo, router};
+pub use routes::router;
 pub use state::{GatewayError, GatewayState, Workload};

@@ -3,12 +3,26 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use brainlock_api::ErrorCode;
+use brainlock_api::server::ApiError;
 
 use crate::config::QuotaConfig;
-use crate::error::ApiError;
 
 const SECONDS_PER_HOUR: f64 = 3600.0;
+
+/// A quota refusal; with the refill wait as `Retry-After` when waiting would help.
+fn spent(message: String, wait_seconds: Option<f64>) -> ApiError {
+    let error = ApiError::new(ErrorCode::QuotaExceeded, message);
+    match wait_seconds {
+        // An unlimited wait (a zero quota) is advertised as an hour.
+        Some(wait) => error.retry_after(
+            Duration::try_from_secs_f64(wait.max(1.0).ceil()).unwrap_or(Duration::from_secs(3600)),
+        ),
+        None => error,
+    }
+}
 
 /// A bucket that holds up to `per_hour` tokens and refills `per_hour` per hour.
 #[derive(Debug, Clone, Copy)]
@@ -108,10 +122,13 @@ impl QuotaBook {
         self.with_usage(customer, quota, now, |usage| {
             if usage.requests.tokens < 1.0 {
                 let wait = usage.requests.wait_seconds(quota.requests_per_hour, 1.0);
-                return Err(ApiError::quota(format!(
-                    "request quota of {} per hour spent; retry in {wait:.0} s",
-                    quota.requests_per_hour
-                )));
+                return Err(spent(
+                    format!(
+                        "request quota of {} per hour spent; retry in {wait:.0} s",
+                        quota.requests_per_hour
+                    ),
+                    Some(wait),
+                ));
             }
             usage.requests.tokens -= 1.0;
             Ok(())
@@ -128,25 +145,34 @@ impl QuotaBook {
     ) -> Result<InflightGuard, ApiError> {
         self.with_usage(customer, quota, now, |usage| {
             if items > quota.items_per_hour {
-                return Err(ApiError::quota(format!(
-                    "{items} inputs exceed the quota of {} per hour",
-                    quota.items_per_hour
-                )));
+                return Err(spent(
+                    format!(
+                        "{items} inputs exceed the quota of {} per hour",
+                        quota.items_per_hour
+                    ),
+                    None,
+                ));
             }
             if usage.items.tokens < f64::from(items) {
                 let wait = usage
                     .items
                     .wait_seconds(quota.items_per_hour, f64::from(items));
-                return Err(ApiError::quota(format!(
-                    "item quota of {} per hour spent; retry in {wait:.0} s",
-                    quota.items_per_hour
-                )));
+                return Err(spent(
+                    format!(
+                        "item quota of {} per hour spent; retry in {wait:.0} s",
+                        quota.items_per_hour
+                    ),
+                    Some(wait),
+                ));
             }
             if usage.inflight >= quota.max_inflight {
-                return Err(ApiError::quota(format!(
-                    "{} requests already in flight, the most allowed",
-                    usage.inflight
-                )));
+                return Err(spent(
+                    format!(
+                        "{} requests already in flight, the most allowed",
+                        usage.inflight
+                    ),
+                    None,
+                ));
             }
             usage.items.tokens -= f64::from(items);
             usage.inflight += 1;
@@ -177,7 +203,7 @@ mod tests {
         book.charge_request("a", &QUOTA, t0).unwrap();
         book.charge_request("a", &QUOTA, t0).unwrap();
         let err = book.charge_request("a", &QUOTA, t0).unwrap_err();
-        assert_eq!(err.status.as_u16(), 429);
+        assert_eq!(err.status().as_u16(), 429);
         assert!(err.message.contains("retry in 1800 s"), "{}", err.message);
         // Another customer has its own bucket.
         book.charge_request("b", &QUOTA, t0).unwrap();

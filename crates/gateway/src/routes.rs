@@ -15,47 +15,22 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use brainlock_epistula::headers::now_ms;
-use brainlock_fhe::{CompressedEvaluationKey, EncryptedInput, EngineError, Limits};
+use brainlock_api::server::{ApiError, read_body};
 use brainlock_api::{
-    CircuitId, DecodeLimits, ErrorCode, Frame, FramePayload, InferRequest, KeyUploadResponse,
-    PROTOCOL_VERSION, ProfileId, encode_frame, routes,
+    CustomerLimits, DecodeLimits, ErrorCode, Frame, FramePayload, GatewayInfo, InferRequest,
+    KeyUploadResponse, PROTOCOL_VERSION, encode_frame, routes,
 };
+use brainlock_fhe::{CompressedEvaluationKey, EncryptedInput, EngineError, Limits};
 use futures_util::StreamExt;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::error::ApiError;
 use crate::quota::InflightGuard;
 use crate::relay::{FrameStream, Relay, RelayError, RelayRequest};
 use crate::state::{GatewayState, Shared};
-
-/// The body of the gateway's `GET /v1/info`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GatewayInfo {
-    pub protocol_version: u16,
-    pub software_version: String,
-    /// The validator's hotkey, SS58: Epistula requests are signed for it.
-    pub hotkey: String,
-    pub circuits: Vec<CircuitId>,
-    pub profiles: Vec<ProfileId>,
-    pub limits: CustomerLimits,
-}
-
-/// Sizes a customer must stay within.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CustomerLimits {
-    pub max_key_bytes: u64,
-    pub max_body_bytes: u64,
-    pub max_batch: u32,
-    /// Requests must hold exactly `max_batch` inputs.
-    pub exact_batch: bool,
-}
 
 /// The gateway's routes. Serve them on their own listener (the gateway's port).
 pub fn router<R: Relay>(state: GatewayState<R>) -> Router {
@@ -64,7 +39,7 @@ pub fn router<R: Relay>(state: GatewayState<R>) -> Router {
         .route(routes::KEYS, put(upload_key::<R>))
         .route(routes::INFER, post(infer::<R>))
         .route(routes::HEALTHZ, get(|| async { "ok" }))
-        .fallback(|| async { ApiError::wire(ErrorCode::NotFound, "no such route") })
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .with_state(state)
 }
 
@@ -86,38 +61,6 @@ async fn info<R: Relay>(State(state): State<GatewayState<R>>) -> Json<GatewayInf
     })
 }
 
-/// Refuses a body whose declared length is over `limit` before reading it, then reads
-/// at most `limit` bytes of it (a body without a length is cut off there).
-async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: u64,
-    what: &str,
-) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::wire(
-            ErrorCode::PayloadTooLarge,
-            format!("{what} exceeds the {limit}-byte limit"),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(too_large());
-    }
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(ApiError::wire(
-            ErrorCode::BadRequest,
-            format!("could not read the {what}: {e}"),
-        )),
-    }
-}
-
 fn engine_error(error: &EngineError, what: &str) -> ApiError {
     let code = match error {
         EngineError::WrongProfile { .. } | EngineError::UnknownProfile(_) => {
@@ -128,7 +71,7 @@ fn engine_error(error: &EngineError, what: &str) -> ApiError {
         _ if what == "evaluation key" => ErrorCode::MalformedKey,
         _ => ErrorCode::MalformedCiphertext,
     };
-    ApiError::wire(code, format!("{what}: {error}"))
+    ApiError::new(code, format!("{what}: {error}"))
 }
 
 fn fhe_limits<R>(shared: &Shared<R>) -> Limits {
@@ -145,19 +88,15 @@ async fn upload_key<R: Relay>(
 ) -> Result<Json<KeyUploadResponse>, ApiError> {
     let shared = &state.shared;
     let (parts, body) = request.into_parts();
-    let identified = shared.auth.identify(&parts.headers, now_ms())?;
+    let identified = shared.auth.identify(&parts.headers)?;
     shared.quotas.charge_request(
         &identified.customer.name,
         &identified.customer.quota,
         Instant::now(),
     )?;
-    let bytes = read_body(
-        &parts.headers,
-        body,
-        shared.config.limits.max_key_bytes,
-        "evaluation key",
-    )
-    .await?;
+    let limits = &shared.config.limits;
+    let key_limit = limits.body_limit(limits.max_key_bytes);
+    let bytes = read_body(&parts.headers, body, key_limit, "evaluation key").await?;
     let customer = identified.verify_body(&bytes)?;
 
     // Parse and conformance-check the key now, so a malformed key is refused here
@@ -169,7 +108,7 @@ async fn upload_key<R: Relay>(
         CompressedEvaluationKey::from_bytes(&checked, profile, &limits).map(drop)
     })
     .await
-    .map_err(|e| ApiError::wire(ErrorCode::Internal, format!("key check failed: {e}")))?
+    .map_err(|e| ApiError::new(ErrorCode::Internal, format!("key check failed: {e}")))?
     .map_err(|e| engine_error(&e, "evaluation key"))?;
     let key_id = shared.keys.insert(
         &customer.name,
@@ -189,13 +128,14 @@ async fn infer<R: Relay>(
     let shared = &state.shared;
     let limits = shared.config.limits;
     let (parts, body) = request.into_parts();
-    let identified = shared.auth.identify(&parts.headers, now_ms())?;
+    let identified = shared.auth.identify(&parts.headers)?;
     shared.quotas.charge_request(
         &identified.customer.name,
         &identified.customer.quota,
         Instant::now(),
     )?;
-    let bytes = read_body(&parts.headers, body, limits.max_body_bytes, "infer request").await?;
+    let body_limit = limits.body_limit(limits.max_body_bytes);
+    let bytes = read_body(&parts.headers, body, body_limit, "infer request").await?;
     let customer = identified.verify_body(&bytes)?;
 
     let decode_limits = DecodeLimits {
@@ -204,9 +144,9 @@ async fn infer<R: Relay>(
         max_total_bytes: usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
     };
     let request = InferRequest::decode(&bytes, &decode_limits)
-        .map_err(|e| ApiError::wire(e.code(), format!("infer request: {e}")))?;
+        .map_err(|e| ApiError::new(e.code(), format!("infer request: {e}")))?;
     if limits.exact_batch && request.inputs.len() != limits.max_batch as usize {
-        return Err(ApiError::wire(
+        return Err(ApiError::new(
             ErrorCode::WrongShape,
             format!(
                 "send exactly {} inputs per request, not {}",
@@ -216,7 +156,7 @@ async fn infer<R: Relay>(
         ));
     }
     if request.circuit != shared.circuit_id {
-        return Err(ApiError::wire(
+        return Err(ApiError::new(
             ErrorCode::UnknownCircuit,
             format!(
                 "this gateway serves circuit {}, not {}",
@@ -225,7 +165,7 @@ async fn infer<R: Relay>(
         ));
     }
     if request.profile != shared.profile_id {
-        return Err(ApiError::wire(
+        return Err(ApiError::new(
             ErrorCode::UnknownProfile,
             format!(
                 "this gateway serves profile {}, not {}",
@@ -237,7 +177,7 @@ async fn infer<R: Relay>(
         .keys
         .get(&customer.name, &request.key_id, &limits, Instant::now())
         .ok_or_else(|| {
-            ApiError::wire(
+            ApiError::new(
                 ErrorCode::UnknownKey,
                 format!(
                     "evaluation key {} is not held for you: upload it first",
@@ -274,10 +214,11 @@ async fn infer<R: Relay>(
         })
         .await
         .map_err(|e| match e {
-            RelayError::NoMiner(m) => {
-                ApiError::wire(ErrorCode::Busy, format!("no miner available: {m}"))
-            }
-            RelayError::Miner(m) => ApiError::upstream(m),
+            RelayError::NoMiner(m) => ApiError::busy(
+                format!("no miner available: {m}"),
+                std::time::Duration::from_secs(1),
+            ),
+            RelayError::Miner(m) => ApiError::new(ErrorCode::UpstreamFailed, m),
         })?;
     Ok(stream_response(frames, items as usize, guard))
 }

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use brainlock_api::{CircuitId, IdError, ProfileId};
 use brainlock_circuit::Circuit;
 use brainlock_epistula::AccountId;
 use brainlock_fhe::Profile;
-use brainlock_api::{CircuitId, IdError, ProfileId};
 
 use crate::auth::{AuthSetupError, Authenticator};
 use crate::config::{ConfigError, GatewayConfig};

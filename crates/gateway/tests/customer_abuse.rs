@@ -6,18 +6,18 @@ use std::sync::{Arc, Mutex, OnceLock};
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
+use brainlock_api::{
+    CircuitId, ErrorBody, ErrorCode, Frame, FrameDecoder, FramePayload, GatewayInfo, InferRequest,
+    KeyId, KeyUploadResponse, ProfileId, routes,
+};
 use brainlock_circuit::Circuit;
 use brainlock_circuit::test_tiny;
 use brainlock_epistula::headers::now_ms;
 use brainlock_epistula::{CryptoType, Keypair, SignedHeaders};
 use brainlock_fhe::{ClientKey, Profile};
 use brainlock_gateway::{
-    CustomerConfig, FrameStream, GatewayConfig, GatewayInfo, GatewayLimits, GatewayState,
-    QuotaConfig, Relay, RelayError, RelayRequest, Workload, hash_api_key, router,
-};
-use brainlock_api::{
-    CircuitId, ErrorBody, ErrorCode, Frame, FrameDecoder, FramePayload, InferRequest, KeyId,
-    KeyUploadResponse, ProfileId, routes,
+    CustomerConfig, FrameStream, GatewayConfig, GatewayLimits, GatewayState, QuotaConfig, Relay,
+    RelayError, RelayRequest, Workload, hash_api_key, router,
 };
 use bytes::Bytes;
 use tower::ServiceExt;
@@ -512,12 +512,12 @@ async fn quotas_are_enforced_per_customer() {
     assert_eq!(relay.seen.lock().unwrap().len(), 1);
     // Alice is not affected.
     upload(&app, ALICE_KEY).await;
-    // The quota error parses as a wire error body (unknown code, readable message).
+    // The quota error is one of the API's codes, which every client parses.
     let parsed = ErrorBody::from_json(
         br#"{"code":"quota_exceeded","message":"request quota of 2 per hour spent"}"#,
     )
     .unwrap();
-    assert_eq!(parsed.code, ErrorCode::Unknown);
+    assert_eq!(parsed.code, ErrorCode::QuotaExceeded);
 }
 
 #[tokio::test]

@@ -9,14 +9,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use brainlock_api::MinerClient;
+use brainlock_api::{CircuitId, FramePayload, InferRequest, KeyId, ProfileId};
 use brainlock_chain::{LocalRegistry, Registration, Role};
 use brainlock_circuit::Circuit;
 use brainlock_circuit::{CONV3X3, DEFAULT_CIRCUIT_SEED, TEST_TINY, test_tiny};
 use brainlock_daemon::{ChainSource, NeuronConfig};
 use brainlock_epistula::{CryptoType, Keypair};
 use brainlock_fhe::{ClientKey, CompressedEvaluationKey, EvaluationKey, Profile, evaluate};
-use brainlock_miner::{Miner, MinerClient, MinerConfig};
-use brainlock_api::{CircuitId, FramePayload, InferRequest, KeyId, ProfileId};
+use brainlock_miner::{Miner, MinerConfig};
 use bytes::Bytes;
 
 struct Args {

@@ -4,22 +4,20 @@
 //! Memory is bounded in expanded sizes: evaluation keys in a byte-bounded LRU
 //! ([`key_cache`]), request bodies and per-item working sets against one in-flight
 //! budget ([`budget`]), a bounded work queue drained by dedicated threads ([`queue`]).
-//! [`client::MinerClient`] is the typed client validators and the CLI use.
+//! The HTTP pieces it shares with the gateway (admission, body reader, error answers)
+//! and the client that calls it live in `brainlock-api`.
 
 mod allocator;
 pub mod auth;
 pub mod budget;
 pub mod circuits;
-pub mod client;
 mod compute;
 pub mod config;
-pub mod error;
 pub mod key_cache;
 pub mod metrics;
 mod miner;
 pub mod queue;
 pub mod server;
 
-pub use client::{ClientError, FrameStream, MinerClient};
 pub use config::{Cli, MinerConfig};
 pub use miner::{Miner, run, run_with};

@@ -7,31 +7,32 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use brainlock_epistula::{Authenticated, EpistulaError, Verifier};
-use brainlock_fhe::{CompressedEvaluationKey, EncryptedInput, EngineError, EvaluationKey, Profile};
+use brainlock_api::server::{
+    ApiError, BodyLimit, admit_signed, declared_length, read_body, verify_headers,
+};
 use brainlock_api::{
     DecodeLimits, ErrorCode, InferRequest, KeyId, KeyUploadResponse, MinerInfo, routes,
 };
-use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt;
+use brainlock_epistula::Verifier;
+use brainlock_fhe::{CompressedEvaluationKey, EncryptedInput, EngineError, EvaluationKey, Profile};
+use bytes::Bytes;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::budget::MemoryBudget;
 use crate::circuits::Catalog;
 use crate::compute::Job;
 use crate::config::Limits;
-use crate::error::ApiError;
 use crate::key_cache::{CacheError, KeyCache};
-use crate::metrics::{Gauges, Metrics};
+use crate::metrics::Metrics;
 use crate::queue::{PushError, WorkQueue};
 
 /// Largest body accepted on routes that take none (`GET /v1/info`).
@@ -51,14 +52,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn gauges(&self) -> Gauges {
-        Gauges {
-            queue_depth: self.queue.depth(),
-            queue_capacity: self.queue.capacity(),
-            key_cache_bytes: self.keys.used_bytes(),
-            key_cache_keys: self.keys.len(),
-            inflight_bytes: self.inflight.used(),
-            inflight_capacity: self.inflight.cap(),
+    /// A body of at most `max_bytes`, read within the configured body-read timeout.
+    fn body_limit(&self, max_bytes: usize) -> BodyLimit {
+        BodyLimit {
+            max_bytes,
+            timeout: self.limits.body_read_timeout,
         }
     }
 
@@ -76,7 +74,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(routes::KEYS, put(upload_key))
         .route(routes::INFER, post(infer))
         .route(routes::HEALTHZ, get(|| async { "ok" }))
-        .route(routes::METRICS, get(metrics))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -108,13 +105,10 @@ async fn count_requests(
     response
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let text = state.metrics.render(&state.gauges());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
-}
-
 async fn info(State(state): State<Arc<AppState>>, request: Request) -> Result<Response, ApiError> {
-    let (_, _) = authenticate(&state, request, EMPTY_BODY_LIMIT).await?;
+    let (parts, body) = request.into_parts();
+    let limit = state.body_limit(EMPTY_BODY_LIMIT);
+    admit_signed(&state.verifier, &parts.headers, body, limit, "info request").await?;
     Ok(axum::Json(state.info.clone()).into_response())
 }
 
@@ -122,12 +116,9 @@ async fn upload_key(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let verified = check_headers(&state, request.headers())?;
-    let declared = check_declared_length(
-        request.headers(),
-        state.limits.max_key_bytes,
-        "evaluation key",
-    )?;
+    let verified = verify_headers(&state.verifier, request.headers())?;
+    let limit = state.body_limit(state.limits.max_key_bytes);
+    declared_length(request.headers(), limit, "evaluation key")?;
     // The slot bounds how many key bodies are buffered and expanded at once.
     let _slot = state.key_uploads.try_acquire().map_err(|_| {
         ApiError::busy(
@@ -135,15 +126,9 @@ async fn upload_key(
             state.limits.retry_after,
         )
     })?;
-    let body = read_body(
-        request.into_body(),
-        declared,
-        state.limits.max_key_bytes,
-        state.limits.body_read_timeout,
-        "evaluation key",
-    )
-    .await?;
-    verified.verify_body(&body).map_err(epistula_error)?;
+    let (parts, body) = request.into_parts();
+    let body = read_body(&parts.headers, body, limit, "evaluation key").await?;
+    verified.verify_body(&body)?;
 
     let key_id = KeyId::of(&body);
     if state.keys.get(&key_id).is_some() {
@@ -217,23 +202,17 @@ fn cache_error(error: CacheError, state: &AppState) -> ApiError {
 async fn infer(State(state): State<Arc<AppState>>, request: Request) -> Result<Response, ApiError> {
     let admitted = Instant::now();
     let limits = &state.limits;
-    let verified = check_headers(&state, request.headers())?;
-    let declared =
-        check_declared_length(request.headers(), limits.max_body_bytes, "infer request")?;
+    let verified = verify_headers(&state.verifier, request.headers())?;
+    let limit = state.body_limit(limits.max_body_bytes);
+    let declared = declared_length(request.headers(), limit, "infer request")?;
     // The body is held in memory until its inputs are parsed: reserve it first.
     let body_memory = state
         .inflight
         .try_reserve(declared.unwrap_or(limits.max_body_bytes))
         .ok_or_else(|| ApiError::busy("in-flight memory is exhausted", limits.retry_after))?;
-    let body = read_body(
-        request.into_body(),
-        declared,
-        limits.max_body_bytes,
-        limits.body_read_timeout,
-        "infer request",
-    )
-    .await?;
-    verified.verify_body(&body).map_err(epistula_error)?;
+    let (parts, body) = request.into_parts();
+    let body = read_body(&parts.headers, body, limit, "infer request").await?;
+    verified.verify_body(&body)?;
 
     let decode_limits = DecodeLimits {
         max_items: limits.max_batch,
@@ -382,126 +361,8 @@ impl FrameStream {
         let frame = self.receiver.recv().await?;
         self.sent += 1;
         if self.sent == self.expected {
-            self.metrics.infer_seconds.observe(self.admitted.elapsed());
+            self.metrics.record_infer(self.admitted.elapsed());
         }
         Some((Ok(frame), self))
     }
-}
-
-/// The cheap Epistula checks, before any body byte is read.
-fn check_headers(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<brainlock_epistula::VerifiedHeaders, ApiError> {
-    state
-        .verifier
-        .verify_headers(headers, brainlock_epistula::headers::now_ms())
-        .map_err(epistula_error)
-}
-
-async fn authenticate(
-    state: &AppState,
-    request: Request,
-    limit: usize,
-) -> Result<(Authenticated, Bytes), ApiError> {
-    let verified = check_headers(state, request.headers())?;
-    let declared = check_declared_length(request.headers(), limit, "request")?;
-    let body = read_body(
-        request.into_body(),
-        declared,
-        limit,
-        state.limits.body_read_timeout,
-        "request",
-    )
-    .await?;
-    let authenticated = verified.verify_body(&body).map_err(epistula_error)?;
-    Ok((authenticated, body))
-}
-
-fn epistula_error(error: EpistulaError) -> ApiError {
-    let code = match error.status() {
-        StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
-        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
-        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
-        StatusCode::BAD_REQUEST => ErrorCode::BadRequest,
-        _ => return ApiError::busy(error.to_string(), std::time::Duration::from_secs(1)),
-    };
-    ApiError::new(code, error.to_string())
-}
-
-/// Refuses a declared `Content-Length` over `limit` before reading anything.
-fn check_declared_length(
-    headers: &HeaderMap,
-    limit: usize,
-    what: &str,
-) -> Result<Option<usize>, ApiError> {
-    let Some(value) = headers.get(header::CONTENT_LENGTH) else {
-        return Ok(None);
-    };
-    let length: usize = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "malformed Content-Length"))?;
-    if length > limit {
-        return Err(too_large(what, limit));
-    }
-    Ok(Some(length))
-}
-
-/// Reads a body of at most `limit` bytes within `timeout`: a sender that trickles its
-/// bytes gets 408 `body_timeout`, and whatever slot or memory it held is released.
-async fn read_body(
-    body: Body,
-    declared: Option<usize>,
-    limit: usize,
-    timeout: Duration,
-    what: &str,
-) -> Result<Bytes, ApiError> {
-    tokio::time::timeout(timeout, collect_body(body, declared, limit, what))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                ErrorCode::BodyTimeout,
-                format!(
-                    "the {what} body did not arrive within {} s",
-                    timeout.as_secs_f64()
-                ),
-            )
-        })?
-}
-
-/// Collects a body of at most `limit` bytes into one buffer. With a declared length the
-/// buffer is allocated once at that size: collecting chunks and joining them would hold
-/// the body twice, and an evaluation key is tens of megabytes.
-async fn collect_body(
-    mut body: Body,
-    declared: Option<usize>,
-    limit: usize,
-    what: &str,
-) -> Result<Bytes, ApiError> {
-    let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|error| {
-            ApiError::new(
-                ErrorCode::BadRequest,
-                format!("reading the {what} body: {error}"),
-            )
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers carry nothing we use
-        };
-        if buffer.len() + data.len() > limit {
-            return Err(too_large(what, limit));
-        }
-        buffer.extend_from_slice(&data);
-    }
-    Ok(buffer.freeze())
-}
-
-fn too_large(what: &str, limit: usize) -> ApiError {
-    ApiError::new(
-        ErrorCode::PayloadTooLarge,
-        format!("{what} body exceeds the {limit}-byte limit"),
-    )
 }

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use brainlock_circuit::Simulator;
 use brainlock_api::FramePayload;
+use brainlock_circuit::Simulator;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,7 +61,8 @@ async fn signed_client_streams_results_that_match_the_simulation() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(miner.state.inflight.used(), 0);
 
-    let metrics = reqwest::get(format!("{}/metrics", miner.url()))
+    let metrics_url = format!("http://{}/metrics", miner.metrics_addr.unwrap());
+    let metrics = reqwest::get(metrics_url)
         .await
         .unwrap()
         .text()
@@ -84,6 +85,11 @@ async fn signed_client_streams_results_that_match_the_simulation() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    // Metrics are for the operator, not served to the miner's peers.
+    let public = reqwest::get(format!("{}/metrics", miner.url()))
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
 
     miner.stop().await.unwrap();
 }

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use brainlock_fhe::{ClientKey, Profile};
-use brainlock_miner::ClientError;
-use brainlock_miner::circuits::key_expansion_bytes;
+use brainlock_api::ClientError;
 use brainlock_api::ErrorCode;
+use brainlock_fhe::{ClientKey, Profile};
+use brainlock_miner::circuits::key_expansion_bytes;
 use bytes::Bytes;
 use common::*;
 

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use brainlock_epistula::{AccountId, LingeringListener};
+use brainlock_api::server::LingeringListener;
+use brainlock_epistula::AccountId;
 use brainlock_gateway::GatewayState;
 use tokio::task::JoinHandle;
 

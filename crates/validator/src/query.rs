@@ -7,13 +7,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use brainlock_api::{CircuitId, FrameError, FramePayload, InferRequest, KeyId, ProfileId};
+use brainlock_api::{ClientError, MinerClient};
 use brainlock_fhe::{ClientKey, EncryptedOutput, Limits};
-use brainlock_miner::{ClientError, MinerClient};
 use brainlock_scoring::{
     ItemEvidence, ItemExpectation, ItemFailure, ItemOutcome, QueryOutcome, ScoringParams,
     check_item, judge_query,
 };
-use brainlock_api::{CircuitId, FrameError, FramePayload, InferRequest, KeyId, ProfileId};
 use bytes::Bytes;
 
 use crate::circuit::Workload;
@@ -22,8 +22,10 @@ use crate::store::{FailureKind, Outcome};
 /// Validator-side problems: not the miner's fault, so never scored against it.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
-    #[error("exact simulation: {0}")]
-    Simulate(String),
+    #[error("the circuit does not simulate")]
+    Circuit(#[from] brainlock_circuit::ValidationError),
+    #[error("simulation input")]
+    Input(#[from] brainlock_circuit::InputError),
     #[error("encryption: {0}")]
     Encrypt(#[from] brainlock_fhe::EngineError),
     #[error("wire ids: {0}")]
@@ -70,15 +72,14 @@ impl PreparedQuery {
     /// call it from a blocking thread.
     pub fn prepare(workload: &Workload, inputs: &[Vec<i64>]) -> Result<Self, PrepareError> {
         let started = Instant::now();
-        let simulator = brainlock_circuit::Simulator::new(&workload.circuit)
-            .map_err(|e| PrepareError::Simulate(e.to_string()))?;
+        let simulator = brainlock_circuit::Simulator::new(&workload.circuit)?;
         let expected = inputs
             .iter()
             .map(|input| {
                 workload
                     .gates
                     .expect(&simulator, input)
-                    .map_err(|e| PrepareError::Simulate(e.to_string()))
+                    .map_err(PrepareError::from)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let simulate = started.elapsed();
@@ -195,7 +196,7 @@ const RESULT_SLACK_BYTES: usize = 1024;
 /// (magic, version, profile id), the ciphertext count, then every output ciphertext
 /// as `k*N + 1` words.
 pub fn expected_result_bytes(workload: &Workload) -> usize {
-    // `Workload::new` checked that the engine plans the circuit.
+    // `Workload::resolve` checked that the engine plans the circuit.
     let outputs = brainlock_fhe::plan::Plan::new(&workload.circuit).map_or(0, |p| p.output_len());
     let words = workload.profile.big_lwe_dimension() + 1;
     let header = 4 + 1 + 1 + workload.profile.id.len() + 8;

@@ -6,10 +6,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use brainlock_api::InferRequest;
+use brainlock_api::MinerClient;
 use brainlock_epistula::{AccountId, Keypair};
 use brainlock_gateway::{FrameStream, Relay, RelayError, RelayRequest};
-use brainlock_miner::MinerClient;
-use brainlock_api::InferRequest;
 use tokio::sync::watch;
 use tokio::time::Instant;
 

@@ -5,6 +5,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use brainlock_api::MinerClient;
+use brainlock_api::{CircuitId, InferRequest, KeyId, ProfileId};
 use brainlock_chain::{LocalRegistry, Registration, Role};
 use brainlock_circuit::Circuit;
 use brainlock_circuit::{TEST_TINY, test_tiny};
@@ -13,8 +15,7 @@ use brainlock_epistula::{AccountId, CryptoType, Keypair};
 use brainlock_fhe::{ClientKey, EncryptedOutput, Profile};
 use brainlock_miner::config::Limits;
 use brainlock_miner::server::AppState;
-use brainlock_miner::{Miner, MinerClient, MinerConfig};
-use brainlock_api::{CircuitId, InferRequest, KeyId, ProfileId};
+use brainlock_miner::{Miner, MinerConfig};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -63,6 +64,7 @@ pub fn profile() -> &'static Profile {
 pub fn test_config() -> MinerConfig {
     MinerConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
+        metrics: Some("127.0.0.1:0".parse().unwrap()),
         circuits: vec![TEST_TINY.into()],
         profiles: vec![PROFILE.into()],
         workers: 1,
@@ -84,6 +86,8 @@ pub fn test_config() -> MinerConfig {
 /// A miner serving on loopback until dropped or shut down.
 pub struct TestMiner {
     pub addr: std::net::SocketAddr,
+    /// Where `/metrics` is served (apart from the API).
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub state: Arc<AppState>,
     pub hotkey: AccountId,
     pub registry: LocalRegistry,
@@ -118,12 +122,14 @@ impl TestMiner {
             .await
             .unwrap();
         let (addr, state) = (miner.local_addr(), miner.state());
+        let metrics_addr = miner.metrics_addr();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(miner.serve(async move {
             let _ = rx.await;
         }));
         TestMiner {
             addr,
+            metrics_addr,
             state,
             hotkey,
             registry,

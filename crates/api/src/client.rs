@@ -1,14 +1,17 @@
-//! A typed, signing client of the miner API, for validators, the CLI and tests.
+//! The typed client of the miner API, for validators, the CLI and tests. A validator's
+//! gateway speaks the same API, so the same client talks to it, signing with a hotkey
+//! the gateway admitted or presenting an API key.
 
 use std::sync::Arc;
 
 use brainlock_epistula::{AccountId, Keypair, SignedClient};
-use brainlock_api::{
-    ErrorBody, Frame, FrameDecoder, FrameError, InferRequest, KeyId, KeyUploadResponse, MinerInfo,
-    RequestError, routes,
-};
 use bytes::Bytes;
 use reqwest::{Method, Response, header};
+
+use crate::{
+    ErrorBody, ErrorCode, Frame, FrameDecoder, FrameError, GatewayInfo, InferRequest, KeyId,
+    KeyUploadResponse, MinerInfo, RequestError, routes,
+};
 
 /// Default bound on one result frame: a `conv3x3` output under the largest profile
 /// (3,072 ciphertexts of 8,193 words) is about 200 MB.
@@ -21,7 +24,7 @@ pub const MAX_JSON_REPLY_BYTES: usize = 64 << 10;
 pub enum ClientError {
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
-    #[error("miner answered {status}: {}", body.as_ref().map_or_else(|| "(no error body)".to_owned(), |b| b.to_string()))]
+    #[error("server answered {status}: {}", body.as_ref().map_or_else(|| "(no error body)".to_owned(), |b| b.to_string()))]
     Api {
         status: u16,
         body: Option<ErrorBody>,
@@ -30,7 +33,7 @@ pub enum ClientError {
     Frame(#[from] FrameError),
     #[error("invalid request: {0}")]
     Request(#[from] RequestError),
-    #[error("miner returned key id {returned} for a key whose id is {expected}")]
+    #[error("server returned key id {returned} for a key whose id is {expected}")]
     KeyIdMismatch { expected: KeyId, returned: KeyId },
     #[error("malformed answer: {0}")]
     Decode(String),
@@ -39,8 +42,8 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// The error code the miner sent, if it sent one.
-    pub fn code(&self) -> Option<brainlock_api::ErrorCode> {
+    /// The error code the server sent, if it sent one.
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
             ClientError::Api {
                 body: Some(body), ..
@@ -57,29 +60,62 @@ impl ClientError {
     }
 }
 
-/// One miner, addressed by URL and hotkey; every request is signed with our hotkey.
+/// How a request proves who sends it.
+#[derive(Clone)]
+enum Credentials {
+    /// Epistula v2, signed for the receiver's hotkey (a miner, or a gateway that
+    /// admitted ours).
+    Epistula {
+        signer: SignedClient,
+        receiver: AccountId,
+    },
+    /// A gateway customer's API key (`Authorization: Bearer`).
+    ApiKey(String),
+}
+
+/// One server of the miner API, addressed by URL, with the credentials every request
+/// carries and bounds on what its answers may make us buffer.
 #[derive(Clone)]
 pub struct MinerClient {
-    signer: SignedClient,
+    http: reqwest::Client,
     base_url: String,
-    miner: AccountId,
+    credentials: Credentials,
     max_frame_bytes: usize,
     max_stream_bytes: usize,
 }
 
 impl MinerClient {
-    /// `base_url` like `http://1.2.3.4:8091`; `http` carries timeouts and TLS settings.
+    /// Signs every request with `keypair` for `receiver` (a miner's hotkey, or a
+    /// gateway's). `base_url` like `http://1.2.3.4:8091`; `http` carries timeouts and
+    /// TLS settings.
     pub fn new(
         base_url: impl Into<String>,
-        miner: AccountId,
+        receiver: AccountId,
         keypair: Arc<Keypair>,
         http: reqwest::Client,
     ) -> Self {
-        let base_url = base_url.into().trim_end_matches('/').to_owned();
+        let signer = SignedClient::new(keypair, http.clone());
+        Self::with_credentials(base_url, Credentials::Epistula { signer, receiver }, http)
+    }
+
+    /// A gateway customer presenting an issued API key.
+    pub fn with_api_key(
+        base_url: impl Into<String>,
+        api_key: impl Into<String>,
+        http: reqwest::Client,
+    ) -> Self {
+        Self::with_credentials(base_url, Credentials::ApiKey(api_key.into()), http)
+    }
+
+    fn with_credentials(
+        base_url: impl Into<String>,
+        credentials: Credentials,
+        http: reqwest::Client,
+    ) -> Self {
         Self {
-            signer: SignedClient::new(keypair, http),
-            base_url,
-            miner,
+            http,
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            credentials,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             max_stream_bytes: usize::MAX,
         }
@@ -98,19 +134,27 @@ impl MinerClient {
         self
     }
 
-    pub fn miner(&self) -> AccountId {
-        self.miner
-    }
-
     pub fn url(&self, route: &str) -> String {
         format!("{}{route}", self.base_url)
     }
 
+    /// A miner's `GET /v1/info`.
     pub async fn info(&self) -> Result<MinerInfo, ClientError> {
         let response = self
             .send(Method::GET, routes::INFO, Bytes::new(), None)
             .await?;
         read_json(response, "miner info").await
+    }
+
+    /// A gateway's `GET /v1/info`, which needs no credentials (a customer reads the
+    /// hotkey to sign for there).
+    pub async fn gateway_info(
+        http: &reqwest::Client,
+        base_url: &str,
+    ) -> Result<GatewayInfo, ClientError> {
+        let url = format!("{}{}", base_url.trim_end_matches('/'), routes::INFO);
+        let response = check_status(http.get(url).send().await?).await?;
+        read_json(response, "gateway info").await
     }
 
     /// Uploads a serialized compressed evaluation key; returns its id after checking it
@@ -163,10 +207,13 @@ impl MinerClient {
         body: Bytes,
         content_type: Option<&str>,
     ) -> Result<Response, ClientError> {
-        let mut request = self
-            .signer
-            .request(method, &self.url(route), &self.miner, body)
-            .request;
+        let url = self.url(route);
+        let mut request = match &self.credentials {
+            Credentials::Epistula { signer, receiver } => {
+                signer.request(method, &url, receiver, body).request
+            }
+            Credentials::ApiKey(key) => self.http.request(method, url).bearer_auth(key).body(body),
+        };
         if let Some(content_type) = content_type {
             request = request.header(header::CONTENT_TYPE, content_type);
         }
@@ -174,8 +221,8 @@ impl MinerClient {
     }
 }
 
-/// Turns a non-success answer into [`ClientError::Api`] with the miner's error body.
-pub async fn check_status(response: Response) -> Result<Response, ClientError> {
+/// Turns a non-success answer into [`ClientError::Api`] with the server's error body.
+async fn check_status(response: Response) -> Result<Response, ClientError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);

@@ -1,8 +1,8 @@
 //! Lingering close: how a server refuses a request early without the client losing the
 //! refusal.
 //!
-//! [`crate::EpistulaLayer`] answers 403 or 413 before reading a body it will never
-//! accept. The server then closes the connection with the rest of the body still
+//! A server refusing a request from its headers (403, 413) answers before reading a
+//! body it will never accept. It then closes the connection with the rest of the body still
 //! arriving, and closing a socket with unread input makes the kernel send a reset: the
 //! client, still writing, gets "broken pipe" or "connection reset" and often never reads
 //! the 4xx that was already on its way. Web servers have long solved this by lingering:
@@ -23,9 +23,9 @@ use tokio::time::Sleep;
 
 /// The most a closing connection reads and discards: enough for any body a client may
 /// legitimately start sending (the largest, an evaluation key, is under 64 MiB).
-pub const LINGER_MAX_BYTES: u64 = 64 << 20;
+const LINGER_MAX_BYTES: u64 = 64 << 20;
 /// The longest a closing connection waits for the client to stop sending.
-pub const LINGER_MAX_TIME: Duration = Duration::from_secs(2);
+const LINGER_MAX_TIME: Duration = Duration::from_secs(2);
 
 /// A TCP listener for `axum::serve` whose connections linger on close (see the module
 /// documentation).

@@ -1,5 +1,6 @@
-//! Every way a request is refused, through the axum layer: status, JSON code, and that
-//! the body is not read when the headers already fail.
+//! Every way a signed request is refused by the one admission path both servers use
+//! (`brainlock_api::server::admit_signed`): status, JSON code, and that the body is not
+//! read when the headers already fail.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -8,19 +9,22 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::routing::post;
+use brainlock_api::server::{ApiError, BodyLimit, admit_signed};
 use brainlock_epistula::headers::{self, now_ms};
-use brainlock_epistula::{
-    AccountId, AllowList, Authenticated, CryptoType, EpistulaLayer, Keypair, SignedHeaders,
-    Verifier,
-};
+use brainlock_epistula::{AccountId, AllowList, CryptoType, Keypair, SignedHeaders, Verifier};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
 const LIMIT: u64 = 1024;
+const BODY_LIMIT: BodyLimit = BodyLimit {
+    max_bytes: LIMIT as usize,
+    timeout: Duration::from_secs(30),
+};
 
 struct Setup {
     app: Router,
@@ -28,20 +32,32 @@ struct Setup {
     me: AccountId,
 }
 
+/// A route that admits the request and echoes who sent how many bytes.
+async fn echo(
+    State(verifier): State<Arc<Verifier>>,
+    request: Request<Body>,
+) -> Result<String, ApiError> {
+    let (parts, body) = request.into_parts();
+    let (sender, body) = admit_signed(&verifier, &parts.headers, body, BODY_LIMIT, "test").await?;
+    Ok(format!("{} {}", sender.sender, body.len()))
+}
+
+fn app(verifier: Verifier) -> Router {
+    Router::new()
+        .route("/echo", post(echo))
+        .with_state(Arc::new(verifier))
+}
+
 fn setup() -> Setup {
     let sender = Keypair::from_seed(CryptoType::Sr25519, &[1; 32]);
     let me = Keypair::from_seed(CryptoType::Sr25519, &[2; 32]).account_id();
     let verifier = Verifier::new(me, Arc::new(AllowList::new([sender.account_id()])))
         .with_window(Duration::from_secs(10));
-    let app = Router::new()
-        .route(
-            "/echo",
-            post(|auth: Authenticated, body: Bytes| async move {
-                format!("{} {}", auth.sender, body.len())
-            }),
-        )
-        .layer(EpistulaLayer::new(Arc::new(verifier), LIMIT));
-    Setup { app, sender, me }
+    Setup {
+        app: app(verifier),
+        sender,
+        me,
+    }
 }
 
 async fn send(app: &Router, headers: HeaderMap, body: Body) -> (StatusCode, Value) {
@@ -327,18 +343,49 @@ async fn unknown_sender_with_a_huge_body_is_refused_without_reading_it() {
 }
 
 #[tokio::test]
-async fn full_replay_cache_answers_503_instead_of_forgetting_uuids() {
+async fn full_replay_cache_answers_busy_instead_of_forgetting_uuids() {
     let sender = Keypair::from_seed(CryptoType::Sr25519, &[1; 32]);
     let me = AccountId([2; 32]);
     let verifier =
         Verifier::new(me, Arc::new(AllowList::new([sender.account_id()]))).with_replay_capacity(1);
-    let app = Router::new()
-        .route("/echo", post(|| async { "ok" }))
-        .layer(EpistulaLayer::new(Arc::new(verifier), LIMIT));
+    let app = app(verifier);
     let first = SignedHeaders::sign(&sender, b"", &me, now_ms()).to_header_map();
     assert_eq!(send(&app, first, Body::empty()).await.0, StatusCode::OK);
     let second = SignedHeaders::sign(&sender, b"", &me, now_ms()).to_header_map();
     let (status, value) = send(&app, second, Body::empty()).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(value["code"], "unavailable");
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(value["code"], "busy");
+}
+
+/// A real HTTP round trip on loopback: a validator's `SignedClient` calls a route that
+/// admits it; replaying the exact same request is refused.
+#[tokio::test]
+async fn signed_request_over_http_and_its_replay() {
+    let s = setup();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/echo", listener.local_addr().unwrap());
+    let app = s.app.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let client = brainlock_epistula::SignedClient::new(Arc::new(s.sender), reqwest::Client::new());
+    let signed = client.request(
+        axum::http::Method::POST,
+        &url,
+        &s.me,
+        Bytes::from_static(b"ciphertexts"),
+    );
+    let (http_client, request) = signed.request.build_split();
+    let request = request.unwrap();
+    let again = request.try_clone().unwrap();
+    let response = http_client.execute(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.text().await.unwrap(),
+        format!("{} 11", client.account_id())
+    );
+    let refused = http_client.execute(again).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let error: Value = serde_json::from_slice(&refused.bytes().await.unwrap()).unwrap();
+    assert_eq!(error["code"], "unauthenticated");
+    server.abort();
 }
