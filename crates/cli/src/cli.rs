@@ -30,7 +30,10 @@ pub enum Command {
     /// here. Secret keys never leave this process.
     Classify(ClassifyArgs),
     /// Run a local subnet on loopback: a registry, miners and one validator; show a
-    /// live leaderboard and write weights to the local ledger.
+    /// live leaderboard and write weights to the local ledger. Runs the
+    /// `brainlock-devnet` program installed beside this one with the same arguments
+    /// (`brainlock devnet --help` lists them).
+    #[command(disable_help_flag = true)]
     Devnet(DevnetArgs),
     /// Benchmark encrypted inference of a circuit on this machine; the last line of
     /// output is the report as JSON.
@@ -117,22 +120,17 @@ pub struct ClassifyArgs {
     pub json: bool,
 }
 
+/// `brainlock devnet` hands its arguments to `brainlock-devnet` untouched: the devnet
+/// runs both daemons, which a customer's `brainlock` need not compile.
 #[derive(Debug, Args)]
 pub struct DevnetArgs {
-    /// Validator rounds to run before stopping (Ctrl-C stops earlier, cleanly).
-    #[arg(long, default_value_t = 2, value_name = "N")]
-    pub rounds: u32,
-    /// Number of miners.
-    #[arg(long, default_value_t = 2, value_name = "N")]
-    pub miners: u32,
-    /// Circuit the subnet runs: conv3x3 (tens of seconds per query on 2 cores), vgg9
-    /// (hours on 2 cores), or test-tiny (a 32-lookup demo circuit, seconds).
-    #[arg(long, default_value = "conv3x3", value_name = "CIRCUIT")]
-    pub circuit: String,
-    /// Folder for the registry, test wallets, the validator database and the weights
-    /// ledger. Kept after the run for inspection; reused runs start a fresh subnet.
-    #[arg(long = "data-dir", default_value = "./devnet-data", value_name = "DIR")]
-    pub data_dir: PathBuf,
+    /// Arguments for brainlock-devnet (--rounds, --miners, --circuit, --data-dir, --help).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -289,15 +287,11 @@ mod tests {
     }
 
     #[test]
-    fn devnet_defaults_are_the_quick_demo() {
-        let cli = Cli::try_parse_from(["brainlock", "devnet"]).unwrap();
-        let Command::Devnet(args) = cli.command else {
+    fn devnet_arguments_pass_through_untouched() {
+        let cli = Cli::try_parse_from(["brainlock", "devnet", "--rounds", "3", "--help"]).unwrap();
+        let Command::Devnet(devnet) = cli.command else {
             panic!()
         };
-        assert_eq!(
-            (args.rounds, args.miners, args.circuit.as_str()),
-            (2, 2, "conv3x3")
-        );
-        assert_eq!(args.data_dir, PathBuf::from("./devnet-data"));
+        assert_eq!(devnet.args, ["--rounds", "3", "--help"]);
     }
 }

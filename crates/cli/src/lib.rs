@@ -4,9 +4,8 @@ pub mod bench;
 pub mod circuit_cmd;
 pub mod classify;
 pub mod cli;
-pub mod devnet;
+pub mod devnet_cmd;
 pub mod gateway_cmd;
-pub mod peer;
 pub mod registry_cmd;
 pub mod wallet;
 pub mod workload;
@@ -17,7 +16,7 @@ use cli::{CircuitCommand, Cli, Command, GatewayCommand, RegistryCommand, WalletC
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Classify(args) => classify::run(args).await,
-        Command::Devnet(args) => devnet::run(args).await,
+        Command::Devnet(devnet) => devnet_cmd::run(&devnet.args),
         Command::Bench(args) => bench::run(args).await,
         Command::Wallet(WalletCommand::Create { wallet, overwrite }) => {
             wallet::create(&wallet, overwrite)

@@ -1,11 +1,15 @@
-//! `brainlock devnet`: a whole subnet on loopback, in this process. A local registry
-//! stands in for the chain; miners serve through their library; the devnet drives the
-//! validator round by round, prints its leaderboard after each, writes weights to the
-//! local ledger at the end, and shuts everything down after `--rounds` rounds or on
-//! Ctrl-C.
+//! `brainlock-devnet` (also run as `brainlock devnet`): a whole subnet on loopback, in
+//! this process. A local registry stands in for the chain; miners serve through their
+//! library; the devnet drives the validator round by round, prints its leaderboard after
+//! each, writes weights to the local ledger at the end, and shuts everything down after
+//! `--rounds` rounds or on Ctrl-C.
+//!
+//! It is the one crate that depends on both daemons, so the tests that need a whole
+//! subnet (a validator against real miners, the CLI through a validator's gateway) live
+//! here too.
 
-pub mod layout;
-pub mod leaderboard;
+mod layout;
+mod leaderboard;
 mod nodes;
 
 use std::future::Future;
@@ -16,7 +20,6 @@ use brainlock_chain::Chain;
 use brainlock_chain::local::read_ledger;
 use brainlock_validator::Leaderboard;
 
-use crate::cli::DevnetArgs;
 pub use layout::Layout;
 pub use nodes::NETUID;
 
@@ -143,14 +146,8 @@ async fn drive_validator(
     Ok((done, interrupted, final_board))
 }
 
-/// The `devnet` command.
-pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
-    let options = DevnetOptions {
-        data_dir: args.data_dir,
-        rounds: args.rounds,
-        miners: args.miners,
-        circuit: args.circuit,
-    };
+/// Runs a devnet in the foreground: leaderboards on stdout, Ctrl-C stops it cleanly.
+pub async fn run(options: DevnetOptions) -> anyhow::Result<()> {
     let stop = async {
         brainlock_daemon::shutdown_signal().await;
         eprintln!("\nstopping the devnet...");

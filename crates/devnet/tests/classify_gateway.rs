@@ -1,5 +1,5 @@
-//! End to end on loopback: `brainlock classify` (the binary) through a validator's
-//! customer gateway, relayed by the validator's real [`MinerRelay`] to a real miner,
+//! End to end on loopback: `brainlock classify` (its command line, run in-process)
+//! through a validator's customer gateway, relayed by the validator's real [`MinerRelay`] to a real miner,
 //! returns what the clear simulation returns; and the relayed requests reach the miner
 //! looking exactly like the validator's own scored queries.
 //!
@@ -9,14 +9,15 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
+use brainlock_api::{DecodeLimits, InferRequest, routes};
 use brainlock_chain::{AxonInfo, Chain, LocalRegistry, Registration, Role};
+use brainlock_cli::cli::{Cli, Command};
 use brainlock_cli::workload::{resolve_circuit, synthetic_input};
 use brainlock_daemon::{ChainSource, NeuronConfig, WalletConfig};
 use brainlock_epistula::{CryptoType, Keypair};
@@ -26,7 +27,7 @@ use brainlock_miner::config::{AuthConfig, MinerConfig};
 use brainlock_validator::config::{GatewaySettings, ScoringTable};
 use brainlock_validator::images::SourceSpec;
 use brainlock_validator::{Validator, ValidatorConfig};
-use brainlock_api::{DecodeLimits, InferRequest, routes};
+use clap::Parser;
 use tokio::sync::watch;
 
 const API_KEY: &str = "blk_e2e_customer";
@@ -298,33 +299,28 @@ async fn classify_through_the_validator_gateway_matches_clear_simulation_and_loo
     .unwrap();
     let gateway_url = format!("http://{gateway_addr}");
 
-    // The real binary, as a customer runs it.
+    // The `brainlock classify` command line, as a customer types it.
     let classify = |api_key: &'static str| {
-        let url = gateway_url.clone();
-        tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_brainlock"))
-                .args([
-                    "classify",
-                    "synthetic:5",
-                    "--circuit",
-                    "test-tiny",
-                    "--gateway",
-                    &url,
-                    "--json",
-                ])
-                .env("BRAINLOCK_API_KEY", api_key)
-                .output()
-                .unwrap()
-        })
+        let cli = Cli::try_parse_from([
+            "brainlock",
+            "classify",
+            "synthetic:5",
+            "--circuit",
+            "test-tiny",
+            "--gateway",
+            &gateway_url,
+            "--api-key",
+            api_key,
+            "--json",
+        ])
+        .unwrap();
+        let Command::Classify(args) = cli.command else {
+            panic!("not a classify command")
+        };
+        async move { brainlock_cli::classify::report(&args).await }
     };
-    let output = classify(API_KEY).await.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let report = classify(API_KEY).await.unwrap();
+    let report = serde_json::to_value(&report).unwrap();
     let circuit = resolve_circuit("test-tiny").unwrap();
     let clear = brainlock_circuit::Simulator::new(&circuit)
         .unwrap()
@@ -346,12 +342,10 @@ async fn classify_through_the_validator_gateway_matches_clear_simulation_and_loo
     assert_eq!(synthetic, relayed);
 
     // A wrong API key gets a clear refusal and nothing is relayed.
-    let output = classify("blk_not_issued").await.unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let refused = format!("{:#}", classify("blk_not_issued").await.unwrap_err());
     assert!(
-        stderr.contains("401") && stderr.contains("API key"),
-        "{stderr}"
+        refused.contains("401") && refused.contains("API key"),
+        "{refused}"
     );
     assert!(seen.lock().unwrap().is_empty());
 

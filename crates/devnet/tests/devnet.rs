@@ -1,11 +1,11 @@
-//! `brainlock devnet` on the tiny circuit: registry, two miners and a validator on
+//! The devnet on the tiny circuit: registry, two miners and a validator on
 //! loopback, two rounds, a leaderboard with non-zero weights for the honest miners,
 //! weights in the ledger, and a clean shutdown.
 
 use std::time::{Duration, Instant};
 
 use brainlock_chain::local::read_ledger;
-use brainlock_cli::devnet::{DevnetOptions, Layout, run_devnet};
+use brainlock_devnet::{DevnetOptions, Layout, run_devnet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devnet_runs_rounds_and_writes_weights() {

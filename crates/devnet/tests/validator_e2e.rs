@@ -25,6 +25,10 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use brainlock_api::{
+    DecodeLimits, ErrorBody, ErrorCode, Frame, FrameDecoder, FramePayload, InferRequest, KeyId,
+    KeyUploadResponse, encode_frame,
+};
 use brainlock_chain::{AxonInfo, Chain, LocalRegistry, Registration, Role};
 use brainlock_daemon::{ChainSource, NeuronConfig, WalletConfig};
 use brainlock_epistula::{CryptoType, Keypair};
@@ -33,10 +37,6 @@ use brainlock_validator::config::ScoringTable;
 use brainlock_validator::images::SourceSpec;
 use brainlock_validator::store::{FailureKind, Outcome};
 use brainlock_validator::{Validator, ValidatorConfig};
-use brainlock_api::{
-    DecodeLimits, ErrorBody, ErrorCode, Frame, FrameDecoder, FramePayload, InferRequest, KeyId,
-    KeyUploadResponse, encode_frame,
-};
 use rand::{Rng, RngCore};
 
 const NETUID: u16 = 55;
