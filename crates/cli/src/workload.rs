@@ -1,43 +1,24 @@
 //! Which circuit and profile a command runs, built exactly as miners and validators
 //! build them (same names, same seed), and the input images fed to it.
 
-use std::path::Path;
-
 use anyhow::{Context, bail};
-use brainlock_circuit::{Circuit, Simulator, images::quantize_pixel, synthetic_image};
-use brainlock_circuit::{DEFAULT_CIRCUIT_SEED, SHIPPED_NAMES, shipped_circuit};
+use brainlock_circuit::{Circuit, DEFAULT_CIRCUIT_SEED, images::quantize_pixel, synthetic_image};
 use brainlock_fhe::Profile;
+use brainlock_fhe::workload;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Seed of the synthetic image set `synthetic:N` draws from.
 pub const SYNTHETIC_SET_SEED: u64 = 0xc1a5_51f1_0000_0001;
 
-/// A shipped circuit by name, or a circuit JSON file.
+/// A shipped circuit by name (built from the subnet's seed), or a circuit JSON file.
 pub fn resolve_circuit(name: &str) -> anyhow::Result<Circuit> {
-    let circuit = match shipped_circuit(name, DEFAULT_CIRCUIT_SEED) {
-        Some(circuit) => circuit,
-        None if Path::new(name).is_file() => {
-            Circuit::load(name).with_context(|| format!("loading circuit file {name}"))?
-        }
-        None => bail!(
-            "unknown circuit {name:?}: use {} or a circuit JSON file",
-            SHIPPED_NAMES.join(", ")
-        ),
-    };
-    Simulator::new(&circuit).with_context(|| format!("circuit {} is invalid", circuit.id))?;
-    Ok(circuit)
+    Ok(workload::resolve_circuit(name, DEFAULT_CIRCUIT_SEED)?)
 }
 
 /// The named profile, or the circuit's default.
 pub fn resolve_profile(circuit: &Circuit, id: Option<&str>) -> anyhow::Result<&'static Profile> {
-    match id {
-        None => Ok(Profile::default_for(&circuit.id)),
-        Some(id) => Profile::by_id(id).with_context(|| {
-            let known: Vec<&str> = Profile::all().iter().map(|p| p.id).collect();
-            format!("unknown profile {id:?} (known: {})", known.join(", "))
-        }),
-    }
+    Ok(workload::resolve_profile(circuit, id)?)
 }
 
 /// The input `spec` names for `circuit`: `synthetic:N`, or an image file resized to the
@@ -92,33 +73,7 @@ pub fn synthetic_input(circuit: &Circuit, index: u64) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brainlock_circuit::{TEST_TINY, test_tiny};
-
-    #[test]
-    fn shipped_names_and_files_resolve() {
-        let tiny = resolve_circuit(TEST_TINY).unwrap();
-        assert_eq!(tiny.id, TEST_TINY);
-        assert!(
-            resolve_circuit("resnet50")
-                .unwrap_err()
-                .to_string()
-                .contains("unknown circuit")
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.json");
-        tiny.save(&path).unwrap();
-        assert_eq!(resolve_circuit(path.to_str().unwrap()).unwrap(), tiny);
-        assert_eq!(
-            resolve_profile(&tiny, None).unwrap().id,
-            Profile::default_for(TEST_TINY).id
-        );
-        assert!(
-            resolve_profile(&tiny, Some("nope"))
-                .unwrap_err()
-                .to_string()
-                .contains("known:")
-        );
-    }
+    use brainlock_circuit::test_tiny;
 
     #[test]
     fn inputs_fit_the_circuit() {

@@ -18,6 +18,7 @@ mod noise_check;
 pub mod plan;
 mod profile;
 mod wire;
+pub mod workload;
 
 pub use ciphertext::{EncryptedInput, EncryptedOutput};
 pub use engine::evaluate;

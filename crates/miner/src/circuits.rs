@@ -1,27 +1,37 @@
 //! The circuits and parameter profiles a miner serves.
 //!
-//! The shipped circuits come from `brainlock_circuit::shipped`, so a miner and the
-//! validators agree on every weight as long as they use the same seed.
+//! Names resolve as everywhere else (`brainlock_fhe::workload`): the shipped circuits
+//! are built from the seed, so a miner and the validators agree on every weight as long
+//! as they use the same seed; a circuit JSON file is served under the id it declares.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use brainlock_circuit::{Circuit, SHIPPED_NAMES, shipped_circuit};
-use brainlock_fhe::Profile;
+use brainlock_api::{CircuitId, IdError, ProfileId};
+use brainlock_circuit::Circuit;
 use brainlock_fhe::plan::Plan;
+use brainlock_fhe::workload::{WorkloadError, profile_by_id, resolve_circuit};
+use brainlock_fhe::{EngineError, Profile};
 use brainlock_scoring::{CircuitKind, ScoringParams};
-use brainlock_api::{CircuitId, ProfileId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("unknown circuit {0:?} (known: {known})", known = SHIPPED_NAMES.join(", "))]
-    UnknownCircuit(String),
-    #[error("unknown FHE profile {0:?}")]
-    UnknownProfile(String),
-    #[error("circuit {id} is not usable by the engine: {message}")]
-    Unusable { id: String, message: String },
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    #[error("circuit {id:?} cannot be named on the wire")]
+    BadId {
+        id: String,
+        #[source]
+        source: IdError,
+    },
+    #[error("circuit {id} is not usable by the engine")]
+    Unusable {
+        id: String,
+        #[source]
+        source: EngineError,
+    },
 }
 
 /// A circuit ready to serve, with what admission control needs to know about it.
@@ -38,9 +48,9 @@ pub struct ServedCircuit {
 
 impl ServedCircuit {
     fn new(circuit: Circuit) -> Result<Self, CatalogError> {
-        let plan = Plan::new(&circuit).map_err(|e| CatalogError::Unusable {
+        let plan = Plan::new(&circuit).map_err(|source| CatalogError::Unusable {
             id: circuit.id.clone(),
-            message: e.to_string(),
+            source,
         })?;
         let lookups = plan.lookups(&circuit);
         let t_ref = CircuitKind::from_str(&circuit.id)
@@ -102,10 +112,11 @@ impl Catalog {
     ) -> Result<Self, CatalogError> {
         let mut circuits = BTreeMap::new();
         for name in circuit_ids {
-            let circuit = shipped_circuit(name, seed)
-                .ok_or_else(|| CatalogError::UnknownCircuit(name.clone()))?;
-            let id = CircuitId::new(name.clone())
-                .map_err(|_| CatalogError::UnknownCircuit(name.clone()))?;
+            let circuit = resolve_circuit(name, seed)?;
+            let id = CircuitId::new(circuit.id.clone()).map_err(|source| CatalogError::BadId {
+                id: circuit.id.clone(),
+                source,
+            })?;
             circuits.insert(id, Arc::new(ServedCircuit::new(circuit)?));
         }
         let profiles = if profile_ids.is_empty() {
@@ -113,9 +124,7 @@ impl Catalog {
         } else {
             profile_ids
                 .iter()
-                .map(|id| {
-                    Profile::by_id(id).ok_or_else(|| CatalogError::UnknownProfile(id.clone()))
-                })
+                .map(|id| profile_by_id(id))
                 .collect::<Result<_, _>>()?
         };
         Ok(Self { circuits, profiles })
@@ -175,11 +184,11 @@ mod tests {
     fn catalog_rejects_unknown_names() {
         assert!(matches!(
             Catalog::build(&["resnet".into()], 1, &[]),
-            Err(CatalogError::UnknownCircuit(_))
+            Err(CatalogError::Workload(WorkloadError::UnknownCircuit(_)))
         ));
         assert!(matches!(
             Catalog::build(&[TEST_TINY.into()], 1, &["n1-made-up".into()]),
-            Err(CatalogError::UnknownProfile(_))
+            Err(CatalogError::Workload(WorkloadError::UnknownProfile { .. }))
         ));
         let catalog = Catalog::build(&[TEST_TINY.into()], 1, &[]).unwrap();
         assert_eq!(catalog.circuit_ids(), [CircuitId::new(TEST_TINY).unwrap()]);

@@ -27,7 +27,8 @@
 
 use brainlock_circuit::encoding::{box_index, box_position, wrapped_lookup};
 use brainlock_circuit::{
-    Circuit, InputError, LayerOutput, NoiseModel, NoisySimulator, Simulator, sample_inputs,
+    Circuit, InputError, LayerOutput, NoiseModel, NoisySimulator, Simulator, ValidationError,
+    sample_inputs,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -72,8 +73,8 @@ pub enum GateError {
     TooFewItems,
     #[error("the circuit has no output")]
     NoOutput,
-    #[error("the circuit does not simulate: {0}")]
-    Circuit(String),
+    #[error("the circuit does not simulate")]
+    Circuit(#[from] ValidationError),
     #[error("simulation input: {0}")]
     Input(#[from] InputError),
 }
@@ -142,7 +143,7 @@ pub fn derive_gates(
     policy: &GatePolicy,
 ) -> Result<Gates, GateError> {
     check_policy(policy, batch)?;
-    let simulator = Simulator::new(circuit).map_err(|e| GateError::Circuit(e.to_string()))?;
+    let simulator = Simulator::new(circuit)?;
     let sigmas: Vec<Vec<f64>> = model
         .layer_sigmas(circuit)
         .into_iter()
@@ -153,8 +154,7 @@ pub fn derive_gates(
                 .collect()
         })
         .collect();
-    let noisy = NoisySimulator::with_sigmas(circuit, sigmas.clone())
-        .map_err(|e| GateError::Circuit(e.to_string()))?;
+    let noisy = NoisySimulator::with_sigmas(circuit, sigmas.clone())?;
     let item_failure = policy.honest_query_failure / batch as f64;
     // Each item's budget is split between the cosine and the rule.
     let part = item_failure / 2.0;

@@ -2,26 +2,19 @@
 //! same seed), with what checking needs: the exact simulator's input format and the
 //! scoring rules.
 
-use std::path::Path;
 use std::str::FromStr;
 
-use brainlock_circuit::Circuit;
-use brainlock_circuit::{DEFAULT_CIRCUIT_SEED, SHIPPED_NAMES, shipped_circuit};
+use brainlock_circuit::{Circuit, DEFAULT_CIRCUIT_SEED};
 use brainlock_fhe::Profile;
+use brainlock_fhe::workload::{WorkloadError, resolve_circuit, resolve_profile};
 use brainlock_scoring::{CircuitKind, GatePolicy, Gates, ScoringParams, derive_gates};
 
 use crate::config::ScoringTable;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CircuitError {
-    #[error("circuit file: {0}")]
-    File(#[from] brainlock_circuit::CircuitFileError),
-    #[error("circuit {0:?} is neither a shipped circuit ({known}) nor a circuit JSON file", known = SHIPPED_NAMES.join(", "))]
-    Unknown(String),
-    #[error("circuit {id}: {message}")]
-    Invalid { id: String, message: String },
-    #[error("unknown FHE profile {0:?}")]
-    UnknownProfile(String),
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
     #[error("scoring parameters: {0}")]
     Scoring(#[from] brainlock_scoring::ParamsError),
     #[error("deriving the gates: {0}")]
@@ -50,32 +43,8 @@ impl Workload {
         overrides: &ScoringTable,
         batch: usize,
     ) -> Result<Self, CircuitError> {
-        let circuit = match shipped_circuit(name, DEFAULT_CIRCUIT_SEED) {
-            Some(circuit) => circuit,
-            None if Path::new(name).is_file() => Circuit::load(name)?,
-            None => return Err(CircuitError::Unknown(name.into())),
-        };
-        Self::new(circuit, profile, overrides, batch)
-    }
-
-    pub fn new(
-        circuit: Circuit,
-        profile: Option<&str>,
-        overrides: &ScoringTable,
-        batch: usize,
-    ) -> Result<Self, CircuitError> {
-        let invalid = |message: String| CircuitError::Invalid {
-            id: circuit.id.clone(),
-            message,
-        };
-        brainlock_circuit::Simulator::new(&circuit).map_err(|e| invalid(e.to_string()))?;
-        brainlock_fhe::plan::Plan::new(&circuit).map_err(|e| invalid(e.to_string()))?;
-        let profile = match profile {
-            Some(id) => {
-                Profile::by_id(id).ok_or_else(|| CircuitError::UnknownProfile(id.into()))?
-            }
-            None => Profile::default_for(&circuit.id),
-        };
+        let circuit = resolve_circuit(name, DEFAULT_CIRCUIT_SEED)?;
+        let profile = resolve_profile(&circuit, profile)?;
         // Anything but VGG9 is timed like conv3x3.
         let kind = CircuitKind::from_str(&circuit.id).unwrap_or(CircuitKind::Conv3x3);
         let defaults = ScoringParams::for_circuit(kind);
