@@ -4,8 +4,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
-use brainlock_fhe::{EncryptedInput, EvaluationKey, Evaluator};
 use brainlock_api::{Frame, FramePayload, encode_frame};
+use brainlock_fhe::{EncryptedInput, EvaluationKey, Evaluator};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 

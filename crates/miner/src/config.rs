@@ -122,7 +122,13 @@ pub struct MinerConfig {
     pub workers: usize,
     pub limits: Limits,
     pub auth: AuthConfig,
+    /// Where Prometheus reads `/metrics`; `None`: not served. The binary's default is
+    /// loopback port 9100; a library default of `None` lets tests run many miners.
+    pub metrics: Option<SocketAddr>,
 }
+
+/// The miner binary's metrics port unless `--metrics-port` says otherwise.
+const DEFAULT_METRICS_PORT: u16 = 9100;
 
 impl Default for MinerConfig {
     fn default() -> Self {
@@ -136,6 +142,7 @@ impl Default for MinerConfig {
             workers: 1,
             limits: Limits::default(),
             auth: AuthConfig::default(),
+            metrics: None,
         }
     }
 }
@@ -197,6 +204,13 @@ pub struct Cli {
     /// Hotkeys (SS58) always allowed (repeat or comma-separate).
     #[arg(long = "auth.allow", value_delimiter = ',')]
     pub allow: Vec<String>,
+    /// Prometheus `/metrics` port, apart from the API; 0 disables [default: 9100].
+    #[arg(long = "metrics-port")]
+    pub metrics_port: Option<u16>,
+    /// Metrics listen address: loopback unless the scraper is elsewhere
+    /// [default: 127.0.0.1].
+    #[arg(long = "metrics-ip")]
+    pub metrics_ip: Option<IpAddr>,
 }
 
 /// The TOML file: sections mirror the dotted flag names (`[wallet] name = ...`).
@@ -221,6 +235,8 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     #[serde(default)]
     pub auth: AuthSection,
+    pub metrics_port: Option<u16>,
+    pub metrics_ip: Option<IpAddr>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -364,6 +380,15 @@ impl MinerConfig {
             workers: cli.workers.or(file.workers).unwrap_or(defaults.workers),
             limits,
             auth,
+            metrics: match cli.metrics_port.or(file.metrics_port) {
+                Some(0) => None,
+                port => Some(SocketAddr::new(
+                    cli.metrics_ip
+                        .or(file.metrics_ip)
+                        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+                    port.unwrap_or(DEFAULT_METRICS_PORT),
+                )),
+            },
         };
         config.check()?;
         Ok(config)

@@ -6,11 +6,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use brainlock_api::server::LingeringListener;
+use brainlock_api::{Backend, MinerInfo, MinerLimits, PROTOCOL_VERSION};
 use brainlock_chain::{AxonInfo, Chain};
 use brainlock_daemon::ChainSource;
-use brainlock_epistula::{AccountId, LingeringListener, Verifier};
+use brainlock_epistula::{AccountId, Verifier};
 use brainlock_fhe::{CpuEvaluator, Evaluator};
-use brainlock_api::{Backend, MinerInfo, MinerLimits, PROTOCOL_VERSION};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -32,6 +33,8 @@ pub struct Miner {
     listener: TcpListener,
     workers: Vec<std::thread::JoinHandle<()>>,
     refresher: JoinHandle<()>,
+    /// The metrics server's address and task, when one is configured.
+    metrics: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
 }
 
 impl Miner {
@@ -138,12 +141,25 @@ impl Miner {
             queue,
             metrics,
         });
+        let metrics = match config.metrics {
+            Some(addr) => Some(
+                brainlock_daemon::metrics::serve(
+                    Metrics::registry(state.clone()),
+                    addr,
+                    std::future::pending(),
+                )
+                .await
+                .with_context(|| format!("serving metrics on {addr}"))?,
+            ),
+            None => None,
+        };
         tracing::info!(%ss58, uid, %local, %announced, circuits = ?state.info.circuits, key_upload_slots, "miner ready");
         Ok(Self {
             state,
             listener,
             workers,
             refresher,
+            metrics,
         })
     }
 
@@ -151,6 +167,11 @@ impl Miner {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(addr, _)| *addr)
     }
 
     /// Shared state: metrics, caches and limits (for tests and embedding).
@@ -169,6 +190,9 @@ impl Miner {
             .with_graceful_shutdown(shutdown)
             .await;
         self.refresher.abort();
+        if let Some((_, metrics)) = self.metrics {
+            metrics.abort();
+        }
         self.state.queue.close();
         let workers = self.workers;
         tokio::task::spawn_blocking(move || {

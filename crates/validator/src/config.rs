@@ -103,7 +103,8 @@ pub struct Cli {
     /// Prometheus `/metrics` listen port; 0 disables [default: 9101].
     #[arg(long = "metrics-port")]
     pub metrics_port: Option<u16>,
-    /// Metrics listen address [default: 0.0.0.0].
+    /// Metrics listen address: loopback unless the scraper is elsewhere
+    /// [default: 127.0.0.1].
     #[arg(long = "metrics-ip")]
     pub metrics_ip: Option<String>,
     /// Customer gateway listen port; the gateway is off unless a port is set here or in
@@ -336,7 +337,7 @@ impl ValidatorConfig {
         let metrics_ip = cli
             .metrics_ip
             .or(file.metrics_ip)
-            .unwrap_or_else(|| "0.0.0.0".into());
+            .unwrap_or_else(|| brainlock_daemon::metrics::DEFAULT_IP.into());
         let metrics_addr = if metrics_port == 0 {
             None
         } else {
@@ -524,7 +525,7 @@ mod tests {
             ChainSource::Registry("/tmp/reg.json".into())
         );
         assert!(matches!(config.dataset, SourceSpec::HuggingFace(_)));
-        assert_eq!(config.metrics_addr, Some("0.0.0.0:9101".parse().unwrap()));
+        assert_eq!(config.metrics_addr, Some("127.0.0.1:9101".parse().unwrap()));
         assert_eq!(config.batch_size, 1);
         assert_eq!(config.max_concurrent_queries, 4);
         assert_eq!(config.query_memory_bytes, 4096 << 20);

@@ -1,196 +1,172 @@
-//! `/metrics` in the Prometheus text format: query outcomes, the validator's own cost
-//! per query, and the leaderboard (latency, quality, standing, weight per miner).
+//! The validator's Prometheus series, through the maintained `prometheus-client` crate
+//! (OpenMetrics text): query outcomes, the validator's own cost
+//! per stage, rounds, weight settings, and the leaderboard (each miner's latency,
+//! quality, failure rate, standing and weight), read when Prometheus scrapes.
+//! `brainlock_daemon::metrics` serves them on the metrics address.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicU64;
 
-use axum::Router;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
+use brainlock_daemon::metrics::LabelText;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
-use crate::leaderboard::Leaderboard;
+use crate::leaderboard::{Leaderboard, MinerStanding};
 use crate::query::ClientCost;
 use crate::store::Outcome;
 
-#[derive(Default)]
-struct Counters {
-    outcomes: BTreeMap<&'static str, u64>,
-    /// keygen, encrypt, simulate, decrypt seconds, summed.
-    client_seconds: [f64; 4],
-    rounds: u64,
-    weights_ok: u64,
-    weights_failed: u64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    stage: &'static str,
+}
+
+/// What the validator records. Cheap to clone: every series is shared.
+#[derive(Debug, Clone)]
 pub struct Metrics {
-    counters: Mutex<Counters>,
+    queries: Family<OutcomeLabels, Counter>,
+    client_seconds: Family<StageLabels, Counter<f64, AtomicU64>>,
+    rounds: Counter,
+    weight_settings: Family<OutcomeLabels, Counter>,
     leaderboard: watch::Receiver<Leaderboard>,
 }
-
-const STAGES: [&str; 4] = ["keygen", "encrypt", "simulate", "decrypt"];
 
 impl Metrics {
     pub fn new(leaderboard: watch::Receiver<Leaderboard>) -> Self {
         Self {
-            counters: Mutex::new(Counters::default()),
+            queries: Family::default(),
+            client_seconds: Family::default(),
+            rounds: Counter::default(),
+            weight_settings: Family::default(),
             leaderboard,
         }
     }
 
-    fn counters(&self) -> std::sync::MutexGuard<'_, Counters> {
-        // A panic elsewhere while holding the lock leaves plain counters: keep going.
-        self.counters
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     pub fn record_query(&self, outcome: &Outcome, cost: &ClientCost) {
-        let mut c = self.counters();
-        let label = match outcome {
+        let outcome = match outcome {
             Outcome::Passed => "passed",
             Outcome::Failed { kind, .. } => kind.as_str(),
         };
-        *c.outcomes.entry(label).or_default() += 1;
-        for (sum, d) in c.client_seconds.iter_mut().zip([
-            cost.keygen,
-            cost.encrypt,
-            cost.simulate,
-            cost.decrypt,
-        ]) {
-            *sum += d.as_secs_f64();
+        self.queries.get_or_create(&OutcomeLabels { outcome }).inc();
+        for (stage, spent) in [
+            ("keygen", cost.keygen),
+            ("encrypt", cost.encrypt),
+            ("simulate", cost.simulate),
+            ("decrypt", cost.decrypt),
+        ] {
+            self.client_seconds
+                .get_or_create(&StageLabels { stage })
+                .inc_by(spent.as_secs_f64());
         }
     }
 
     pub fn record_round(&self) {
-        self.counters().rounds += 1;
+        self.rounds.inc();
     }
 
     pub fn record_weights(&self, ok: bool) {
-        let mut c = self.counters();
-        if ok {
-            c.weights_ok += 1
-        } else {
-            c.weights_failed += 1
-        }
+        let outcome = if ok { "ok" } else { "failed" };
+        self.weight_settings
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
-    /// The exposition text.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        {
-            let c = self.counters();
-            out.push_str("# HELP brainlock_validator_queries_total Miner queries by outcome (passed or failure kind).\n");
-            out.push_str("# TYPE brainlock_validator_queries_total counter\n");
-            for (outcome, n) in &c.outcomes {
-                let _ = writeln!(
-                    out,
-                    "brainlock_validator_queries_total{{outcome=\"{outcome}\"}} {n}"
-                );
-            }
-            out.push_str("# HELP brainlock_validator_client_seconds_total The validator's own work per stage.\n");
-            out.push_str("# TYPE brainlock_validator_client_seconds_total counter\n");
-            for (stage, s) in STAGES.iter().zip(c.client_seconds) {
-                let _ = writeln!(
-                    out,
-                    "brainlock_validator_client_seconds_total{{stage=\"{stage}\"}} {s}"
-                );
-            }
-            out.push_str("# TYPE brainlock_validator_rounds_total counter\n");
-            let _ = writeln!(out, "brainlock_validator_rounds_total {}", c.rounds);
-            out.push_str("# TYPE brainlock_validator_weight_settings_total counter\n");
-            let _ = writeln!(
-                out,
-                "brainlock_validator_weight_settings_total{{outcome=\"ok\"}} {}",
-                c.weights_ok
-            );
-            let _ = writeln!(
-                out,
-                "brainlock_validator_weight_settings_total{{outcome=\"failed\"}} {}",
-                c.weights_failed
-            );
-        }
-        let board = self.leaderboard.borrow().clone();
-        let _ = writeln!(
-            out,
-            "# TYPE brainlock_validator_block gauge\nbrainlock_validator_block {}",
-            board.block
+    /// The registry to serve.
+    pub fn registry(&self) -> Registry {
+        let mut registry = Registry::with_prefix("brainlock_validator");
+        registry.register(
+            "queries",
+            "Miner queries by outcome (passed or failure kind)",
+            self.queries.clone(),
         );
-        let gauges: [MinerGauge; 5] = [
-            (
-                "latency_seconds",
-                "Seconds per item of the miner's last passed query.",
-                |m| m.latency,
-            ),
-            (
-                "quality",
-                "Mean cosine of the miner's last passed query.",
-                |m| m.quality,
-            ),
-            (
-                "failure_rate",
-                "Failure rate over the standing window.",
-                |m| Some(m.failure_rate),
-            ),
-            ("standing", "Median score with failure penalty.", |m| {
-                Some(m.standing)
-            }),
-            ("weight", "Normalized weight.", |m| Some(m.weight)),
-        ];
-        for (name, help, value) in gauges {
-            let _ = writeln!(
-                out,
-                "# HELP brainlock_validator_miner_{name} {help}\n# TYPE brainlock_validator_miner_{name} gauge"
-            );
-            for m in &board.miners {
-                if let Some(v) = value(m) {
-                    let _ = writeln!(
-                        out,
-                        "brainlock_validator_miner_{name}{{uid=\"{}\",hotkey=\"{}\"}} {v}",
-                        m.uid, m.hotkey
-                    );
-                }
-            }
-        }
-        out
-    }
-
-    /// Serves `/metrics` until `shutdown`.
-    pub async fn serve(
-        self: Arc<Self>,
-        addr: SocketAddr,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        tracing::info!(addr = %listener.local_addr()?, "metrics listening");
-        let app = Router::new().route(
-            "/metrics",
-            get(move || {
-                let metrics = self.clone();
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                        metrics.render(),
-                    )
-                        .into_response()
-                }
-            }),
+        registry.register(
+            "client_seconds",
+            "The validator's own work per stage",
+            self.client_seconds.clone(),
         );
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        registry.register("rounds", "Query rounds run", self.rounds.clone());
+        registry.register(
+            "weight_settings",
+            "Weight settings by outcome",
+            self.weight_settings.clone(),
+        );
+        registry.register_collector(Box::new(LeaderboardGauges(self.leaderboard.clone())));
+        registry
     }
 }
 
-/// A per-miner gauge: metric suffix, help text, and how to read it off a standing.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MinerLabels {
+    uid: u16,
+    hotkey: LabelText,
+}
+
+/// A per-miner gauge: metric name, help text, and how to read it off a standing.
 type MinerGauge = (
     &'static str,
     &'static str,
-    fn(&crate::leaderboard::MinerStanding) -> Option<f64>,
+    fn(&MinerStanding) -> Option<f64>,
 );
+
+const MINER_GAUGES: [MinerGauge; 5] = [
+    (
+        "miner_latency_seconds",
+        "Seconds per item of the miner's last passed query",
+        |m| m.latency,
+    ),
+    (
+        "miner_quality",
+        "Mean cosine of the miner's last passed query",
+        |m| m.quality,
+    ),
+    (
+        "miner_failure_rate",
+        "Failure rate over the standing window",
+        |m| Some(m.failure_rate),
+    ),
+    ("miner_standing", "Median score with failure penalty", |m| {
+        Some(m.standing)
+    }),
+    ("miner_weight", "Normalized weight", |m| Some(m.weight)),
+];
+
+/// The leaderboard as gauges, read when Prometheus scrapes.
+#[derive(Debug)]
+struct LeaderboardGauges(watch::Receiver<Leaderboard>);
+
+impl Collector for LeaderboardGauges {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let board = self.0.borrow().clone();
+        let block = ConstGauge::new(board.block as i64);
+        block.encode(encoder.encode_descriptor(
+            "block",
+            "Chain block of the last leaderboard",
+            None,
+            block.metric_type(),
+        )?)?;
+        for (name, help, read) in MINER_GAUGES {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for miner in &board.miners {
+                let Some(value) = read(miner) else { continue };
+                let labels = MinerLabels {
+                    uid: miner.uid,
+                    hotkey: LabelText(miner.hotkey.clone()),
+                };
+                ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -206,7 +182,7 @@ mod tests {
             block: 42,
             miners: vec![MinerStanding {
                 uid: 3,
-                hotkey: "5Abc".into(),
+                hotkey: "5Abc\"".into(),
                 axon: None,
                 queries: 2,
                 failure_rate: 0.5,
@@ -228,16 +204,20 @@ mod tests {
         metrics.record_query(&Outcome::Passed, &cost);
         metrics.record_query(&Outcome::failed(FailureKind::Timeout, "x"), &cost);
         metrics.record_query(&Outcome::failed(FailureKind::Timeout, "y"), &cost);
-        let text = metrics.render();
+        let text = brainlock_daemon::metrics::render(&metrics.registry()).unwrap();
         assert!(
             text.contains("brainlock_validator_queries_total{outcome=\"timeout\"} 2\n"),
             "{text}"
         );
         assert!(text.contains("brainlock_validator_queries_total{outcome=\"passed\"} 1\n"));
         assert!(text.contains("brainlock_validator_client_seconds_total{stage=\"keygen\"} 1.5\n"));
-        assert!(text.contains(
-            "brainlock_validator_miner_latency_seconds{uid=\"3\",hotkey=\"5Abc\"} 1.25\n"
-        ));
+        // Label values are escaped.
+        assert!(
+            text.contains(
+                "brainlock_validator_miner_latency_seconds{uid=\"3\",hotkey=\"5Abc\\\"\"} 1.25\n"
+            ),
+            "{text}"
+        );
         assert!(
             !text.contains("brainlock_validator_miner_quality{"),
             "no quality without a passed query"

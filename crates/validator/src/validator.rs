@@ -544,16 +544,13 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     if let Some(addr) = metrics_addr {
-        let metrics = validator.metrics();
         let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let stopped = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
-            if let Err(e) = metrics.serve(addr, stopped).await {
-                tracing::error!(error = %e, %addr, "metrics server failed");
-            }
-        });
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        brainlock_daemon::metrics::serve(validator.metrics().registry(), addr, stopped)
+            .await
+            .with_context(|| format!("serving metrics on {addr}"))?;
     }
     if let Some(settings) = gateway {
         let mut stop = stop_rx.clone();

@@ -99,16 +99,22 @@ async fn postgres_queries_and_weights_survive_reopening() {
         return;
     };
     sqlx::any::install_default_drivers();
-    let database = format!("brainlock_test_{}_{}", std::process::id(), crate::clock::now_ms());
+    let database = format!(
+        "brainlock_test_{}_{}",
+        std::process::id(),
+        crate::clock::now_ms()
+    );
     let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {database}"))
+    // The name is ours (digits and underscores), not input.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
         .execute(&mut admin)
         .await
         .unwrap();
-    let (base, _) = admin_url.rsplit_once('/').expect("a URL ending in /database");
-    queries_and_weights_survive_reopening(&format!("{base}/{database}"), Backend::Postgres)
-        .await;
-    sqlx::query(&format!("DROP DATABASE {database}"))
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("a URL ending in /database");
+    queries_and_weights_survive_reopening(&format!("{base}/{database}"), Backend::Postgres).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {database}")))
         .execute(&mut admin)
         .await
         .unwrap();
