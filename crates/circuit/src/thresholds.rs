@@ -85,7 +85,7 @@ pub(crate) struct TernaryStep {
 }
 
 impl TernaryStep {
-    pub fn table(&self, boxes: usize) -> Vec<i64> {
+    pub(crate) fn table(&self, boxes: usize) -> Vec<i64> {
         (0..boxes as i64)
             .map(|k| TERNARY_LEVELS[self.thresholds.iter().filter(|&&t| t <= k).count()])
             .collect()

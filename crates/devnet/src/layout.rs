@@ -19,10 +19,10 @@ use brainlock_chain::local::default_ledger_path;
 use brainlock_epistula::{Keypair, wallet};
 
 /// Hotkey name used in every devnet wallet.
-pub const HOTKEY: &str = "default";
-pub const VALIDATOR_WALLET: &str = "devnet-validator";
+pub(crate) const HOTKEY: &str = "default";
+pub(crate) const VALIDATOR_WALLET: &str = "devnet-validator";
 
-pub fn miner_wallet(index: u32) -> String {
+pub(crate) fn miner_wallet(index: u32) -> String {
     format!("devnet-miner-{index}")
 }
 

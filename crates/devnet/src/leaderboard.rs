@@ -25,7 +25,7 @@ fn line(cells: [&str; 9]) -> String {
 }
 
 /// Renders the table, best weight first (then best standing, then uid).
-pub fn render(title: &str, board: &Leaderboard) -> String {
+pub(crate) fn render(title: &str, board: &Leaderboard) -> String {
     let mut miners: Vec<&MinerStanding> = board.miners.iter().collect();
     miners.sort_by(|a, b| {
         (b.weight, b.standing)

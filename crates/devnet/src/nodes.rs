@@ -28,7 +28,7 @@ const VALIDATOR_STAKE: f64 = 100_000.0;
 const STOP_GRACE: Duration = Duration::from_secs(60);
 
 /// The running miners.
-pub struct Miners {
+pub(crate) struct Miners {
     pub addrs: Vec<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
@@ -41,7 +41,7 @@ async fn stop_signal(mut stop: watch::Receiver<bool>) {
 
 impl Miners {
     /// Signals every miner to stop and waits for each (bounded).
-    pub async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
         let mut first_error = None;
         for (index, task) in self.tasks.into_iter().enumerate() {
@@ -63,7 +63,7 @@ impl Miners {
 }
 
 /// Registers the validator's hotkey (it must be registered before anyone starts).
-pub async fn register_validator(layout: &Layout) -> anyhow::Result<LocalRegistry> {
+pub(crate) async fn register_validator(layout: &Layout) -> anyhow::Result<LocalRegistry> {
     let ss58 = layout.hotkey(VALIDATOR_WALLET)?.account_id().to_ss58();
     let registry = LocalRegistry::open(layout.registry(), NETUID, &ss58)?;
     registry
@@ -79,7 +79,7 @@ pub async fn register_validator(layout: &Layout) -> anyhow::Result<LocalRegistry
 
 /// Registers and starts `options.miners` miners, each on a free loopback port
 /// announced in the registry, accepting the devnet validator.
-pub async fn start_miners(
+pub(crate) async fn start_miners(
     layout: &Layout,
     options: &DevnetOptions,
     registry: &LocalRegistry,
@@ -155,7 +155,7 @@ async fn start_miner(
 
 /// The validator's settings: this devnet's registry, wallet and database, synthetic
 /// images (no network), no metrics port, weights every block.
-pub fn validator_config(
+pub(crate) fn validator_config(
     layout: &Layout,
     options: &DevnetOptions,
 ) -> anyhow::Result<ValidatorConfig> {
@@ -179,7 +179,7 @@ pub fn validator_config(
 }
 
 /// The devnet validator, acting through the registry as its own hotkey.
-pub async fn start_validator(
+pub(crate) async fn start_validator(
     layout: &Layout,
     options: &DevnetOptions,
     registry: LocalRegistry,

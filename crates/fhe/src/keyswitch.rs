@@ -13,7 +13,7 @@ use tfhe::core_crypto::prelude::*;
 /// Keyswitches the big-key ciphertexts packed in `inputs` (native modulus) to the
 /// small-key ciphertexts packed in `outputs`, in order, under `ksk`; `digits` is scratch
 /// of at least `ciphertexts x levels` words.
-pub fn keyswitch_batch(
+pub(crate) fn keyswitch_batch(
     ksk: &LweKeyswitchKeyOwned<u64>,
     inputs: &[u64],
     outputs: &mut [u64],

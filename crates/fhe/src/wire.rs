@@ -32,7 +32,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn new(magic: &[u8; 4], profile: &Profile, capacity: usize) -> Self {
+    pub(crate) fn new(magic: &[u8; 4], profile: &Profile, capacity: usize) -> Self {
         let mut buf = Vec::with_capacity(capacity + header_len(profile));
         buf.extend_from_slice(magic);
         buf.push(VERSION);
@@ -41,21 +41,21 @@ impl Writer {
         Self { buf }
     }
 
-    pub fn u64(&mut self, v: u64) {
+    pub(crate) fn u64(&mut self, v: u64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
-    pub fn u128(&mut self, v: u128) {
+    pub(crate) fn u128(&mut self, v: u128) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
-    pub fn words(&mut self, words: &[u64]) {
+    pub(crate) fn words(&mut self, words: &[u64]) {
         for w in words {
             self.u64(*w);
         }
     }
 
-    pub fn finish(self) -> Vec<u8> {
+    pub(crate) fn finish(self) -> Vec<u8> {
         self.buf
     }
 }
@@ -73,7 +73,7 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// Checks magic, version and that the blob was made for `profile`.
-    pub fn open(
+    pub(crate) fn open(
         bytes: &'a [u8],
         magic: &[u8; 4],
         profile: &Profile,
@@ -101,7 +101,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    pub fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.bytes.len() - self.pos
     }
 
@@ -118,20 +118,20 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    pub fn u64(&mut self) -> Result<u64> {
+    pub(crate) fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_le_bytes(
             self.take(8)?.try_into().expect("8 bytes"),
         ))
     }
 
-    pub fn u128(&mut self) -> Result<u128> {
+    pub(crate) fn u128(&mut self) -> Result<u128> {
         Ok(u128::from_le_bytes(
             self.take(16)?.try_into().expect("16 bytes"),
         ))
     }
 
     /// Requires that exactly `count` words remain, then copies them out.
-    pub fn exact_words(&mut self, count: usize) -> Result<Vec<u64>> {
+    pub(crate) fn exact_words(&mut self, count: usize) -> Result<Vec<u64>> {
         let expected = count
             .checked_mul(8)
             .ok_or(EngineError::BadHeader { what: self.what })?;

@@ -13,7 +13,7 @@ const MMAP_THRESHOLD_BYTES: i32 = 1 << 20;
 /// Fixes glibc's mmap threshold (see the module documentation); a no-op elsewhere. It
 /// sets a process-wide allocator option, which is fine: wherever a miner runs, it is
 /// what the process is for.
-pub fn return_large_buffers_to_the_os() {
+pub(crate) fn return_large_buffers_to_the_os() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: mallopt only changes allocator tuning; M_MMAP_THRESHOLD with a value

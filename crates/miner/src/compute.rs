@@ -28,7 +28,7 @@ pub struct Job {
 
 /// Runs one job: skipped if its client is gone, an error frame past its deadline,
 /// otherwise the evaluated output (or the engine's error) as one frame.
-pub fn run_job(evaluator: &dyn Evaluator, metrics: &Metrics, job: Job) {
+pub(crate) fn run_job(evaluator: &dyn Evaluator, metrics: &Metrics, job: Job) {
     if job.frames.is_closed() {
         tracing::debug!(index = job.index, "client gone; item skipped");
         return;

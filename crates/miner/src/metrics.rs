@@ -48,7 +48,7 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let histogram = || Histogram::new(LATENCY_BUCKETS.into_iter());
+        let histogram = || Histogram::new(LATENCY_BUCKETS);
         Self {
             requests: Family::default(),
             lookups: Counter::default(),

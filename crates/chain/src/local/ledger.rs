@@ -34,7 +34,7 @@ fn io_error(path: &Path, source: std::io::Error) -> ChainError {
 }
 
 /// Appends one entry as a single write of one line.
-pub fn append(path: &Path, entry: &LedgerEntry) -> Result<(), ChainError> {
+pub(super) fn append(path: &Path, entry: &LedgerEntry) -> Result<(), ChainError> {
     let mut line = serde_json::to_vec(entry).map_err(|e| ChainError::Registry {
         path: path.to_path_buf(),
         message: e.to_string(),

@@ -122,7 +122,7 @@ fn format_error(path: &Path, message: impl Into<String>) -> ChainError {
 }
 
 /// Reads and validates a registry file.
-pub fn read(path: &Path) -> Result<RegistryFile, ChainError> {
+pub(super) fn read(path: &Path) -> Result<RegistryFile, ChainError> {
     let len = fs::metadata(path).map_err(io_error(path))?.len();
     if len > MAX_REGISTRY_BYTES {
         return Err(format_error(
@@ -138,12 +138,12 @@ pub fn read(path: &Path) -> Result<RegistryFile, ChainError> {
 }
 
 /// An exclusive advisory lock on `<registry>.lock`, released on drop.
-pub struct RegistryLock {
+pub(super) struct RegistryLock {
     file: File,
 }
 
 impl RegistryLock {
-    pub fn acquire(registry: &Path) -> Result<Self, ChainError> {
+    pub(super) fn acquire(registry: &Path) -> Result<Self, ChainError> {
         let path = lock_path(registry);
         let file = OpenOptions::new()
             .create(true)
@@ -187,7 +187,7 @@ fn lock_path(registry: &Path) -> PathBuf {
 }
 
 /// Writes the registry atomically: temporary file in the same folder, synced, renamed.
-pub fn write(path: &Path, file: &RegistryFile) -> Result<(), ChainError> {
+pub(super) fn write(path: &Path, file: &RegistryFile) -> Result<(), ChainError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let name = path
@@ -217,7 +217,7 @@ pub fn write(path: &Path, file: &RegistryFile) -> Result<(), ChainError> {
 
 /// Runs `change` on the registry under the lock and writes the result back. A missing
 /// file is first created from `initial`.
-pub fn update<T>(
+pub(super) fn update<T>(
     path: &Path,
     initial: impl FnOnce() -> RegistryFile,
     change: impl FnOnce(&mut RegistryFile) -> Result<T, ChainError>,

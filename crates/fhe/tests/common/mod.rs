@@ -9,17 +9,17 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::OnceLock;
 
-pub struct Keys {
+pub(crate) struct Keys {
     pub client: ClientKey,
     pub compressed: CompressedEvaluationKey,
     pub eval: EvaluationKey,
 }
 
-pub fn profile() -> &'static Profile {
+pub(crate) fn profile() -> &'static Profile {
     Profile::by_id("n2048-gauss").expect("default profile exists")
 }
 
-pub fn keys() -> &'static Keys {
+pub(crate) fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
         let (client, compressed) = ClientKey::generate(profile(), Some(0x5eed));
@@ -32,7 +32,7 @@ pub fn keys() -> &'static Keys {
     })
 }
 
-pub fn random_images(seed: u64, count: usize, len: usize, bits: u32) -> Vec<Vec<i64>> {
+pub(crate) fn random_images(seed: u64, count: usize, len: usize, bits: u32) -> Vec<Vec<i64>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (lo, hi) = (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1);
     (0..count)
@@ -69,7 +69,7 @@ fn layer(name: &str, op: LinearOp, activation: Activation) -> LayerSpec {
 /// must equal the simulation's. (On 8-bit inputs the conv rounds, and a slip at one of
 /// the zigzag activation's six thresholds cascades to the logits: the noise model
 /// predicts half of them differ. `rounding_conv` tests slips against the model.)
-pub fn conv_pool_fc() -> Circuit {
+pub(crate) fn conv_pool_fc() -> Circuit {
     let conv = LinearOp::Conv2d {
         in_channels: 2,
         out_channels: 4,
@@ -103,7 +103,7 @@ pub fn conv_pool_fc() -> Circuit {
 
 /// Two pooling layers on 2-bit inputs: small ranges that calibration spreads over
 /// several boxes per value (negative shift), so both are exact: 40 lookups.
-pub fn spread_pools() -> Circuit {
+pub(crate) fn spread_pools() -> Circuit {
     build(
         "spread-pools",
         Shape::new(2, 8, 8),
@@ -120,7 +120,7 @@ pub fn spread_pools() -> Circuit {
 /// every rounding slip shows): 576 lookups. The output is encoded at 2^55 rather than at
 /// the input's scale (2^49 here): a PBS output's noise at N = 2048 is about 2^-15 of the
 /// torus, one unit at 2^49, which would blur the decrypted values by +-1.
-pub fn rounding_conv() -> Circuit {
+pub(crate) fn rounding_conv() -> Circuit {
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let weights = (0..4 * 2 * 9).map(|_| rng.random_range(-8..=7)).collect();
     let conv = LinearOp::Conv2d {

@@ -20,33 +20,33 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub const PROFILE: &str = "n2048-gauss";
+pub(crate) const PROFILE: &str = "n2048-gauss";
 
-pub fn keypair(seed: u8) -> Arc<Keypair> {
+pub(crate) fn keypair(seed: u8) -> Arc<Keypair> {
     Arc::new(Keypair::from_seed(CryptoType::Sr25519, &[seed; 32]))
 }
 
 /// The validator (with a permit) that the tests sign with.
-pub fn validator() -> Arc<Keypair> {
+pub(crate) fn validator() -> Arc<Keypair> {
     keypair(1)
 }
 
 /// Registered without a permit and with little stake: must be refused.
-pub fn outsider() -> Arc<Keypair> {
+pub(crate) fn outsider() -> Arc<Keypair> {
     keypair(2)
 }
 
-pub fn miner_key() -> Arc<Keypair> {
+pub(crate) fn miner_key() -> Arc<Keypair> {
     keypair(3)
 }
 
 /// A client key and its serialized evaluation key, generated once per test binary.
-pub struct KeyMaterial {
+pub(crate) struct KeyMaterial {
     pub client: ClientKey,
     pub eval_bytes: Bytes,
 }
 
-pub fn keys() -> &'static KeyMaterial {
+pub(crate) fn keys() -> &'static KeyMaterial {
     static KEYS: OnceLock<KeyMaterial> = OnceLock::new();
     KEYS.get_or_init(|| {
         let (client, eval) = ClientKey::generate(Profile::by_id(PROFILE).unwrap(), Some(7));
@@ -57,11 +57,11 @@ pub fn keys() -> &'static KeyMaterial {
     })
 }
 
-pub fn profile() -> &'static Profile {
+pub(crate) fn profile() -> &'static Profile {
     Profile::by_id(PROFILE).unwrap()
 }
 
-pub fn test_config() -> MinerConfig {
+pub(crate) fn test_config() -> MinerConfig {
     MinerConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
         metrics: Some("127.0.0.1:0".parse().unwrap()),
@@ -84,7 +84,7 @@ pub fn test_config() -> MinerConfig {
 }
 
 /// A miner serving on loopback until dropped or shut down.
-pub struct TestMiner {
+pub(crate) struct TestMiner {
     pub addr: std::net::SocketAddr,
     /// Where `/metrics` is served (apart from the API).
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -97,7 +97,7 @@ pub struct TestMiner {
 }
 
 impl TestMiner {
-    pub async fn start(mut config: MinerConfig) -> TestMiner {
+    pub(crate) async fn start(mut config: MinerConfig) -> TestMiner {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registry.json");
         config.neuron.chain = ChainSource::Registry(path.clone());
@@ -139,33 +139,33 @@ impl TestMiner {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    pub fn client(&self, keypair: Arc<Keypair>) -> MinerClient {
+    pub(crate) fn client(&self, keypair: Arc<Keypair>) -> MinerClient {
         MinerClient::new(self.url(), self.hotkey, keypair, reqwest::Client::new())
     }
 
     /// Graceful shutdown; returns what `serve` returned.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(mut self) -> anyhow::Result<()> {
         let _ = self.shutdown.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap()
     }
 }
 
 /// `count` deterministic inputs of the tiny circuit, each in its [-2, 1] range.
-pub fn tiny_inputs(count: usize) -> Vec<Vec<i64>> {
+pub(crate) fn tiny_inputs(count: usize) -> Vec<Vec<i64>> {
     (0..count)
         .map(|i| (0..16).map(|j| ((i * 7 + j * 5) % 4) as i64 - 2).collect())
         .collect()
 }
 
-pub fn tiny_circuit() -> Circuit {
+pub(crate) fn tiny_circuit() -> Circuit {
     test_tiny()
 }
 
-pub fn infer_request(key_id: KeyId, inputs: &[Vec<i64>]) -> InferRequest {
+pub(crate) fn infer_request(key_id: KeyId, inputs: &[Vec<i64>]) -> InferRequest {
     let circuit = tiny_circuit();
     let keys = keys();
     InferRequest {
@@ -186,7 +186,7 @@ pub fn infer_request(key_id: KeyId, inputs: &[Vec<i64>]) -> InferRequest {
     }
 }
 
-pub fn decrypt(payload: &[u8]) -> Vec<i64> {
+pub(crate) fn decrypt(payload: &[u8]) -> Vec<i64> {
     let circuit = tiny_circuit();
     let output = EncryptedOutput::from_bytes(
         payload,
@@ -200,7 +200,7 @@ pub fn decrypt(payload: &[u8]) -> Vec<i64> {
 }
 
 /// Resident set size of this process, from /proc.
-pub fn rss_bytes() -> usize {
+pub(crate) fn rss_bytes() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
     let kib: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();

@@ -7,7 +7,7 @@ use brainlock_circuit::encoding::{box_index, wrapped_lookup};
 use brainlock_circuit::{Circuit, LayerOutput, LinearOp, Shape};
 
 /// What a lookup returns: the honest value, or what a cheater puts in its place.
-pub trait LookupHook {
+pub(crate) trait LookupHook {
     /// `index` counts every lookup of the run; `table` is the channel's table, `k` the
     /// honest box index, `honest` the honest result.
     fn lookup(&mut self, index: usize, table: &[i64], k: i64, honest: i64) -> i64;
@@ -15,7 +15,7 @@ pub trait LookupHook {
 
 /// Runs `circuit` on `input` (already quantized and in range) with `hook` deciding
 /// every lookup's result.
-pub fn run_with_hook(circuit: &Circuit, input: &[i64], hook: &mut impl LookupHook) -> Vec<i64> {
+pub(crate) fn run_with_hook(circuit: &Circuit, input: &[i64], hook: &mut impl LookupHook) -> Vec<i64> {
     let mut shape = circuit.input_shape;
     let mut values = input.to_vec();
     let mut lookups = 0;
@@ -120,7 +120,7 @@ fn linear(op: &LinearOp, shape: Shape, input: &[i64]) -> (Vec<i64>, Shape) {
 }
 
 /// Every lookup computed honestly.
-pub struct Honest;
+pub(crate) struct Honest;
 
 impl LookupHook for Honest {
     fn lookup(&mut self, _: usize, _: &[i64], _: i64, honest: i64) -> i64 {
@@ -130,7 +130,7 @@ impl LookupHook for Honest {
 
 /// What a skipped lookup returns.
 #[derive(Clone, Copy, Debug)]
-pub enum Skipped {
+pub(crate) enum Skipped {
     /// Nothing computed: 0.
     Zero,
     /// A cheap guess: the entry half a table away from the right box.
@@ -138,7 +138,7 @@ pub enum Skipped {
 }
 
 /// Skips every fifth lookup (20% of the work), returning `Skipped` for it.
-pub struct SkipFifth(pub Skipped);
+pub(crate) struct SkipFifth(pub Skipped);
 
 impl LookupHook for SkipFifth {
     fn lookup(&mut self, index: usize, table: &[i64], k: i64, honest: i64) -> i64 {

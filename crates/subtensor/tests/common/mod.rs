@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-pub mod test_node;
+pub(crate) mod test_node;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,11 +10,11 @@ use std::sync::Arc;
 use subxt::config::substrate::{SpecVersionForRange, SubstrateConfigBuilder};
 use subxt::{Metadata, OfflineClient, SubstrateConfig};
 
-pub const SPEC_VERSION: u32 = 393;
+pub(crate) const SPEC_VERSION: u32 = 393;
 
 /// Path of the finney metadata fixture: `BRAINLOCK_CHAIN_METADATA`, else the shared copy
 /// beside the repository (`<repo>/../shared/chain/`).
-pub fn metadata_path() -> PathBuf {
+pub(crate) fn metadata_path() -> PathBuf {
     std::env::var_os("BRAINLOCK_CHAIN_METADATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -23,14 +23,14 @@ pub fn metadata_path() -> PathBuf {
         })
 }
 
-pub fn finney_metadata() -> Arc<Metadata> {
+pub(crate) fn finney_metadata() -> Arc<Metadata> {
     let path = metadata_path();
     let bytes = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("reading metadata fixture {}: {e}", path.display()));
     Arc::new(Metadata::decode_from(&bytes).expect("finney metadata decodes"))
 }
 
-pub fn offline_client(metadata: Arc<Metadata>) -> OfflineClient<SubstrateConfig> {
+pub(crate) fn offline_client(metadata: Arc<Metadata>) -> OfflineClient<SubstrateConfig> {
     let config = SubstrateConfigBuilder::new()
         .set_genesis_hash([0x11; 32].into())
         .set_spec_version_for_block_ranges([SpecVersionForRange {

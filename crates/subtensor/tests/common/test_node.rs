@@ -57,8 +57,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 /// The runtime version the node reports (that of the metadata fixture).
-pub const SPEC_VERSION: u32 = super::SPEC_VERSION;
-pub const TRANSACTION_VERSION: u32 = 1;
+pub(crate) const SPEC_VERSION: u32 = super::SPEC_VERSION;
+pub(crate) const TRANSACTION_VERSION: u32 = 1;
 
 /// JSON-RPC error code of a Substrate node for an invalid transaction.
 const INVALID_TRANSACTION: i64 = 1010;
@@ -78,7 +78,7 @@ const METHODS: &[&str] = &[
 
 /// A call the node accepted: decoded against the metadata, signature checked.
 #[derive(Debug, Clone)]
-pub struct IncludedCall {
+pub(crate) struct IncludedCall {
     pub pallet: String,
     pub call: String,
     /// Arguments by name, decoded as the metadata describes them.
@@ -91,7 +91,7 @@ pub struct IncludedCall {
 }
 
 impl IncludedCall {
-    pub fn arg(&self, name: &str) -> &Value {
+    pub(crate) fn arg(&self, name: &str) -> &Value {
         self.args
             .iter()
             .find(|(n, _)| n == name)
@@ -99,14 +99,14 @@ impl IncludedCall {
             .unwrap_or_else(|| panic!("{}.{} has no argument {name}", self.pallet, self.call))
     }
 
-    pub fn arg_u128(&self, name: &str) -> u128 {
+    pub(crate) fn arg_u128(&self, name: &str) -> u128 {
         self.arg(name)
             .as_u128()
             .unwrap_or_else(|| panic!("argument {name} is not a number"))
     }
 
     /// A sequence argument of numbers (e.g. `dests`, `weights`).
-    pub fn arg_u128_list(&self, name: &str) -> Vec<u128> {
+    pub(crate) fn arg_u128_list(&self, name: &str) -> Vec<u128> {
         let ValueDef::Composite(items) = &self.arg(name).value else {
             panic!("argument {name} is not a sequence");
         };
@@ -120,7 +120,7 @@ impl IncludedCall {
 /// A neuron as `NeuronInfoRuntimeApi::get_neurons_lite` reports it (the fields a metagraph
 /// reads; the others are zero).
 #[derive(Debug, Clone)]
-pub struct TestNeuron {
+pub(crate) struct TestNeuron {
     pub uid: u16,
     pub hotkey: [u8; 32],
     pub coldkey: [u8; 32],
@@ -159,7 +159,7 @@ struct Chain {
 }
 
 /// A running test node. Dropping it stops accepting connections.
-pub struct TestNode {
+pub(crate) struct TestNode {
     addr: SocketAddr,
     chain: Arc<Mutex<Chain>>,
     accept: tokio::task::JoinHandle<()>,
@@ -174,7 +174,7 @@ impl Drop for TestNode {
 impl TestNode {
     /// Starts a node whose finalized head is block `head`, serving `metadata_bytes` (a
     /// `RuntimeMetadataPrefixed`, as the fixture file holds).
-    pub async fn start(metadata_bytes: Vec<u8>, head: u64) -> TestNode {
+    pub(crate) async fn start(metadata_bytes: Vec<u8>, head: u64) -> TestNode {
         let metadata = Arc::new(Metadata::decode_from(&metadata_bytes).expect("metadata decodes"));
         let metadata_version = u32::from(metadata_bytes[4]);
         let mut chain = Chain {
@@ -218,7 +218,7 @@ impl TestNode {
     }
 
     /// The node's `ws://` URL.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("ws://{}", self.addr)
     }
 
@@ -226,34 +226,34 @@ impl TestNode {
         self.chain.lock().expect("test node state")
     }
 
-    pub fn metadata(&self) -> Arc<Metadata> {
+    pub(crate) fn metadata(&self) -> Arc<Metadata> {
         self.chain().metadata.clone()
     }
 
     /// Number of the finalized head.
-    pub fn head(&self) -> u64 {
+    pub(crate) fn head(&self) -> u64 {
         self.chain().head().header.number
     }
 
     /// Calls accepted so far, in order.
-    pub fn included(&self) -> Vec<IncludedCall> {
+    pub(crate) fn included(&self) -> Vec<IncludedCall> {
         self.chain().included.clone()
     }
 
     /// Why submitted extrinsics were rejected, in order.
-    pub fn rejections(&self) -> Vec<String> {
+    pub(crate) fn rejections(&self) -> Vec<String> {
         self.chain().rejections.clone()
     }
 
     /// Makes the node flip a byte of each submitted signature before checking it, as a
     /// transport that corrupts extrinsics would.
-    pub fn corrupt_signatures(&self, on: bool) {
+    pub(crate) fn corrupt_signatures(&self, on: bool) {
         self.chain().corrupt_signatures = on;
     }
 
     /// Sets a storage value: `keys` are the entry's keys (none for a plain value) and
     /// `value` is encoded as the metadata's value type of the entry.
-    pub fn set_storage(&self, pallet: &str, entry: &str, keys: Vec<Value>, value: Value) {
+    pub(crate) fn set_storage(&self, pallet: &str, entry: &str, keys: Vec<Value>, value: Value) {
         let mut chain = self.chain();
         let metadata = chain.metadata.clone();
         let key = frame_decode::storage::encode_storage_key(
@@ -275,7 +275,7 @@ impl TestNode {
     }
 
     /// Sets the answer of `NeuronInfoRuntimeApi::get_neurons_lite(netuid)`.
-    pub fn set_neurons(&self, netuid: u16, neurons: &[TestNeuron]) {
+    pub(crate) fn set_neurons(&self, netuid: u16, neurons: &[TestNeuron]) {
         let mut chain = self.chain();
         let metadata = chain.metadata.clone();
         let types = metadata.types();
@@ -813,7 +813,7 @@ fn encode(value: &Value, ty: u32, types: &PortableRegistry) -> Vec<u8> {
 }
 
 /// An `AccountId32` value.
-pub fn account(key: [u8; 32]) -> Value {
+pub(crate) fn account(key: [u8; 32]) -> Value {
     Value::unnamed_composite([Value::from_bytes(key)])
 }
 
@@ -841,7 +841,7 @@ fn field_ty(ty: u32, field: &str, types: &PortableRegistry) -> u32 {
 }
 
 /// A zero value of any type: zero numbers, empty sequences, first variants.
-pub fn zero(ty_id: u32, types: &PortableRegistry) -> Value {
+pub(crate) fn zero(ty_id: u32, types: &PortableRegistry) -> Value {
     let ty = types.resolve(ty_id).expect("type exists");
     match &ty.type_def {
         TypeDef::Composite(c) => {
