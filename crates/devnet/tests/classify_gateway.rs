@@ -288,7 +288,7 @@ async fn classify_through_the_validator_gateway_matches_clear_simulation_and_loo
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
 
-    let (gateway_addr, gateway_task) = brainlock_validator::gateway::serve(
+    let (gateway_addr, gateway_task) = brainlock_validator::serve_gateway(
         gateway_settings,
         me,
         validator.workload(),

@@ -14,14 +14,14 @@ use tokio::task::JoinHandle;
 
 /// The sender policy of a miner.
 #[derive(Debug)]
-pub struct ValidatorPolicy {
+pub(crate) struct ValidatorPolicy {
     min_stake: f64,
     allow: HashSet<AccountId>,
     permitted: RwLock<HashSet<AccountId>>,
 }
 
 impl ValidatorPolicy {
-    pub fn new(min_stake: f64, allow: impl IntoIterator<Item = AccountId>) -> Self {
+    pub(crate) fn new(min_stake: f64, allow: impl IntoIterator<Item = AccountId>) -> Self {
         Self {
             min_stake,
             allow: allow.into_iter().collect(),
@@ -30,7 +30,7 @@ impl ValidatorPolicy {
     }
 
     /// Replaces the snapshot with the senders `metagraph` permits.
-    pub fn update(&self, metagraph: &Metagraph) {
+    pub(crate) fn update(&self, metagraph: &Metagraph) {
         let permitted: HashSet<AccountId> = metagraph
             .neurons
             .iter()
@@ -52,7 +52,8 @@ impl ValidatorPolicy {
     }
 
     /// Senders the last snapshot permits (allow-list excluded).
-    pub fn permitted_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn permitted_count(&self) -> usize {
         self.permitted
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -73,7 +74,7 @@ impl SenderPolicy for ValidatorPolicy {
 
 /// Refreshes `policy` from the chain every `every` until aborted. A failed refresh keeps
 /// the previous snapshot (validators stay served through a chain hiccup).
-pub fn spawn_refresh(
+pub(crate) fn spawn_refresh(
     policy: Arc<ValidatorPolicy>,
     chain: Arc<dyn Chain>,
     netuid: u16,

@@ -2,21 +2,21 @@
 //! validators over Epistula-signed HTTP (DESIGN section 4).
 //!
 //! Memory is bounded in expanded sizes: evaluation keys in a byte-bounded LRU
-//! ([`key_cache`]), request bodies and per-item working sets against one in-flight
-//! budget ([`budget`]), a bounded work queue drained by dedicated threads ([`queue`]).
+//! (`key_cache`), request bodies and per-item working sets against one in-flight
+//! budget (`budget`), a bounded work queue drained by dedicated threads (`queue`).
 //! The HTTP pieces it shares with the gateway (admission, body reader, error answers)
 //! and the client that calls it live in `brainlock-api`.
 
 mod allocator;
-pub mod auth;
-pub mod budget;
+mod auth;
+mod budget;
 pub mod circuits;
 mod compute;
 pub mod config;
-pub mod key_cache;
-pub mod metrics;
+mod key_cache;
+mod metrics;
 mod miner;
-pub mod queue;
+mod queue;
 pub mod server;
 
 pub use config::{Cli, MinerConfig};

@@ -99,7 +99,7 @@ impl<J> WorkQueue<J> {
 
 /// Starts `count` named threads that run `handle` on each job until the queue is
 /// closed and drained.
-pub fn spawn_workers<J: Send + 'static>(
+pub(crate) fn spawn_workers<J: Send + 'static>(
     count: usize,
     queue: Arc<WorkQueue<J>>,
     handle: Arc<dyn Fn(J) + Send + Sync>,

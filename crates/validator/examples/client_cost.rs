@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use brainlock_fhe::{ClientKey, EncryptedOutput, Limits};
-use brainlock_validator::circuit::Workload;
+use brainlock_validator::Workload;
 use brainlock_validator::config::ScoringTable;
 use brainlock_validator::images::{Augmentation, augment, circuit_input, synthetic};
 use rand::{RngCore, SeedableRng};

@@ -1,6 +1,6 @@
 //! Wall-clock timestamps for the database (monotonic `Instant`s time the queries).
 
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -9,23 +9,26 @@
 //! go to the chain (or the local registry's ledger) at the configured interval, from a
 //! timer of their own that never waits for a round.
 
-pub mod circuit;
-pub mod clock;
+mod circuit;
+mod clock;
 pub mod config;
-pub mod gateway;
+mod gateway;
 pub mod images;
-pub mod leaderboard;
-pub mod metrics;
-pub mod query;
-pub mod relay;
-pub mod round;
-pub mod schedule;
-pub mod standings;
+mod leaderboard;
+mod metrics;
+mod query;
+mod relay;
+mod round;
+mod schedule;
+mod standings;
 pub mod store;
-pub mod validator;
-pub mod weights;
+mod validator;
+mod weights;
 
+pub use circuit::{CircuitError, Workload};
 pub use config::{Cli, ValidatorConfig};
+pub use gateway::serve as serve_gateway;
 pub use leaderboard::{Leaderboard, MinerStanding};
+pub use metrics::Metrics;
 pub use relay::MinerRelay;
 pub use validator::{RoundSummary, Validator, run};

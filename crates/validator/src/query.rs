@@ -21,7 +21,7 @@ use crate::store::{FailureKind, Outcome};
 
 /// Validator-side problems: not the miner's fault, so never scored against it.
 #[derive(Debug, thiserror::Error)]
-pub enum PrepareError {
+pub(crate) enum PrepareError {
     #[error("the circuit does not simulate")]
     Circuit(#[from] brainlock_circuit::ValidationError),
     #[error("simulation input")]
@@ -35,7 +35,7 @@ pub enum PrepareError {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Deadlines {
+pub(crate) struct Deadlines {
     /// From starting the evaluation-key upload to its answer.
     pub key_upload: Duration,
     /// From sending the infer request to the last frame.
@@ -52,7 +52,7 @@ pub struct ClientCost {
 }
 
 /// A query ready to send: fresh keys, encrypted inputs, expected outputs.
-pub struct PreparedQuery {
+pub(crate) struct PreparedQuery {
     client_key: ClientKey,
     key_bytes: Bytes,
     request: InferRequestParts,
@@ -70,7 +70,7 @@ impl PreparedQuery {
     /// Generates a fresh client key (never reused: a key seen with one image must not
     /// meet another), encrypts every input and runs the exact simulation. CPU-heavy:
     /// call it from a blocking thread.
-    pub fn prepare(workload: &Workload, inputs: &[Vec<i64>]) -> Result<Self, PrepareError> {
+    pub(crate) fn prepare(workload: &Workload, inputs: &[Vec<i64>]) -> Result<Self, PrepareError> {
         let started = Instant::now();
         let simulator = brainlock_circuit::Simulator::new(&workload.circuit)?;
         let expected = inputs
@@ -120,12 +120,8 @@ impl PreparedQuery {
         })
     }
 
-    pub fn batch_size(&self) -> usize {
+    pub(crate) fn batch_size(&self) -> usize {
         self.expected.len()
-    }
-
-    pub fn key_bytes(&self) -> usize {
-        self.key_bytes.len()
     }
 }
 
@@ -195,7 +191,7 @@ const RESULT_SLACK_BYTES: usize = 1024;
 /// Bytes of one serialized `EncryptedOutput` of the workload: the fhe wire header
 /// (magic, version, profile id), the ciphertext count, then every output ciphertext
 /// as `k*N + 1` words.
-pub fn expected_result_bytes(workload: &Workload) -> usize {
+pub(crate) fn expected_result_bytes(workload: &Workload) -> usize {
     // `Workload::resolve` checked that the engine plans the circuit.
     let outputs = brainlock_fhe::plan::Plan::new(&workload.circuit).map_or(0, |p| p.output_len());
     let words = workload.profile.big_lwe_dimension() + 1;
@@ -204,14 +200,14 @@ pub fn expected_result_bytes(workload: &Workload) -> usize {
 }
 
 /// Bound on one result frame's body (index, kind, payload).
-pub fn result_frame_cap(workload: &Workload) -> usize {
+pub(crate) fn result_frame_cap(workload: &Workload) -> usize {
     brainlock_api::FRAME_HEADER_LEN + expected_result_bytes(workload) + RESULT_SLACK_BYTES
 }
 
 /// Memory one query of `batch` items holds at most on the validator: the evaluation
 /// key twice (while it is prepared, the compressed key and its serialization coexist),
 /// the encrypted inputs and the largest answer the miner may send.
-pub fn query_memory_bytes(workload: &Workload, batch: usize) -> usize {
+pub(crate) fn query_memory_bytes(workload: &Workload, batch: usize) -> usize {
     let profile = workload.profile;
     let key = 2 * (profile.compressed_ksk_words() + profile.compressed_bsk_words()) * 8;
     let input = 64 + workload.circuit.input_shape.len() * 8;
@@ -220,14 +216,14 @@ pub fn query_memory_bytes(workload: &Workload, batch: usize) -> usize {
 
 /// The client of one scored or relayed query: every frame is capped at `frame` bytes
 /// ([`result_frame_cap`]) and the whole stream at `batch` such frames.
-pub fn capped_client(client: MinerClient, frame: usize, batch: usize) -> MinerClient {
+pub(crate) fn capped_client(client: MinerClient, frame: usize, batch: usize) -> MinerClient {
     client
         .with_max_frame_bytes(frame)
         .with_max_stream_bytes(batch.saturating_mul(frame + brainlock_api::FRAME_HEADER_LEN))
 }
 
 /// Runs a prepared query against a miner and judges it.
-pub async fn run(
+pub(crate) async fn run(
     client: &MinerClient,
     workload: Arc<Workload>,
     prepared: PreparedQuery,

@@ -18,7 +18,7 @@ use crate::query::{Deadlines, capped_client};
 
 /// The client the validator talks to one miner with, for scored and relayed queries
 /// alike.
-pub fn miner_client(
+pub(crate) fn miner_client(
     addr: SocketAddr,
     hotkey: AccountId,
     keypair: Arc<Keypair>,

@@ -21,20 +21,20 @@ use crate::relay::miner_client;
 const MEMORY_UNIT: usize = 1024;
 
 /// How many queries may run at once, and the memory they may hold together.
-pub struct Admission {
+pub(crate) struct Admission {
     slots: Arc<Semaphore>,
     memory: Arc<Semaphore>,
     memory_units: u32,
 }
 
 /// A query's right to run: released when dropped.
-pub struct Admitted {
+pub(crate) struct Admitted {
     _slot: OwnedSemaphorePermit,
     _memory: OwnedSemaphorePermit,
 }
 
 impl Admission {
-    pub fn new(max_queries: usize, memory_bytes: usize) -> Self {
+    pub(crate) fn new(max_queries: usize, memory_bytes: usize) -> Self {
         let memory_units = u32::try_from(memory_bytes.div_ceil(MEMORY_UNIT))
             .unwrap_or(u32::MAX)
             .clamp(1, Semaphore::MAX_PERMITS as u32);
@@ -47,7 +47,7 @@ impl Admission {
 
     /// Waits for a free slot, then for `bytes` of the memory budget. A query larger
     /// than the whole budget waits for all of it, so it runs alone. Cancel-safe.
-    pub async fn admit(&self, bytes: usize) -> Admitted {
+    pub(crate) async fn admit(&self, bytes: usize) -> Admitted {
         let units = u32::try_from(bytes.div_ceil(MEMORY_UNIT))
             .unwrap_or(u32::MAX)
             .clamp(1, self.memory_units);
@@ -58,18 +58,10 @@ impl Admission {
             _memory: memory.expect("the memory semaphore is never closed"),
         }
     }
-
-    pub fn free_slots(&self) -> usize {
-        self.slots.available_permits()
-    }
-
-    pub fn free_memory_bytes(&self) -> usize {
-        self.memory.available_permits() * MEMORY_UNIT
-    }
 }
 
 /// Everything a query task needs, shared by all of them.
-pub struct QueryContext {
+pub(crate) struct QueryContext {
     pub workload: Arc<Workload>,
     pub keypair: Arc<Keypair>,
     pub http: reqwest::Client,
@@ -80,7 +72,7 @@ pub struct QueryContext {
 
 /// One query of `neuron` with `inputs`: fresh keys, key upload, infer, check. Only
 /// validator-side problems (a bad metagraph entry, our own key generation) are errors.
-pub async fn run_query(
+pub(crate) async fn run_query(
     context: Arc<QueryContext>,
     neuron: Neuron,
     inputs: Vec<Vec<i64>>,
@@ -114,25 +106,25 @@ pub async fn run_query(
 
 /// A query in flight: whom it asks, since when, at which block.
 #[derive(Clone, Debug)]
-pub struct Pending {
+pub(crate) struct Pending {
     pub neuron: Neuron,
     pub block: u64,
     pub started_at_ms: i64,
 }
 
 /// What a finished task hands back.
-pub type Finished = (Pending, Result<anyhow::Result<QueryReport>, JoinError>);
+pub(crate) type Finished = (Pending, Result<anyhow::Result<QueryReport>, JoinError>);
 
 /// The query tasks of one round.
 #[derive(Default)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     tasks: JoinSet<anyhow::Result<QueryReport>>,
     pending: HashMap<Id, Pending>,
 }
 
 impl InFlight {
     /// Starts a query task that holds `admitted` until it ends.
-    pub fn spawn(
+    pub(crate) fn spawn(
         &mut self,
         context: Arc<QueryContext>,
         neuron: Neuron,
@@ -152,18 +144,18 @@ impl InFlight {
         self.pending.insert(task.id(), pending);
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.tasks.is_empty()
     }
 
     /// The next task to finish; `None` when none is running. Cancel-safe.
-    pub async fn next(&mut self) -> Option<Finished> {
+    pub(crate) async fn next(&mut self) -> Option<Finished> {
         let done = self.tasks.join_next_with_id().await?;
         Some(self.finished(done))
     }
 
     /// A task that has already finished, without waiting.
-    pub fn try_next(&mut self) -> Option<Finished> {
+    pub(crate) fn try_next(&mut self) -> Option<Finished> {
         let done = self.tasks.try_join_next_with_id()?;
         Some(self.finished(done))
     }
@@ -181,7 +173,7 @@ impl InFlight {
     }
 
     /// Aborts every task still running and returns whom they were querying.
-    pub fn abandon(&mut self) -> Vec<Pending> {
+    pub(crate) fn abandon(&mut self) -> Vec<Pending> {
         self.tasks.abort_all();
         self.tasks.detach_all();
         self.pending.drain().map(|(_, p)| p).collect()

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 
 /// The permutation of `miners` for a block window, identical for every validator.
-pub fn shuffled(netuid: u16, window: u64, miners: &[u16]) -> Vec<u16> {
+pub(crate) fn shuffled(netuid: u16, window: u64, miners: &[u16]) -> Vec<u16> {
     let mut sorted = miners.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -31,7 +31,7 @@ pub fn shuffled(netuid: u16, window: u64, miners: &[u16]) -> Vec<u16> {
 /// permutation rotated to start at `position * n / validators` where `position` is our
 /// rank among the validators' uids. A validator that is not in `validators` (no permit
 /// yet, or the local registry) takes position 0 of 1.
-pub fn round_order(
+pub(crate) fn round_order(
     netuid: u16,
     block: u64,
     window_blocks: u64,

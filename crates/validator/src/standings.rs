@@ -60,7 +60,7 @@ struct State {
 }
 
 /// Standings shared by the round, its query tasks and the weight timer.
-pub struct Standings {
+pub(crate) struct Standings {
     store: Store,
     metrics: Arc<Metrics>,
     board: watch::Sender<Leaderboard>,
@@ -69,7 +69,7 @@ pub struct Standings {
 
 impl Standings {
     /// Rebuilds every known miner's standing window from the database.
-    pub async fn restore(store: Store) -> Result<Self, StoreError> {
+    pub(crate) async fn restore(store: Store) -> Result<Self, StoreError> {
         let mut state = State {
             last_weights_block: store.last_weights_block().await?,
             ..State::default()
@@ -97,24 +97,24 @@ impl Standings {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 
-    pub fn metrics(&self) -> Arc<Metrics> {
+    pub(crate) fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
     }
 
-    pub fn leaderboard(&self) -> watch::Receiver<Leaderboard> {
+    pub(crate) fn leaderboard(&self) -> watch::Receiver<Leaderboard> {
         self.board.subscribe()
     }
 
-    pub fn known_miners(&self) -> usize {
+    pub(crate) fn known_miners(&self) -> usize {
         self.state().miners.len()
     }
 
     /// The standing of a miner hotkey (0 when never queried).
-    pub fn standing(&self, hotkey: &str) -> f64 {
+    pub(crate) fn standing(&self, hotkey: &str) -> f64 {
         self.state()
             .miners
             .get(hotkey)
@@ -122,7 +122,7 @@ impl Standings {
     }
 
     /// Current weights: normalized standings of the metagraph's serving miners.
-    pub fn weights(&self, metagraph: &Metagraph) -> Vec<(u16, f64)> {
+    pub(crate) fn weights(&self, metagraph: &Metagraph) -> Vec<(u16, f64)> {
         let state = self.state();
         let miners: Vec<_> = metagraph.serving_miners().collect();
         let standings: Vec<f64> = miners
@@ -143,7 +143,7 @@ impl Standings {
 
     /// Stores one query, then counts it in the miner's standing; returns the new
     /// standing.
-    pub async fn record(
+    pub(crate) async fn record(
         &self,
         record: &QueryRecord,
         report: &QueryReport,
@@ -163,35 +163,35 @@ impl Standings {
     }
 
     /// The standings version a weight setting is about to reflect.
-    pub fn version(&self) -> u64 {
+    pub(crate) fn version(&self) -> u64 {
         self.state().version
     }
 
     /// Whether a query has changed a standing since weights were last set, so that
     /// setting them again would say something new.
-    pub fn weights_outdated(&self) -> bool {
+    pub(crate) fn weights_outdated(&self) -> bool {
         let state = self.state();
         state.weights_version != Some(state.version)
     }
 
-    pub fn last_weights_block(&self) -> Option<u64> {
+    pub(crate) fn last_weights_block(&self) -> Option<u64> {
         self.state().last_weights_block
     }
 
     /// Weights reflecting standings `version` went on chain at `block`.
-    pub fn weights_set(&self, block: u64, version: u64) {
+    pub(crate) fn weights_set(&self, block: u64, version: u64) {
         let mut state = self.state();
         state.last_weights_block = Some(block);
         state.weights_version = Some(version);
     }
 
-    pub fn finish_round(&self) {
+    pub(crate) fn finish_round(&self) {
         self.state().rounds += 1;
         self.metrics.record_round();
     }
 
     /// Publishes the leaderboard of the metagraph's serving miners.
-    pub fn publish(&self, metagraph: &Metagraph, block: u64) {
+    pub(crate) fn publish(&self, metagraph: &Metagraph, block: u64) {
         let weights: HashMap<u16, f64> = self.weights(metagraph).into_iter().collect();
         let state = self.state();
         let miners = metagraph

@@ -464,7 +464,7 @@ impl Validator {
 /// Per-query deadlines. The derived infer deadline is 10 x t_ref per item, at least
 /// 10 s, at most 6 h unless twice the circuit's reference needs more: no item ever gets
 /// less than its t_ref (VGG9: 2,500 s per item).
-pub fn deadlines(config: &ValidatorConfig, workload: &Workload) -> Deadlines {
+pub(crate) fn deadlines(config: &ValidatorConfig, workload: &Workload) -> Deadlines {
     let reference = workload.params.t_ref * config.batch_size as f64;
     let infer = config.infer_timeout.unwrap_or_else(|| {
         let ceiling = MAX_DERIVED_INFER.as_secs_f64().max(2.0 * reference);

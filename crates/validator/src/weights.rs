@@ -13,7 +13,7 @@ use crate::standings::Standings;
 use crate::store::WeightSetting;
 
 /// Sets weights from the shared standings, at most one setting at a time.
-pub struct WeightSetter {
+pub(crate) struct WeightSetter {
     chain: Arc<dyn Chain>,
     netuid: u16,
     /// Blocks between two settings; `None`: the subnet's tempo.
@@ -24,7 +24,7 @@ pub struct WeightSetter {
 }
 
 impl WeightSetter {
-    pub fn new(
+    pub(crate) fn new(
         chain: Arc<dyn Chain>,
         netuid: u16,
         interval: Option<u64>,
@@ -41,7 +41,11 @@ impl WeightSetter {
 
     /// Sets weights when `interval` blocks have passed since the last successful
     /// setting and the chain's rate limit allows it.
-    pub async fn maybe_set(&self, metagraph: &Metagraph, block: u64) -> Option<WeightsReceipt> {
+    pub(crate) async fn maybe_set(
+        &self,
+        metagraph: &Metagraph,
+        block: u64,
+    ) -> Option<WeightsReceipt> {
         let _one_at_a_time = self.setting.lock().await;
         let rules = match self.chain.weight_rules(self.netuid).await {
             Ok(rules) => rules,
@@ -68,7 +72,7 @@ impl WeightSetter {
     }
 
     /// Sets the current weights now (the chain still applies its rules).
-    pub async fn set(
+    pub(crate) async fn set(
         &self,
         metagraph: &Metagraph,
         block: u64,
@@ -79,7 +83,7 @@ impl WeightSetter {
     }
 
     /// One timer tick: the current block and metagraph, then [`Self::maybe_set`].
-    pub async fn tick(&self) -> anyhow::Result<Option<WeightsReceipt>> {
+    pub(crate) async fn tick(&self) -> anyhow::Result<Option<WeightsReceipt>> {
         let block = self
             .chain
             .current_block()
@@ -98,7 +102,7 @@ impl WeightSetter {
     }
 
     /// Ticks every `period` until the handle is aborted.
-    pub fn spawn_timer(self: Arc<Self>, period: Duration) -> JoinHandle<()> {
+    pub(crate) fn spawn_timer(self: Arc<Self>, period: Duration) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut timer = tokio::time::interval(period);
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

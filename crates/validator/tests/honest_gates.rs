@@ -5,7 +5,7 @@
 
 use brainlock_circuit::{NoiseModel, NoisySimulator, Simulator, sample_inputs};
 use brainlock_scoring::{ItemEvidence, ItemOutcome, check_item, exact_match_fraction};
-use brainlock_validator::circuit::Workload;
+use brainlock_validator::Workload;
 use brainlock_validator::config::ScoringTable;
 use rayon::prelude::*;
 

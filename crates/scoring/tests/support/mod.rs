@@ -15,7 +15,11 @@ pub(crate) trait LookupHook {
 
 /// Runs `circuit` on `input` (already quantized and in range) with `hook` deciding
 /// every lookup's result.
-pub(crate) fn run_with_hook(circuit: &Circuit, input: &[i64], hook: &mut impl LookupHook) -> Vec<i64> {
+pub(crate) fn run_with_hook(
+    circuit: &Circuit,
+    input: &[i64],
+    hook: &mut impl LookupHook,
+) -> Vec<i64> {
     let mut shape = circuit.input_shape;
     let mut values = input.to_vec();
     let mut lookups = 0;
