@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use brainlock_circuit::CONV3X3;
 use brainlock_daemon::neuron::{LoggingTable, SubtensorTable, WalletTable};
 use brainlock_daemon::{NeuronArgs, NeuronConfig, NeuronFile};
 use brainlock_gateway::{CustomerConfig, GatewayConfig, GatewayLimits, QuotaConfig};
@@ -241,6 +242,38 @@ pub const DEFAULT_MAX_CONCURRENT_QUERIES: usize = 4;
 pub const DEFAULT_QUERY_MEMORY_MIB: usize = 4096;
 /// One block: weights are due at most once per block anyway.
 pub const DEFAULT_WEIGHTS_POLL_SECS: f64 = 12.0;
+/// The binary's metrics port unless `--metrics-port` says otherwise.
+const DEFAULT_METRICS_PORT: u16 = 9101;
+
+/// The defaults every setting falls back to. Like the miner's, the library default
+/// serves neither metrics nor a gateway, so tests can run many validators; the binary's
+/// flags turn metrics on at 127.0.0.1:9101.
+impl Default for ValidatorConfig {
+    fn default() -> Self {
+        Self {
+            neuron: NeuronConfig::default(),
+            database: home()
+                .join(".brainlock/validator.sqlite")
+                .to_string_lossy()
+                .into_owned(),
+            dataset: SourceSpec::parse(DEFAULT_DATASET).expect("the default dataset parses"),
+            dataset_endpoint: DEFAULT_ENDPOINT.into(),
+            circuit: CONV3X3.into(),
+            profile: None,
+            batch_size: 1,
+            key_upload_timeout: Duration::from_secs(120),
+            infer_timeout: None,
+            round_timeout: None,
+            weights_interval: None,
+            weights_poll: Duration::from_secs_f64(DEFAULT_WEIGHTS_POLL_SECS),
+            max_concurrent_queries: DEFAULT_MAX_CONCURRENT_QUERIES,
+            query_memory_bytes: DEFAULT_QUERY_MEMORY_MIB << 20,
+            metrics_addr: None,
+            scoring: ScoringTable::default(),
+            gateway: None,
+        }
+    }
+}
 
 fn home() -> PathBuf {
     std::env::var_os("HOME")
@@ -327,13 +360,20 @@ impl ValidatorConfig {
             .dataset
             .or(dataset.source)
             .unwrap_or_else(|| DEFAULT_DATASET.into());
-        let batch_size = cli.batch_size.or(file.batch_size).unwrap_or(1);
+        let defaults = Self::default();
+        let batch_size = cli
+            .batch_size
+            .or(file.batch_size)
+            .unwrap_or(defaults.batch_size);
         if batch_size == 0 || batch_size > 64 {
             return Err(ConfigError::Invalid(format!(
                 "batch size {batch_size} must be in 1..=64"
             )));
         }
-        let metrics_port = cli.metrics_port.or(file.metrics_port).unwrap_or(9101);
+        let metrics_port = cli
+            .metrics_port
+            .or(file.metrics_port)
+            .unwrap_or(DEFAULT_METRICS_PORT);
         let metrics_ip = cli
             .metrics_ip
             .or(file.metrics_ip)
@@ -367,29 +407,19 @@ impl ValidatorConfig {
         };
         Ok(Self {
             neuron,
-            database: cli.database.or(file.database).unwrap_or_else(|| {
-                home()
-                    .join(".brainlock/validator.sqlite")
-                    .to_string_lossy()
-                    .into_owned()
-            }),
+            database: cli.database.or(file.database).unwrap_or(defaults.database),
             dataset: SourceSpec::parse(&dataset_spec).map_err(ConfigError::Invalid)?,
             dataset_endpoint: cli
                 .dataset_endpoint
                 .or(dataset.endpoint)
-                .unwrap_or_else(|| DEFAULT_ENDPOINT.into()),
-            circuit: cli
-                .circuit
-                .or(file.circuit)
-                .unwrap_or_else(|| "conv3x3".into()),
+                .unwrap_or(defaults.dataset_endpoint),
+            circuit: cli.circuit.or(file.circuit).unwrap_or(defaults.circuit),
             profile: cli.profile.or(file.profile),
             batch_size,
-            key_upload_timeout: seconds(
-                "key upload timeout",
-                cli.key_upload_timeout
-                    .or(timeout.key_upload)
-                    .unwrap_or(120.0),
-            )?,
+            key_upload_timeout: match cli.key_upload_timeout.or(timeout.key_upload) {
+                Some(s) => seconds("key upload timeout", s)?,
+                None => defaults.key_upload_timeout,
+            },
             infer_timeout: cli
                 .infer_timeout
                 .or(timeout.infer)
