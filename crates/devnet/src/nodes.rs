@@ -31,7 +31,7 @@ const STOP_GRACE: Duration = Duration::from_secs(60);
 pub(crate) struct Miners {
     pub addrs: Vec<SocketAddr>,
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
 async fn stop_signal(mut stop: watch::Receiver<bool>) {

@@ -20,4 +20,4 @@ mod queue;
 pub mod server;
 
 pub use config::{Cli, MinerConfig};
-pub use miner::{Miner, run, run_with};
+pub use miner::{Miner, StartError, run, run_with};

@@ -5,10 +5,9 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
 use brainlock_api::server::LingeringListener;
 use brainlock_api::{Backend, MinerInfo, MinerLimits, PROTOCOL_VERSION};
-use brainlock_chain::{AxonInfo, Chain};
+use brainlock_chain::{AxonInfo, Chain, ChainError};
 use brainlock_daemon::ChainSource;
 use brainlock_epistula::{AccountId, Verifier};
 use brainlock_fhe::{CpuEvaluator, Evaluator};
@@ -18,13 +17,59 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{ValidatorPolicy, spawn_refresh};
 use crate::budget::MemoryBudget;
-use crate::circuits::Catalog;
+use crate::circuits::{Catalog, CatalogError};
 use crate::compute::{Job, run_job};
-use crate::config::MinerConfig;
+use crate::config::{ConfigError, MinerConfig};
 use crate::key_cache::KeyCache;
 use crate::metrics::Metrics;
 use crate::queue::{WorkQueue, spawn_workers};
 use crate::server::{AppState, router};
+
+/// Why a miner could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid configuration")]
+    Config(#[from] ConfigError),
+    #[error("{what}")]
+    Chain {
+        what: &'static str,
+        #[source]
+        source: ChainError,
+    },
+    #[error("hotkey {hotkey} is not registered on subnet {netuid}: register it first")]
+    NotRegistered { hotkey: AccountId, netuid: u16 },
+    #[error("building the served circuits")]
+    Catalog(#[from] CatalogError),
+    #[error("the {0} task failed")]
+    Task(&'static str, #[source] tokio::task::JoinError),
+    #[error("binding {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bound to {0}: pass --external-ip, the address validators reach")]
+    NoExternalIp(IpAddr),
+    #[error("allow-listed hotkey {hotkey:?} is not an SS58 address")]
+    AllowList {
+        hotkey: String,
+        #[source]
+        source: brainlock_epistula::ss58::Ss58Error,
+    },
+    #[error("starting the worker threads")]
+    Workers(#[source] std::io::Error),
+    #[error("serving metrics on {addr}")]
+    Metrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A chain call's error, saying which step failed.
+fn chain_step(what: &'static str) -> impl FnOnce(ChainError) -> StartError {
+    move |source| StartError::Chain { what, source }
+}
 
 /// A miner bound to its port, announced, with its workers running; [`Miner::serve`]
 /// answers requests until shutdown.
@@ -44,7 +89,7 @@ impl Miner {
         config: &MinerConfig,
         hotkey: AccountId,
         chain: Arc<dyn Chain>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, StartError> {
         Self::start_with(config, hotkey, chain, Arc::new(CpuEvaluator)).await
     }
 
@@ -54,7 +99,7 @@ impl Miner {
         hotkey: AccountId,
         chain: Arc<dyn Chain>,
         evaluator: Arc<dyn Evaluator>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, StartError> {
         config.check()?;
         crate::allocator::return_large_buffers_to_the_os();
         let netuid = config.neuron.netuid;
@@ -62,10 +107,8 @@ impl Miner {
         let uid = chain
             .uid_of(netuid, &ss58)
             .await
-            .context("checking registration")?
-            .with_context(|| {
-                format!("hotkey {ss58} is not registered on subnet {netuid}: register it first")
-            })?;
+            .map_err(chain_step("checking registration"))?
+            .ok_or(StartError::NotRegistered { hotkey, netuid })?;
 
         let (circuits, seed, profiles) = (
             config.circuits.clone(),
@@ -75,30 +118,37 @@ impl Miner {
         let catalog =
             tokio::task::spawn_blocking(move || Catalog::build(&circuits, seed, &profiles))
                 .await
-                .context("building circuits")??;
+                .map_err(|e| StartError::Task("circuit building", e))??;
 
-        let listener = TcpListener::bind(config.bind)
-            .await
-            .with_context(|| format!("binding {}", config.bind))?;
-        let local = listener.local_addr()?;
+        let bind_error = |source| StartError::Bind {
+            addr: config.bind,
+            source,
+        };
+        let listener = TcpListener::bind(config.bind).await.map_err(bind_error)?;
+        let local = listener.local_addr().map_err(bind_error)?;
         let announced = SocketAddr::new(announced_ip(config, local.ip())?, local.port());
         chain
             .serve_axon(netuid, AxonInfo::new(announced, version_as_int()))
             .await
-            .context("serving the axon")?;
+            .map_err(chain_step("serving the axon"))?;
 
         let allow = config
             .auth
             .allow
             .iter()
-            .map(|a| AccountId::from_ss58(a).with_context(|| format!("allow-listed hotkey {a:?}")))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .map(|hotkey| {
+                AccountId::from_ss58(hotkey).map_err(|source| StartError::AllowList {
+                    hotkey: hotkey.clone(),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let policy = Arc::new(ValidatorPolicy::new(config.auth.min_stake, allow));
         policy.update(
             &chain
                 .metagraph(netuid)
                 .await
-                .context("loading the metagraph")?,
+                .map_err(chain_step("loading the metagraph"))?,
         );
         let refresher = spawn_refresh(policy.clone(), chain, netuid, config.auth.metagraph_refresh);
 
@@ -129,7 +179,7 @@ impl Miner {
             queue.clone(),
             Arc::new(move |job: Job| run_job(evaluator.as_ref(), &worker_metrics, job)),
         )
-        .context("starting workers")?;
+        .map_err(StartError::Workers)?;
         let state = Arc::new(AppState {
             info,
             verifier: Verifier::new(hotkey, policy),
@@ -149,7 +199,7 @@ impl Miner {
                     std::future::pending(),
                 )
                 .await
-                .with_context(|| format!("serving metrics on {addr}"))?,
+                .map_err(|source| StartError::Metrics { addr, source })?,
             ),
             None => None,
         };
@@ -184,7 +234,7 @@ impl Miner {
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    ) -> std::io::Result<()> {
         let app = router(self.state.clone());
         let served = axum::serve(LingeringListener::new(self.listener), app)
             .with_graceful_shutdown(shutdown)
@@ -195,15 +245,15 @@ impl Miner {
         }
         self.state.queue.close();
         let workers = self.workers;
-        tokio::task::spawn_blocking(move || {
+        // A worker that panicked has already logged why; stopping goes on.
+        let _ = tokio::task::spawn_blocking(move || {
             for worker in workers {
                 let _ = worker.join();
             }
         })
-        .await
-        .context("joining workers")?;
+        .await;
         tracing::info!("miner stopped");
-        served.context("HTTP server")
+        served
     }
 }
 
@@ -224,15 +274,13 @@ pub async fn run_with(
 ) -> anyhow::Result<()> {
     let keypair = config.neuron.load_hotkey()?;
     let chain = config.neuron.open_chain(&keypair).await?;
-    Miner::start_with(&config, keypair.account_id(), chain, evaluator)
-        .await?
-        .serve(shutdown)
-        .await
+    let miner = Miner::start_with(&config, keypair.account_id(), chain, evaluator).await?;
+    Ok(miner.serve(shutdown).await?)
 }
 
 /// The address announced on chain: `--external-ip`, else the bound address; a wildcard
 /// bind needs `--external-ip` on a real chain and means loopback in a local registry.
-fn announced_ip(config: &MinerConfig, bound: IpAddr) -> anyhow::Result<IpAddr> {
+fn announced_ip(config: &MinerConfig, bound: IpAddr) -> Result<IpAddr, StartError> {
     if let Some(ip) = config.external_ip {
         return Ok(ip);
     }
@@ -241,9 +289,7 @@ fn announced_ip(config: &MinerConfig, bound: IpAddr) -> anyhow::Result<IpAddr> {
     }
     match config.neuron.chain {
         ChainSource::Registry(_) => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        ChainSource::Subtensor(_) => {
-            bail!("bound to {bound}: pass --external-ip, the address validators reach")
-        }
+        ChainSource::Subtensor(_) => Err(StartError::NoExternalIp(bound)),
     }
 }
 

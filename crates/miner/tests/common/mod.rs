@@ -92,7 +92,7 @@ pub(crate) struct TestMiner {
     pub hotkey: AccountId,
     pub registry: LocalRegistry,
     shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -148,7 +148,7 @@ impl TestMiner {
     }
 
     /// Graceful shutdown; returns what `serve` returned.
-    pub(crate) async fn stop(mut self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(mut self) -> std::io::Result<()> {
         let _ = self.shutdown.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap()
     }
