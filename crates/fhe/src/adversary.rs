@@ -14,7 +14,7 @@ use brainlock_circuit::{Circuit, LayerOutput, Shape, Simulator, sample_inputs};
 
 use crate::ciphertext::{EncryptedInput, EncryptedOutput};
 use crate::engine::{LookupWork, evaluate, evaluate_with};
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::evaluator::Evaluator;
 use crate::keys::EvaluationKey;
 use crate::plan::{Plan, channel_of};
@@ -148,13 +148,11 @@ impl Evaluator for CheatingEvaluator {
 impl Shortcuts {
     fn fit(circuit: &Circuit) -> Result<Self> {
         let plan = Plan::new(circuit)?;
-        let simulator =
-            Simulator::new(circuit).map_err(|e| EngineError::InvalidCircuit(e.to_string()))?;
+        let simulator = Simulator::new(circuit)?;
         let traces = sample_inputs(circuit, 0xc4ea7, CALIBRATION_IMAGES)
             .iter()
             .map(|image| simulator.run_traced(image))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| EngineError::InvalidCircuit(e.to_string()))?;
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         let mut affine = Vec::with_capacity(circuit.layers.len());
         for (i, layer) in circuit.layers.iter().enumerate() {
             let LayerOutput::Lookup(lookup) = &layer.output else {

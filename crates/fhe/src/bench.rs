@@ -1,7 +1,7 @@
 //! The encrypted benchmark behind `brainlock bench`: key generation, key sizes, one
 //! encrypted inference per image, and agreement with the exact simulation.
 
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::keys::{ClientKey, EvaluationKey};
 use crate::plan::Plan;
 use crate::profile::Profile;
@@ -55,8 +55,7 @@ pub fn run_bench(
     let key = EvaluationKey::expand(&compressed);
     let key_expand_seconds = start.elapsed().as_secs_f64();
 
-    let simulator =
-        Simulator::new(circuit).map_err(|e| EngineError::InvalidCircuit(e.to_string()))?;
+    let simulator = Simulator::new(circuit)?;
     let lookups = plan.lookups(circuit);
     let (mut latencies, mut cosines) = (Vec::new(), Vec::new());
     let (mut top1, mut equal, mut values) = (0usize, 0usize, 0usize);
@@ -73,9 +72,7 @@ pub fn run_bench(
         latencies.push(seconds);
         output_bytes = output.to_bytes().len();
         let got = client.decrypt_output(circuit, &output)?;
-        let want = simulator
-            .run(image)
-            .map_err(|e| EngineError::InvalidInput(e.to_string()))?;
+        let want = simulator.run(image)?;
         cosines.push(cosine(&got, &want));
         top1 += usize::from(argmax(&got) == argmax(&want));
         equal += got.iter().zip(&want).filter(|(a, b)| a == b).count();

@@ -69,10 +69,10 @@ pub(crate) fn evaluate_with(
     }
     let plan = Plan::new(circuit)?;
     if circuit.rounding_bits + 1 >= profile.polynomial_size.ilog2() {
-        return Err(EngineError::InvalidCircuit(format!(
-            "R = {} needs boxes of at least 2 slots at N = {}",
-            circuit.rounding_bits, profile.polynomial_size
-        )));
+        return Err(EngineError::BoxesTooSmall {
+            rounding_bits: circuit.rounding_bits,
+            polynomial_size: profile.polynomial_size,
+        });
     }
     if input.len() != circuit.input_shape.len() {
         return Err(EngineError::WrongShape {

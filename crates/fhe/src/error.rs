@@ -35,10 +35,15 @@ pub enum EngineError {
         expected: u64,
         found: u64,
     },
-    #[error("invalid circuit: {0}")]
-    InvalidCircuit(String),
-    #[error("invalid input: {0}")]
-    InvalidInput(String),
+    #[error("invalid circuit")]
+    InvalidCircuit(#[from] brainlock_circuit::ValidationError),
+    #[error("R = {rounding_bits} needs boxes of at least 2 slots at N = {polynomial_size}")]
+    BoxesTooSmall {
+        rounding_bits: u32,
+        polynomial_size: usize,
+    },
+    #[error("invalid input")]
+    InvalidInput(#[from] brainlock_circuit::InputError),
     #[error("input value {value} at index {index} does not fit in {bits} signed bits")]
     InputOutOfRange { index: usize, value: i64, bits: u32 },
 }

@@ -3,7 +3,7 @@
 //! plus the torus scale of every layer boundary. Circuits arrive from the network, so
 //! nothing here may assume a well-formed circuit before `Circuit::shapes` accepted it.
 
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use brainlock_circuit::encoding::layer_input_delta_log2;
 use brainlock_circuit::{Circuit, LayerOutput, LinearOp, Shape};
 
@@ -18,10 +18,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(circuit: &Circuit) -> Result<Self> {
-        let shapes = circuit
-            .shapes()
-            .map_err(|e| EngineError::InvalidCircuit(e.to_string()))?
-            .inputs;
+        let shapes = circuit.shapes()?.inputs;
         let mut deltas_log2: Vec<u32> = (0..circuit.layers.len())
             .map(|i| layer_input_delta_log2(circuit, i))
             .collect();
