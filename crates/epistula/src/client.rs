@@ -7,7 +7,7 @@ use http::{HeaderMap, Method};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::account::AccountId;
+use crate::AccountId;
 use crate::headers::{SignedHeaders, now_ms};
 use crate::keypair::Keypair;
 use crate::response::{ResponseError, ResponseSignature};

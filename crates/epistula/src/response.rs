@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::account::AccountId;
+use crate::AccountId;
 use crate::headers::{self, PROTOCOL_VERSION, signature_hex, signed_message};
 use crate::keypair::{self, Keypair, SignatureBytes};
 use crate::verify::{EpistulaError, header, parse_signature};
