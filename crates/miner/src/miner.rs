@@ -57,7 +57,7 @@ impl Miner {
         let netuid = config.neuron.netuid;
         let ss58 = hotkey.to_ss58();
         let uid = chain
-            .uid_of(netuid, &ss58)
+            .uid_of(netuid, &hotkey)
             .await
             .context("checking registration")?
             .with_context(|| {
