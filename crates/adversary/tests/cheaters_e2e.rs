@@ -106,11 +106,11 @@ async fn every_cheat_fails_on_real_ciphertexts_and_honest_work_passes() {
         create_hotkey(&wallets, "validator", "default", false).unwrap();
         load_hotkey(&wallets, "validator", "default").unwrap()
     };
-    let validator_ss58 = validator_key.account_id().to_ss58();
-    let chain = LocalRegistry::open(&registry, NETUID, &validator_ss58).unwrap();
+    let validator = validator_key.account_id();
+    let chain = LocalRegistry::open(&registry, NETUID, validator).unwrap();
     chain
         .register(Registration {
-            hotkey: validator_ss58.clone(),
+            hotkey: validator,
             coldkey: None,
             role: Role::Validator,
             stake: 0.0,
@@ -120,13 +120,10 @@ async fn every_cheat_fails_on_real_ciphertexts_and_honest_work_passes() {
     let mut hotkeys = Vec::new();
     for (name, _) in MINERS {
         create_hotkey(&wallets, name, "default", false).unwrap();
-        let hotkey = load_hotkey(&wallets, name, "default")
-            .unwrap()
-            .account_id()
-            .to_ss58();
+        let hotkey = load_hotkey(&wallets, name, "default").unwrap().account_id();
         chain
             .register(Registration {
-                hotkey: hotkey.clone(),
+                hotkey,
                 coldkey: None,
                 role: Role::Miner,
                 stake: 0.0,
@@ -138,7 +135,9 @@ async fn every_cheat_fails_on_real_ciphertexts_and_honest_work_passes() {
     let _processes = Processes(
         MINERS
             .iter()
-            .map(|(name, cheat)| spawn_miner(&registry, &wallets, name, *cheat, &validator_ss58))
+            .map(|(name, cheat)| {
+                spawn_miner(&registry, &wallets, name, *cheat, &validator.to_string())
+            })
             .collect(),
     );
 

@@ -2,6 +2,7 @@
 //! (`brainlock-subtensor`), the other is the local registry that needs no chain.
 
 use async_trait::async_trait;
+use brainlock_account::AccountId;
 
 use crate::error::ChainError;
 use crate::rules::WeightRules;
@@ -10,8 +11,8 @@ use crate::types::{AxonInfo, Metagraph, WeightsReceipt};
 /// Access to a chain as one hotkey: reads for anyone, writes signed by that hotkey.
 #[async_trait]
 pub trait Chain: Send + Sync {
-    /// The SS58 hotkey this handle signs with.
-    fn hotkey(&self) -> &str;
+    /// The hotkey this handle signs with.
+    fn hotkey(&self) -> &AccountId;
 
     /// The current (best) block number.
     async fn current_block(&self) -> Result<u64, ChainError>;
@@ -20,7 +21,7 @@ pub trait Chain: Send + Sync {
     async fn metagraph(&self, netuid: u16) -> Result<Metagraph, ChainError>;
 
     /// The uid of a hotkey on a subnet, `None` when it is not registered there.
-    async fn uid_of(&self, netuid: u16, hotkey: &str) -> Result<Option<u16>, ChainError>;
+    async fn uid_of(&self, netuid: u16, hotkey: &AccountId) -> Result<Option<u16>, ChainError>;
 
     /// Announces this hotkey's axon on a subnet.
     async fn serve_axon(&self, netuid: u16, axon: AxonInfo) -> Result<(), ChainError>;

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::ss58::Ss58Error;
+use brainlock_account::AccountId;
+
 use crate::weights::WeightError;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,15 +19,9 @@ pub enum ChainError {
     #[error("version key {given} is older than the subnet's {required}")]
     VersionKey { given: u64, required: u64 },
     #[error("hotkey {hotkey} is not registered on subnet {netuid}")]
-    NotRegistered { hotkey: String, netuid: u16 },
+    NotRegistered { hotkey: AccountId, netuid: u16 },
     #[error("subnet {0} does not exist here")]
     UnknownSubnet(u16),
-    #[error("invalid address {address:?}: {source}")]
-    Address {
-        address: String,
-        #[source]
-        source: Ss58Error,
-    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

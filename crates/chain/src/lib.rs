@@ -10,7 +10,6 @@ mod error;
 pub mod local;
 mod prepare;
 mod rules;
-pub mod ss58;
 mod types;
 mod weights;
 

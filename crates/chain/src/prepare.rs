@@ -1,6 +1,8 @@
 //! The checks every implementation runs before setting weights, in the order the chain
 //! applies them, so a refusal is explained before anything is signed or written.
 
+use brainlock_account::AccountId;
+
 use crate::error::ChainError;
 use crate::rules::WeightRules;
 use crate::types::Metagraph;
@@ -17,7 +19,7 @@ pub struct PreparedWeights {
 /// Converts float scores and checks them against the rules, for `hotkey` on the subnet
 /// described by `metagraph` (whose block is taken as the current block).
 pub fn prepare_weights(
-    hotkey: &str,
+    hotkey: &AccountId,
     metagraph: &Metagraph,
     rules: &WeightRules,
     scores: &[(u16, f32)],
@@ -25,8 +27,8 @@ pub fn prepare_weights(
 ) -> Result<PreparedWeights, ChainError> {
     let own = metagraph
         .by_hotkey(hotkey)
-        .ok_or_else(|| ChainError::NotRegistered {
-            hotkey: hotkey.to_string(),
+        .ok_or(ChainError::NotRegistered {
+            hotkey: *hotkey,
             netuid: metagraph.netuid,
         })?;
     if !rules.accepts_version_key(version_key) {
@@ -60,11 +62,18 @@ mod tests {
     use super::*;
     use crate::types::Neuron;
 
+    fn key(n: u8) -> AccountId {
+        AccountId([n; 32])
+    }
+
+    /// The hotkey of the validator (uid 0) in [`metagraph`].
+    const VALIDATOR: AccountId = AccountId([0; 32]);
+
     fn metagraph(block: u64, last_update: u64) -> Metagraph {
-        let neuron = |uid: u16, hotkey: &str| Neuron {
+        let neuron = |uid: u16| Neuron {
             uid,
-            hotkey: hotkey.to_string(),
-            coldkey: "cold".to_string(),
+            hotkey: key(uid as u8),
+            coldkey: key(0xc0),
             axon: None,
             validator_permit: uid == 0,
             stake: 10.0,
@@ -73,14 +82,14 @@ mod tests {
         Metagraph {
             netuid: 3,
             block,
-            neurons: vec![neuron(0, "val"), neuron(1, "m1"), neuron(2, "m2")],
+            neurons: vec![neuron(0), neuron(1), neuron(2)],
         }
     }
 
     #[test]
     fn converts_and_returns_own_uid() {
         let got = prepare_weights(
-            "val",
+            &VALIDATOR,
             &metagraph(50, 0),
             &WeightRules::default(),
             &[(1, 0.5), (2, 1.0)],
@@ -101,29 +110,29 @@ mod tests {
         };
         let scores = [(1, 1.0)];
         assert!(matches!(
-            prepare_weights("stranger", &metagraph(500, 0), &rules, &scores, 2),
+            prepare_weights(&key(9), &metagraph(500, 0), &rules, &scores, 2),
             Err(ChainError::NotRegistered { netuid: 3, .. })
         ));
         assert!(matches!(
-            prepare_weights("val", &metagraph(500, 0), &rules, &scores, 1),
+            prepare_weights(&VALIDATOR, &metagraph(500, 0), &rules, &scores, 1),
             Err(ChainError::VersionKey {
                 given: 1,
                 required: 2
             })
         ));
         assert!(matches!(
-            prepare_weights("val", &metagraph(500, 450), &rules, &scores, 2),
+            prepare_weights(&VALIDATOR, &metagraph(500, 450), &rules, &scores, 2),
             Err(ChainError::RateLimited {
                 blocks_left: 50,
                 ..
             })
         ));
         assert!(matches!(
-            prepare_weights("val", &metagraph(500, 0), &rules, &[(1, 0.0)], 2),
+            prepare_weights(&VALIDATOR, &metagraph(500, 0), &rules, &[(1, 0.0)], 2),
             Err(ChainError::NothingToSet)
         ));
         assert!(matches!(
-            prepare_weights("val", &metagraph(500, 0), &rules, &[(9, 1.0)], 2),
+            prepare_weights(&VALIDATOR, &metagraph(500, 0), &rules, &[(9, 1.0)], 2),
             Err(ChainError::Weights(_))
         ));
     }

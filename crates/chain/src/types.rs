@@ -3,16 +3,17 @@
 
 use std::net::SocketAddr;
 
+use brainlock_account::AccountId;
 use serde::{Deserialize, Serialize};
 
 /// One registered neuron of a subnet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Neuron {
     pub uid: u16,
-    /// Hotkey, SS58 (prefix 42).
-    pub hotkey: String,
-    /// Coldkey that owns the hotkey, SS58.
-    pub coldkey: String,
+    /// Hotkey (serialized as SS58, prefix 42).
+    pub hotkey: AccountId,
+    /// Coldkey that owns the hotkey.
+    pub coldkey: AccountId,
     /// Served axon address; `None` when the neuron never served one (ip 0).
     pub axon: Option<SocketAddr>,
     pub validator_permit: bool,
@@ -33,8 +34,8 @@ pub struct Metagraph {
 
 impl Metagraph {
     /// The neuron registered under a hotkey.
-    pub fn by_hotkey(&self, hotkey: &str) -> Option<&Neuron> {
-        self.neurons.iter().find(|n| n.hotkey == hotkey)
+    pub fn by_hotkey(&self, hotkey: &AccountId) -> Option<&Neuron> {
+        self.neurons.iter().find(|n| n.hotkey == *hotkey)
     }
 
     /// The neuron with a uid.

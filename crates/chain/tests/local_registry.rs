@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use brainlock_account::AccountId;
 use brainlock_chain::local::{block_at, read_ledger};
 use brainlock_chain::{
-    AxonInfo, Chain, ChainError, LocalRegistry, Registration, Role, Submission, WeightRules, ss58,
+    AxonInfo, Chain, ChainError, LocalRegistry, Registration, Role, Submission, WeightRules,
 };
 
-fn hotkey(n: u8) -> String {
-    ss58::encode(&[n; 32])
+fn hotkey(n: u8) -> AccountId {
+    AccountId([n; 32])
 }
 
 /// A clock the test moves by hand, in unix seconds.
@@ -38,8 +39,8 @@ async fn miners_serve_and_validator_sets_weights() {
     let path = dir.path().join("registry.json");
     let (now, clock) = manual_clock(1_000_000);
 
-    let validator = LocalRegistry::open_with_clock(&path, 7, &hotkey(1), clock.clone()).unwrap();
-    let miner = LocalRegistry::open_with_clock(&path, 7, &hotkey(2), clock.clone()).unwrap();
+    let validator = LocalRegistry::open_with_clock(&path, 7, hotkey(1), clock.clone()).unwrap();
+    let miner = LocalRegistry::open_with_clock(&path, 7, hotkey(2), clock.clone()).unwrap();
     assert_eq!(
         validator
             .register(registration(1, Role::Validator, 1000.0))
@@ -114,7 +115,7 @@ async fn weight_rules_from_the_file_gate_setting() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("registry.json");
     let (now, clock) = manual_clock(5_000);
-    let validator = LocalRegistry::open_with_clock(&path, 1, &hotkey(1), clock).unwrap();
+    let validator = LocalRegistry::open_with_clock(&path, 1, hotkey(1), clock).unwrap();
     validator
         .register(registration(1, Role::Validator, 1.0))
         .await
@@ -170,7 +171,7 @@ async fn weight_rules_from_the_file_gate_setting() {
 async fn refuses_what_the_chain_would_refuse() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("registry.json");
-    let stranger = LocalRegistry::open(&path, 2, &hotkey(3)).unwrap();
+    let stranger = LocalRegistry::open(&path, 2, hotkey(3)).unwrap();
     let addr: SocketAddr = "127.0.0.1:9000".parse().unwrap();
     assert!(matches!(
         stranger.serve_axon(2, AxonInfo::new(addr, 1)).await,
@@ -185,22 +186,8 @@ async fn refuses_what_the_chain_would_refuse() {
         Err(ChainError::UnknownSubnet(3))
     ));
     assert!(matches!(
-        LocalRegistry::open(&path, 3, &hotkey(3)),
+        LocalRegistry::open(&path, 3, hotkey(3)),
         Err(ChainError::Config(_))
-    ));
-    assert!(matches!(
-        LocalRegistry::open(&path, 2, "not-an-address"),
-        Err(ChainError::Address { .. })
-    ));
-    let bad = Registration {
-        hotkey: "5Bad".into(),
-        coldkey: None,
-        role: Role::Miner,
-        stake: 0.0,
-    };
-    assert!(matches!(
-        stranger.register(bad).await,
-        Err(ChainError::Address { .. })
     ));
 }
 
@@ -221,7 +208,7 @@ async fn hand_written_registry_is_read_and_checked() {
         hotkey(3)
     );
     std::fs::write(&path, text).unwrap();
-    let chain = LocalRegistry::open(&path, 4, &hotkey(1)).unwrap();
+    let chain = LocalRegistry::open(&path, 4, hotkey(1)).unwrap();
     let metagraph = chain.metagraph(4).await.unwrap();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -237,11 +224,17 @@ async fn hand_written_registry_is_read_and_checked() {
         Err(ChainError::Weights(_))
     ));
 
-    std::fs::write(&path, r#"{"netuid": 4, "genesis_unix": 0, "neurons": [{"uid": 0, "hotkey": "x", "role": "miner"}]}"#).unwrap();
-    assert!(matches!(
-        chain.metagraph(4).await,
-        Err(ChainError::Registry { .. })
-    ));
+    // Not an address, and Alice's key under Polkadot's prefix 0 rather than Bittensor's.
+    for bad in ["x", "15oF4uVJwmo4TdGW7VfQxNLavjCXviqxT9S1MgbjMNHr6Sp5"] {
+        let text = format!(
+            r#"{{"netuid": 4, "genesis_unix": 0, "neurons": [{{"uid": 0, "hotkey": "{bad}", "role": "miner"}}]}}"#
+        );
+        std::fs::write(&path, text).unwrap();
+        assert!(matches!(
+            chain.metagraph(4).await,
+            Err(ChainError::Registry { .. })
+        ));
+    }
     std::fs::write(&path, "{").unwrap();
     assert!(matches!(
         chain.metagraph(4).await,
@@ -256,7 +249,7 @@ async fn concurrent_registrations_get_distinct_uids() {
     let mut tasks = Vec::new();
     for n in 1..=24u8 {
         // Separate handles, as separate processes would have.
-        let chain = LocalRegistry::open(&path, 1, &hotkey(n)).unwrap();
+        let chain = LocalRegistry::open(&path, 1, hotkey(n)).unwrap();
         tasks.push(tokio::spawn(async move {
             let uid = chain
                 .register(registration(n, Role::Miner, 0.0))
@@ -274,7 +267,7 @@ async fn concurrent_registrations_get_distinct_uids() {
     }
     uids.sort();
     assert_eq!(uids, (0..24).collect::<Vec<u16>>());
-    let chain = LocalRegistry::open(&path, 1, &hotkey(1)).unwrap();
+    let chain = LocalRegistry::open(&path, 1, hotkey(1)).unwrap();
     let metagraph = chain.metagraph(1).await.unwrap();
     assert_eq!(metagraph.len(), 24);
     assert_eq!(metagraph.serving_miners().count(), 24);

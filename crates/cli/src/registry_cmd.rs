@@ -20,13 +20,12 @@ pub async fn register(
     let dir = wallets_dir(wallet_args)?;
     let hotkey = wallet::load_hotkey(&dir, &wallet_args.name, &wallet_args.hotkey)
         .with_context(|| format!("loading hotkey {}/{}", wallet_args.name, wallet_args.hotkey))?
-        .account_id()
-        .to_ss58();
-    let chain = LocalRegistry::open(registry, netuid, &hotkey)
+        .account_id();
+    let chain = LocalRegistry::open(registry, netuid, hotkey)
         .with_context(|| format!("opening local registry {}", registry.display()))?;
     let uid = chain
         .register(Registration {
-            hotkey: hotkey.clone(),
+            hotkey,
             coldkey: None,
             role: match role {
                 RegistryRole::Miner => Role::Miner,
@@ -65,11 +64,11 @@ mod tests {
         register(&registry, 55, &args, RegistryRole::Validator, 500.0)
             .await
             .unwrap();
-        let ss58 = created.keypair.account_id().to_ss58();
-        let chain = LocalRegistry::open(&registry, 55, &ss58).unwrap();
+        let hotkey = created.keypair.account_id();
+        let chain = LocalRegistry::open(&registry, 55, hotkey).unwrap();
         let metagraph = chain.metagraph(55).await.unwrap();
         assert_eq!(metagraph.neurons.len(), 1);
-        assert_eq!(metagraph.by_hotkey(&ss58).unwrap().stake, 500.0);
+        assert_eq!(metagraph.by_hotkey(&hotkey).unwrap().stake, 500.0);
 
         let missing = WalletArgs {
             name: "nobody".into(),

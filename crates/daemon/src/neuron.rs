@@ -206,12 +206,12 @@ impl NeuronConfig {
     pub async fn open_chain(&self, hotkey: &Keypair) -> Result<Arc<dyn Chain>, NeuronError> {
         Ok(match &self.chain {
             ChainSource::Registry(path) => Arc::new(
-                LocalRegistry::open(path, self.netuid, &hotkey.account_id().to_ss58()).map_err(
-                    |source| NeuronError::Registry {
+                LocalRegistry::open(path, self.netuid, hotkey.account_id()).map_err(|source| {
+                    NeuronError::Registry {
                         path: path.clone(),
                         source,
-                    },
-                )?,
+                    }
+                })?,
             ),
             ChainSource::Subtensor(network) => Arc::new(
                 SubtensorChain::connect_as(network, hotkey)
@@ -343,7 +343,6 @@ mod tests {
         };
         let keypair = Keypair::from_seed(CryptoType::Sr25519, &[7; 32]);
         let chain = config.open_chain(&keypair).await.unwrap();
-        let hotkey = keypair.account_id().to_ss58();
-        assert_eq!(chain.uid_of(55, &hotkey).await.unwrap(), None);
+        assert_eq!(chain.uid_of(55, &keypair.account_id()).await.unwrap(), None);
     }
 }

@@ -54,7 +54,7 @@ pub(crate) fn render(title: &str, board: &Leaderboard) -> String {
             "{}",
             line([
                 &m.uid.to_string(),
-                &short(&m.hotkey),
+                &short(&m.hotkey.to_string()),
                 &m.queries.to_string(),
                 m.last_outcome.as_deref().unwrap_or("-"),
                 &cell(m.latency, 3),
@@ -75,7 +75,9 @@ mod tests {
     fn standing(uid: u16, weight: f64, latency: Option<f64>) -> MinerStanding {
         MinerStanding {
             uid,
-            hotkey: "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".into(),
+            hotkey: "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
+                .parse()
+                .unwrap(),
             axon: None,
             queries: 2,
             failure_rate: 0.0,

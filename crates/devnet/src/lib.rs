@@ -56,7 +56,7 @@ pub async fn run_devnet(
     let layout = Layout::new(&options.data_dir);
     layout.prepare_fresh()?;
     let registry = nodes::register_validator(&layout).await?;
-    let validator_hotkey = registry.hotkey().to_string();
+    let validator_hotkey = *registry.hotkey();
     let miners = nodes::start_miners(&layout, options, &registry).await?;
     report(&format!(
         "devnet in {}: validator {validator_hotkey}, {} miner(s) on {}, circuit {}",

@@ -64,11 +64,11 @@ impl Miners {
 
 /// Registers the validator's hotkey (it must be registered before anyone starts).
 pub(crate) async fn register_validator(layout: &Layout) -> anyhow::Result<LocalRegistry> {
-    let ss58 = layout.hotkey(VALIDATOR_WALLET)?.account_id().to_ss58();
-    let registry = LocalRegistry::open(layout.registry(), NETUID, &ss58)?;
+    let hotkey = layout.hotkey(VALIDATOR_WALLET)?.account_id();
+    let registry = LocalRegistry::open(layout.registry(), NETUID, hotkey)?;
     registry
         .register(Registration {
-            hotkey: ss58,
+            hotkey,
             coldkey: None,
             role: Role::Validator,
             stake: VALIDATOR_STAKE,
@@ -118,10 +118,9 @@ async fn start_miner(
 ) -> anyhow::Result<Miner> {
     let wallet = miner_wallet(index);
     let hotkey = layout.hotkey(&wallet)?.account_id();
-    let ss58 = hotkey.to_ss58();
     let uid = registry
         .register(Registration {
-            hotkey: ss58.clone(),
+            hotkey,
             coldkey: None,
             role: Role::Miner,
             stake: 0.0,
@@ -147,7 +146,7 @@ async fn start_miner(
         },
         ..MinerConfig::default()
     };
-    let chain = Arc::new(LocalRegistry::open(layout.registry(), NETUID, &ss58)?);
+    let chain = Arc::new(LocalRegistry::open(layout.registry(), NETUID, hotkey)?);
     let miner = Miner::start(&config, hotkey, chain).await?;
     tracing::info!(uid, addr = %miner.local_addr(), "devnet miner started");
     Ok(miner)

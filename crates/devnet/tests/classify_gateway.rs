@@ -159,11 +159,11 @@ async fn recording_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<Obs
 }
 
 async fn register(registry: &Path, kp: &Keypair, role: Role, stake: f64) -> LocalRegistry {
-    let ss58 = kp.account_id().to_ss58();
-    let chain = LocalRegistry::open(registry, NETUID, &ss58).unwrap();
+    let hotkey = kp.account_id();
+    let chain = LocalRegistry::open(registry, NETUID, hotkey).unwrap();
     chain
         .register(Registration {
-            hotkey: ss58,
+            hotkey,
             coldkey: None,
             role,
             stake,

@@ -84,13 +84,13 @@ fn keypair(seed: u8) -> Keypair {
 }
 
 fn chain_as(registry: &Path, kp: &Keypair) -> LocalRegistry {
-    LocalRegistry::open(registry, NETUID, &kp.account_id().to_ss58()).unwrap()
+    LocalRegistry::open(registry, NETUID, kp.account_id()).unwrap()
 }
 
 async fn register(registry: &Path, kp: &Keypair, role: Role) {
     chain_as(registry, kp)
         .register(Registration {
-            hotkey: kp.account_id().to_ss58(),
+            hotkey: kp.account_id(),
             coldkey: None,
             role,
             stake: 0.0,
@@ -321,13 +321,13 @@ async fn hostile_miners_cannot_stall_rounds_weights_or_memory() {
     register(&registry, &honest_kp, Role::Miner).await;
     let (addr, miner_cap) = honest_miner(&registry, &honest_kp, &validator_ss58).await;
     announce(&registry, &honest_kp, addr).await;
-    let honest = honest_kp.account_id().to_ss58();
+    let honest = honest_kp.account_id();
     let mut hostile = Vec::new();
     for (i, &behaviour) in HOSTILE.iter().enumerate() {
         let kp = keypair(10 + i as u8);
         register(&registry, &kp, Role::Miner).await;
         announce(&registry, &kp, hostile_miner(behaviour).await).await;
-        hostile.push((behaviour, kp.account_id().to_ss58()));
+        hostile.push((behaviour, kp.account_id()));
     }
 
     let chain: Arc<dyn Chain> = Arc::new(chain_as(&registry, &validator_kp));
@@ -379,11 +379,19 @@ async fn hostile_miners_cannot_stall_rounds_weights_or_memory() {
     assert!(grown < bound, "resident memory grew by {grown} bytes");
 
     // Every query is stored: the honest one passed, each hostile one failed its way.
-    let passed = validator.store().recent_queries(&honest, 40).await.unwrap();
+    let passed = validator
+        .store()
+        .recent_queries(&honest.to_string(), 40)
+        .await
+        .unwrap();
     assert_eq!(passed.len(), 1);
     assert!(passed.iter().all(|q| q.outcome == Outcome::Passed));
     for (behaviour, hotkey) in &hostile {
-        let queries = validator.store().recent_queries(hotkey, 40).await.unwrap();
+        let queries = validator
+            .store()
+            .recent_queries(&hotkey.to_string(), 40)
+            .await
+            .unwrap();
         assert_eq!(queries.len(), 1, "{behaviour:?}");
         for q in queries {
             match &q.outcome {

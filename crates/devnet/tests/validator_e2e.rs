@@ -31,7 +31,7 @@ use brainlock_api::{
 };
 use brainlock_chain::{AxonInfo, Chain, LocalRegistry, Registration, Role};
 use brainlock_daemon::{ChainSource, NeuronConfig, WalletConfig};
-use brainlock_epistula::{CryptoType, Keypair};
+use brainlock_epistula::{AccountId, CryptoType, Keypair};
 use brainlock_miner::MinerConfig;
 use brainlock_validator::config::ScoringTable;
 use brainlock_validator::images::SourceSpec;
@@ -64,14 +64,14 @@ fn keypair(seed: u8) -> Keypair {
 }
 
 fn chain_as(registry: &Path, kp: &Keypair) -> LocalRegistry {
-    LocalRegistry::open(registry, NETUID, &kp.account_id().to_ss58()).unwrap()
+    LocalRegistry::open(registry, NETUID, kp.account_id()).unwrap()
 }
 
 async fn register(registry: &Path, kp: &Keypair, role: Role) {
     let chain = chain_as(registry, kp);
     chain
         .register(Registration {
-            hotkey: kp.account_id().to_ss58(),
+            hotkey: kp.account_id(),
             coldkey: None,
             role,
             stake: 0.0,
@@ -398,7 +398,7 @@ async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
             _ => front(behaviour, None).await,
         };
         announce(&registry, &kp, addr).await;
-        miners.push((behaviour, kp.account_id().to_ss58()));
+        miners.push((behaviour, kp.account_id()));
     }
 
     let chain: Arc<dyn Chain> = Arc::new(chain_as(&registry, &validator_kp));
@@ -415,7 +415,7 @@ async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
     }
 
     let metagraph = chain.metagraph(NETUID).await.unwrap();
-    let weight_of = |hotkey: &str| {
+    let weight_of = |hotkey: &AccountId| {
         let uid = metagraph.by_hotkey(hotkey).unwrap().uid;
         board.borrow().miner(uid).unwrap().weight
     };
@@ -463,7 +463,11 @@ async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
         Behaviour::Honest | Behaviour::Delayed => None,
     };
     for (behaviour, hotkey) in &miners {
-        let queries = validator.store().recent_queries(hotkey, 40).await.unwrap();
+        let queries = validator
+            .store()
+            .recent_queries(&hotkey.to_string(), 40)
+            .await
+            .unwrap();
         assert_eq!(queries.len(), 2, "{behaviour:?}");
         for q in queries {
             match expected_kind(*behaviour) {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::Method;
 use uuid::Uuid;
 
-use crate::account::AccountId;
+use crate::AccountId;
 use crate::headers::{SignedHeaders, now_ms};
 use crate::keypair::Keypair;
 

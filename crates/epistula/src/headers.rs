@@ -5,7 +5,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::account::AccountId;
+use crate::AccountId;
 use crate::keypair::{Keypair, SignatureBytes};
 
 pub const VERSION: HeaderName = HeaderName::from_static("epistula-version");

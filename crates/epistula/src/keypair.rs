@@ -8,7 +8,7 @@ use schnorrkel::{ExpansionMode, MiniSecretKey};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::account::AccountId;
+use crate::AccountId;
 use crate::mnemonic;
 
 /// Substrate's signing context for sr25519.

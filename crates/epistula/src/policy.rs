@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::account::AccountId;
+use crate::AccountId;
 
 /// Decides, from the claimed sender alone and before the body is read, whether a
 /// request is worth authenticating. Called on every request: keep it cheap and

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::account::AccountId;
+use crate::AccountId;
 use crate::headers::{self, PROTOCOL_VERSION};
 use crate::keypair::{self, SignatureBytes};
 use crate::policy::SenderPolicy;

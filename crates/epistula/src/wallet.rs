@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::account::AccountId;
+use crate::AccountId;
 use crate::keypair::{CryptoType, KeyError, Keypair};
 use crate::mnemonic;
 

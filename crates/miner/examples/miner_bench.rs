@@ -136,14 +136,14 @@ async fn main() -> anyhow::Result<()> {
     let registry_path = dir.path().join("registry.json");
     let miner_key = Keypair::from_seed(CryptoType::Sr25519, &[3; 32]);
     let validator = Arc::new(Keypair::from_seed(CryptoType::Sr25519, &[1; 32]));
-    let registry = LocalRegistry::open(&registry_path, 55, &miner_key.account_id().to_ss58())?;
+    let registry = LocalRegistry::open(&registry_path, 55, miner_key.account_id())?;
     for (who, role) in [
         (miner_key.account_id(), Role::Miner),
         (validator.account_id(), Role::Validator),
     ] {
         registry
             .register(Registration {
-                hotkey: who.to_ss58(),
+                hotkey: who,
                 coldkey: None,
                 role,
                 stake: 0.0,

@@ -35,13 +35,7 @@ impl ValidatorPolicy {
             .neurons
             .iter()
             .filter(|n| n.validator_permit || n.stake >= self.min_stake)
-            .filter_map(|n| match AccountId::from_ss58(&n.hotkey) {
-                Ok(account) => Some(account),
-                Err(error) => {
-                    tracing::warn!(uid = n.uid, hotkey = %n.hotkey, %error, "metagraph hotkey is not SS58; ignored");
-                    None
-                }
-            })
+            .map(|n| n.hotkey)
             .collect();
         tracing::debug!(
             block = metagraph.block,
@@ -109,8 +103,8 @@ mod tests {
     fn neuron(uid: u16, who: AccountId, permit: bool, stake: f64) -> Neuron {
         Neuron {
             uid,
-            hotkey: who.to_ss58(),
-            coldkey: who.to_ss58(),
+            hotkey: who,
+            coldkey: who,
             axon: None,
             validator_permit: permit,
             stake,

@@ -54,7 +54,7 @@ pub enum StartError {
     AllowList {
         hotkey: String,
         #[source]
-        source: brainlock_epistula::ss58::Ss58Error,
+        source: brainlock_account::Ss58Error,
     },
     #[error("starting the worker threads")]
     Workers(#[source] std::io::Error),
@@ -105,7 +105,7 @@ impl Miner {
         let netuid = config.neuron.netuid;
         let ss58 = hotkey.to_ss58();
         let uid = chain
-            .uid_of(netuid, &ss58)
+            .uid_of(netuid, &hotkey)
             .await
             .map_err(chain_step("checking registration"))?
             .ok_or(StartError::NotRegistered { hotkey, netuid })?;

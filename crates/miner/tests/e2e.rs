@@ -150,7 +150,7 @@ async fn newly_registered_validators_are_admitted_after_a_refresh() {
     miner
         .registry
         .register(brainlock_chain::Registration {
-            hotkey: newcomer.account_id().to_ss58(),
+            hotkey: newcomer.account_id(),
             coldkey: None,
             role: brainlock_chain::Role::Validator,
             stake: 0.0,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use brainlock_account::AccountId;
 use brainlock_chain::{
     AxonInfo, Chain, ChainError, CommitReveal, Metagraph, Submission, WeightRules, WeightsReceipt,
     prepare_weights,
@@ -234,8 +235,8 @@ async fn read_metagraph(at: &AtBlock, netuid: u16) -> Result<Metagraph, ChainErr
 
 #[async_trait]
 impl Chain for SubtensorChain {
-    fn hotkey(&self) -> &str {
-        self.signer.ss58()
+    fn hotkey(&self) -> &AccountId {
+        self.signer.account_id()
     }
 
     async fn current_block(&self) -> Result<u64, ChainError> {
@@ -250,12 +251,8 @@ impl Chain for SubtensorChain {
         .await
     }
 
-    async fn uid_of(&self, netuid: u16, hotkey: &str) -> Result<Option<u16>, ChainError> {
-        let key =
-            brainlock_chain::ss58::public_key(hotkey).map_err(|source| ChainError::Address {
-                address: hotkey.to_string(),
-                source,
-            })?;
+    async fn uid_of(&self, netuid: u16, hotkey: &AccountId) -> Result<Option<u16>, ChainError> {
+        let key = hotkey.0;
         self.read("uid_of", |at| async move {
             let addr = dynamic::storage::<(u16, [u8; 32]), u16>(calls::PALLET, "Uids");
             match at

@@ -3,7 +3,8 @@
 
 use std::net::SocketAddr;
 
-use brainlock_chain::{Metagraph, Neuron, ss58};
+use brainlock_account::AccountId;
+use brainlock_chain::{Metagraph, Neuron};
 use subxt::ext::scale_decode::DecodeAsType;
 
 use crate::calls::ip_from_chain;
@@ -50,8 +51,8 @@ pub fn to_metagraph(netuid: u16, block: u64, neurons: Vec<NeuronInfoLite>) -> Me
         .into_iter()
         .map(|n| Neuron {
             uid: n.uid,
-            hotkey: ss58::encode(&n.hotkey),
-            coldkey: ss58::encode(&n.coldkey),
+            hotkey: AccountId(n.hotkey),
+            coldkey: AccountId(n.coldkey),
             axon: n.axon_info.addr(),
             validator_permit: n.validator_permit,
             stake: n.stake.iter().map(|(_, rao)| *rao as f64).sum::<f64>() / RAO_PER_TAO,

@@ -2,6 +2,7 @@
 
 use std::str::FromStr;
 
+use brainlock_account::AccountId;
 use subxt_signer::SecretUri;
 use subxt_signer::sr25519::Keypair;
 
@@ -14,7 +15,7 @@ pub struct SignerError(String);
 #[derive(Clone)]
 pub struct HotkeySigner {
     keypair: Keypair,
-    ss58: String,
+    account: AccountId,
 }
 
 impl HotkeySigner {
@@ -35,17 +36,17 @@ impl HotkeySigner {
     }
 
     fn from_keypair(keypair: Keypair) -> Self {
-        let ss58 = brainlock_chain::ss58::encode(&keypair.public_key().0);
-        Self { keypair, ss58 }
+        let account = AccountId(keypair.public_key().0);
+        Self { keypair, account }
     }
 
     pub fn public_key(&self) -> [u8; 32] {
         self.keypair.public_key().0
     }
 
-    /// The hotkey's SS58 address (prefix 42).
-    pub fn ss58(&self) -> &str {
-        &self.ss58
+    /// The hotkey's account (its public key).
+    pub fn account_id(&self) -> &AccountId {
+        &self.account
     }
 
     /// The subxt keypair, for signing with subxt directly.
@@ -58,7 +59,7 @@ impl std::fmt::Debug for HotkeySigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print secret material.
         f.debug_struct("HotkeySigner")
-            .field("ss58", &self.ss58)
+            .field("account", &self.account)
             .finish()
     }
 }
@@ -75,7 +76,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            alice.ss58(),
+            alice.account_id().to_string(),
             "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
         );
     }

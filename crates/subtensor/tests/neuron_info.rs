@@ -6,6 +6,7 @@ mod common;
 
 use common::test_node::zero;
 
+use brainlock_account::AccountId;
 use brainlock_subtensor::{NeuronInfoLite, neurons_to_metagraph};
 use scale_info::TypeDef;
 use subxt::dynamic::Value;
@@ -85,8 +86,8 @@ fn decodes_get_neurons_lite_output() {
     let metagraph = neurons_to_metagraph(18, 1000, decoded);
     assert_eq!(metagraph.len(), 2);
     let n = metagraph.by_uid(3).unwrap();
-    assert_eq!(n.hotkey, brainlock_chain::ss58::encode(&[1; 32]));
-    assert_eq!(n.coldkey, brainlock_chain::ss58::encode(&[2; 32]));
+    assert_eq!(n.hotkey, AccountId([1; 32]));
+    assert_eq!(n.coldkey, AccountId([2; 32]));
     assert_eq!(n.axon, Some("127.0.0.1:8091".parse().unwrap()));
     assert!(n.validator_permit);
     assert_eq!(n.stake, 2.0);

@@ -7,7 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use brainlock_chain::{AxonInfo, Chain, ChainError, Submission, WeightRules, ss58};
+use brainlock_account::AccountId;
+use brainlock_chain::{AxonInfo, Chain, ChainError, Submission, WeightRules};
 use brainlock_subtensor::{HotkeySigner, Network, SubtensorChain, SubtensorOptions, calls};
 use common::test_node::{TestNeuron, TestNode, account};
 use subxt::config::DefaultExtrinsicParamsBuilder;
@@ -151,33 +152,33 @@ async fn reads_what_the_node_serves() {
     assert_eq!(metagraph.block, HEAD);
     assert_eq!(metagraph.len(), 3);
     let own = metagraph.by_uid(0).unwrap();
-    assert_eq!(own.hotkey, signer.ss58());
-    assert_eq!(own.coldkey, ss58::encode(&[0xc0; 32]));
+    assert_eq!(own.hotkey, *signer.account_id());
+    assert_eq!(own.coldkey, AccountId([0xc0; 32]));
     assert_eq!(own.axon, Some("10.0.0.1:8091".parse().unwrap()));
     assert_eq!(own.stake, 2000.0);
     assert_eq!(own.last_update, 900);
     assert!(own.validator_permit);
     let other = metagraph.by_uid(1).unwrap();
-    assert_eq!(other.hotkey, ss58::encode(&OTHER_HOTKEY));
+    assert_eq!(other.hotkey, AccountId(OTHER_HOTKEY));
     assert_eq!(other.axon, Some("[2001:db8::1]:9000".parse().unwrap()));
     assert_eq!(other.stake, 1.5);
     assert!(!other.validator_permit);
     assert_eq!(metagraph.by_uid(2).unwrap().axon, None);
 
     assert_eq!(
-        within("uid_of", chain.uid_of(NETUID, signer.ss58()))
+        within("uid_of", chain.uid_of(NETUID, signer.account_id()))
             .await
             .unwrap(),
         Some(0)
     );
     assert_eq!(
-        within("uid_of", chain.uid_of(NETUID, &ss58::encode(&OTHER_HOTKEY)))
+        within("uid_of", chain.uid_of(NETUID, &AccountId(OTHER_HOTKEY)))
             .await
             .unwrap(),
         Some(1)
     );
     assert_eq!(
-        within("uid_of", chain.uid_of(NETUID, &ss58::encode(&[0x99; 32])))
+        within("uid_of", chain.uid_of(NETUID, &AccountId([0x99; 32])))
             .await
             .unwrap(),
         None
@@ -354,7 +355,7 @@ async fn a_wallet_hotkey_connects_by_network_and_signs_as_itself() {
     .await
     .expect("connects as the wallet's hotkey");
     // The extrinsic signer is the wallet's own key: same account, registered as uid 0.
-    assert_eq!(chain.hotkey(), wallet_hotkey.account_id().to_ss58());
+    assert_eq!(*chain.hotkey(), wallet_hotkey.account_id());
     let uid = within("uid_of", chain.uid_of(NETUID, chain.hotkey())).await;
     assert_eq!(uid.unwrap(), Some(0));
     within(

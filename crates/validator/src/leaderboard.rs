@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use brainlock_epistula::AccountId;
 use serde::Serialize;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -21,7 +22,7 @@ pub struct Leaderboard {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MinerStanding {
     pub uid: u16,
-    pub hotkey: String,
+    pub hotkey: AccountId,
     /// Where the miner serves (from the metagraph).
     pub axon: Option<SocketAddr>,
     /// Queries in the standing's window (at most 40).

@@ -159,7 +159,7 @@ impl Collector for LeaderboardGauges {
                 let Some(value) = read(miner) else { continue };
                 let labels = MinerLabels {
                     uid: miner.uid,
-                    hotkey: LabelText(miner.hotkey.clone()),
+                    hotkey: LabelText(miner.hotkey.to_string()),
                 };
                 ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
             }
@@ -172,17 +172,20 @@ impl Collector for LeaderboardGauges {
 mod tests {
     use std::time::Duration;
 
+    use brainlock_epistula::AccountId;
+
     use super::*;
     use crate::leaderboard::MinerStanding;
     use crate::store::FailureKind;
 
     #[test]
     fn renders_counters_and_leaderboard() {
+        let hotkey = AccountId([3; 32]);
         let board = Leaderboard {
             block: 42,
             miners: vec![MinerStanding {
                 uid: 3,
-                hotkey: "5Abc\"".into(),
+                hotkey,
                 axon: None,
                 queries: 2,
                 failure_rate: 0.5,
@@ -211,13 +214,9 @@ mod tests {
         );
         assert!(text.contains("brainlock_validator_queries_total{outcome=\"passed\"} 1\n"));
         assert!(text.contains("brainlock_validator_client_seconds_total{stage=\"keygen\"} 1.5\n"));
-        // Label values are escaped.
-        assert!(
-            text.contains(
-                "brainlock_validator_miner_latency_seconds{uid=\"3\",hotkey=\"5Abc\\\"\"} 1.25\n"
-            ),
-            "{text}"
-        );
+        assert!(text.contains(&format!(
+            "brainlock_validator_miner_latency_seconds{{uid=\"3\",hotkey=\"{hotkey}\"}} 1.25\n"
+        )));
         assert!(
             !text.contains("brainlock_validator_miner_quality{"),
             "no quality without a passed query"

@@ -72,10 +72,8 @@ impl MinerRelay {
 impl Relay for MinerRelay {
     async fn relay(&self, request: RelayRequest) -> Result<FrameStream, RelayError> {
         let (miner, addr) = self.best_miner()?;
-        let hotkey = AccountId::from_ss58(&miner.hotkey)
-            .map_err(|e| RelayError::NoMiner(format!("uid {}: bad hotkey: {e}", miner.uid)))?;
         let client = capped_client(
-            miner_client(addr, hotkey, self.keypair.clone(), self.http.clone()),
+            miner_client(addr, miner.hotkey, self.keypair.clone(), self.http.clone()),
             self.frame_cap,
             request.inputs.len(),
         );
@@ -135,8 +133,7 @@ mod tests {
         MinerStanding {
             uid,
             hotkey: Keypair::from_seed(brainlock_epistula::CryptoType::Sr25519, &[uid as u8; 32])
-                .account_id()
-                .to_ss58(),
+                .account_id(),
             axon: axon.map(|a| a.parse().unwrap()),
             queries: 1,
             failure_rate: 0.0,

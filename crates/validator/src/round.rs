@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use brainlock_chain::Neuron;
-use brainlock_epistula::{AccountId, Keypair};
+use brainlock_epistula::Keypair;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{Id, JoinError, JoinSet};
 
@@ -80,12 +80,7 @@ pub(crate) async fn run_query(
     let Some(addr) = neuron.axon else {
         anyhow::bail!("uid {} serves no axon", neuron.uid)
     };
-    let miner = AccountId::from_ss58(&neuron.hotkey).with_context(|| {
-        format!(
-            "uid {} has an invalid hotkey {:?}",
-            neuron.uid, neuron.hotkey
-        )
-    })?;
+    let miner = neuron.hotkey;
     let workload = context.workload.clone();
     let prepared = tokio::task::spawn_blocking(move || PreparedQuery::prepare(&workload, &inputs))
         .await

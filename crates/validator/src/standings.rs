@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use brainlock_chain::Metagraph;
+use brainlock_epistula::AccountId;
 use brainlock_scoring::{HISTORY_LEN, MinerHistory, QueryRecord as ScoreRecord, normalize_weights};
 use tokio::sync::watch;
 
@@ -50,6 +51,7 @@ impl MinerState {
 
 #[derive(Debug, Default)]
 struct State {
+    /// Keyed by SS58 hotkey, as the database stores it.
     miners: HashMap<String, MinerState>,
     /// Bumped by every recorded query.
     version: u64,
@@ -114,10 +116,10 @@ impl Standings {
     }
 
     /// The standing of a miner hotkey (0 when never queried).
-    pub(crate) fn standing(&self, hotkey: &str) -> f64 {
+    pub(crate) fn standing(&self, hotkey: &AccountId) -> f64 {
         self.state()
             .miners
-            .get(hotkey)
+            .get(&hotkey.to_string())
             .map_or(0.0, |m| m.history.standing())
     }
 
@@ -130,7 +132,7 @@ impl Standings {
             .map(|n| {
                 state
                     .miners
-                    .get(&n.hotkey)
+                    .get(&n.hotkey.to_string())
                     .map_or(0.0, |m| m.history.standing())
             })
             .collect();
@@ -197,10 +199,14 @@ impl Standings {
         let miners = metagraph
             .serving_miners()
             .map(|n| {
-                let miner = state.miners.get(&n.hotkey).cloned().unwrap_or_default();
+                let miner = state
+                    .miners
+                    .get(&n.hotkey.to_string())
+                    .cloned()
+                    .unwrap_or_default();
                 MinerStanding {
                     uid: n.uid,
-                    hotkey: n.hotkey.clone(),
+                    hotkey: n.hotkey,
                     axon: n.axon,
                     queries: miner.history.len(),
                     failure_rate: miner.history.failure_rate(),

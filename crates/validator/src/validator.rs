@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use brainlock_chain::{Chain, Metagraph, Neuron, WeightsReceipt};
-use brainlock_epistula::Keypair;
+use brainlock_epistula::{AccountId, Keypair};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::watch;
@@ -171,7 +171,7 @@ impl Validator {
     }
 
     /// The standing of a miner hotkey (0 when never queried).
-    pub fn standing(&self, hotkey: &str) -> f64 {
+    pub fn standing(&self, hotkey: &AccountId) -> f64 {
         self.standings.standing(hotkey)
     }
 
@@ -368,7 +368,7 @@ impl Validator {
     async fn record(&self, pending: &Pending, report: &QueryReport) -> anyhow::Result<()> {
         let neuron = &pending.neuron;
         let record = QueryRecord {
-            miner_hotkey: neuron.hotkey.clone(),
+            miner_hotkey: neuron.hotkey.to_string(),
             uid: neuron.uid,
             circuit: self.workload.id().to_string(),
             profile: self.workload.profile.id.to_string(),
@@ -521,7 +521,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let keypair = config.neuron.load_hotkey()?;
-    let hotkey = keypair.account_id().to_ss58();
+    let hotkey = keypair.account_id();
     let chain = config.neuron.open_chain(&keypair).await?;
     if chain
         .uid_of(config.neuron.netuid, &hotkey)

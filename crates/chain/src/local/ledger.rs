@@ -6,6 +6,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
+use brainlock_account::AccountId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ChainError;
@@ -19,8 +20,8 @@ pub struct LedgerEntry {
     pub block: u64,
     pub unix_ms: u64,
     pub netuid: u16,
-    /// The validator's hotkey, SS58.
-    pub validator: String,
+    /// The validator's hotkey.
+    pub validator: AccountId,
     pub uids: Vec<u16>,
     pub weights: Vec<u16>,
     pub version_key: u64,

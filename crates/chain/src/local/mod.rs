@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use brainlock_account::AccountId;
 use tracing::{debug, info};
 
 pub use ledger::{LedgerEntry, read_ledger};
@@ -19,7 +20,6 @@ use crate::api::Chain;
 use crate::error::ChainError;
 use crate::prepare::prepare_weights;
 use crate::rules::WeightRules;
-use crate::ss58;
 use crate::types::{AxonInfo, Metagraph, Neuron, Submission, WeightsReceipt};
 
 /// Seconds per block, as on subtensor.
@@ -30,8 +30,8 @@ type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 /// A neuron to add to the registry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registration {
-    pub hotkey: String,
-    pub coldkey: Option<String>,
+    pub hotkey: AccountId,
+    pub coldkey: Option<AccountId>,
     pub role: Role,
     /// Stake in TAO.
     pub stake: f64,
@@ -47,7 +47,7 @@ struct Inner {
     registry: PathBuf,
     ledger: PathBuf,
     netuid: u16,
-    hotkey: String,
+    hotkey: AccountId,
     clock: Clock,
 }
 
@@ -68,10 +68,14 @@ pub fn default_ledger_path(registry: &Path) -> PathBuf {
 }
 
 impl LocalRegistry {
-    /// Opens the registry at `path` for subnet `netuid`, acting as `hotkey` (SS58),
+    /// Opens the registry at `path` for subnet `netuid`, acting as `hotkey`,
     /// creating the file (genesis = now) when it does not exist yet. The ledger goes to
     /// [`default_ledger_path`] unless [`LocalRegistry::with_ledger`] says otherwise.
-    pub fn open(path: impl Into<PathBuf>, netuid: u16, hotkey: &str) -> Result<Self, ChainError> {
+    pub fn open(
+        path: impl Into<PathBuf>,
+        netuid: u16,
+        hotkey: AccountId,
+    ) -> Result<Self, ChainError> {
         Self::open_with_clock(path, netuid, hotkey, Arc::new(SystemTime::now))
     }
 
@@ -80,14 +84,10 @@ impl LocalRegistry {
     pub fn open_with_clock(
         path: impl Into<PathBuf>,
         netuid: u16,
-        hotkey: &str,
+        hotkey: AccountId,
         clock: Arc<dyn Fn() -> SystemTime + Send + Sync>,
     ) -> Result<Self, ChainError> {
         let registry = path.into();
-        ss58::decode(hotkey).map_err(|source| ChainError::Address {
-            address: hotkey.to_string(),
-            source,
-        })?;
         let now = unix_seconds(clock());
         let file_netuid = store::update(
             &registry,
@@ -108,7 +108,7 @@ impl LocalRegistry {
                 ledger: default_ledger_path(&registry),
                 registry,
                 netuid,
-                hotkey: hotkey.to_string(),
+                hotkey,
                 clock,
             }),
         })
@@ -122,7 +122,7 @@ impl LocalRegistry {
                 registry: inner.registry.clone(),
                 ledger: ledger.into(),
                 netuid: inner.netuid,
-                hotkey: inner.hotkey.clone(),
+                hotkey: inner.hotkey,
                 clock: inner.clock.clone(),
             }),
         }
@@ -139,12 +139,6 @@ impl LocalRegistry {
     /// Registers a neuron (or updates the role, stake and coldkey of one already there)
     /// and returns its uid. Uids are handed out in order, as the chain does.
     pub async fn register(&self, registration: Registration) -> Result<u16, ChainError> {
-        for key in std::iter::once(&registration.hotkey).chain(registration.coldkey.as_ref()) {
-            ss58::decode(key).map_err(|source| ChainError::Address {
-                address: key.clone(),
-                source,
-            })?;
-        }
         if !(registration.stake.is_finite() && registration.stake >= 0.0) {
             return Err(ChainError::Config(format!(
                 "stake {} must be a non-negative number",
@@ -245,8 +239,8 @@ fn to_metagraph(file: &RegistryFile, block: u64) -> Metagraph {
         .iter()
         .map(|n| Neuron {
             uid: n.uid,
-            hotkey: n.hotkey.clone(),
-            coldkey: n.coldkey.clone().unwrap_or_else(|| n.hotkey.clone()),
+            hotkey: n.hotkey,
+            coldkey: n.coldkey.unwrap_or(n.hotkey),
             axon: n.axon,
             validator_permit: n.has_permit(),
             stake: n.stake,
@@ -263,7 +257,7 @@ fn to_metagraph(file: &RegistryFile, block: u64) -> Metagraph {
 
 #[async_trait]
 impl Chain for LocalRegistry {
-    fn hotkey(&self) -> &str {
+    fn hotkey(&self) -> &AccountId {
         &self.inner.hotkey
     }
 
@@ -286,8 +280,8 @@ impl Chain for LocalRegistry {
         .await
     }
 
-    async fn uid_of(&self, netuid: u16, hotkey: &str) -> Result<Option<u16>, ChainError> {
-        let hotkey = hotkey.to_string();
+    async fn uid_of(&self, netuid: u16, hotkey: &AccountId) -> Result<Option<u16>, ChainError> {
+        let hotkey = *hotkey;
         self.blocking(move |inner| {
             let file = inner.read(netuid)?;
             Ok(file
@@ -319,8 +313,8 @@ impl Chain for LocalRegistry {
                         .neurons
                         .iter_mut()
                         .find(|n| n.hotkey == inner.hotkey)
-                        .ok_or_else(|| ChainError::NotRegistered {
-                            hotkey: inner.hotkey.clone(),
+                        .ok_or(ChainError::NotRegistered {
+                            hotkey: inner.hotkey,
                             netuid,
                         })?;
                     neuron.axon = Some(axon.addr);
@@ -370,7 +364,7 @@ impl Chain for LocalRegistry {
                         block,
                         unix_ms: now_ms,
                         netuid,
-                        validator: inner.hotkey.clone(),
+                        validator: inner.hotkey,
                         uids: prepared.uids.clone(),
                         weights: prepared.weights.clone(),
                         version_key,

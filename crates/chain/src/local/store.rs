@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use brainlock_account::AccountId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ChainError;
 use crate::rules::WeightRules;
-use crate::ss58;
 
 /// Registry files larger than this are refused rather than read into memory.
 const MAX_REGISTRY_BYTES: u64 = 16 * 1024 * 1024;
@@ -30,14 +30,15 @@ pub enum Role {
     Miner,
 }
 
-/// One neuron as the registry file lists it.
+/// One neuron as the registry file lists it. Keys are SS58 strings in the file; a key
+/// that is not a Bittensor (prefix 42) address makes the whole file unreadable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegisteredNeuron {
     pub uid: u16,
-    pub hotkey: String,
+    pub hotkey: AccountId,
     /// Owner coldkey; a local registry has none by default and shows the hotkey instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub coldkey: Option<String>,
+    pub coldkey: Option<AccountId>,
     pub role: Role,
     /// Stake in TAO.
     #[serde(default)]
@@ -90,11 +91,8 @@ impl RegistryFile {
             if !uids.insert(neuron.uid) {
                 return Err(format!("uid {} is listed twice", neuron.uid));
             }
-            if !hotkeys.insert(neuron.hotkey.as_str()) {
+            if !hotkeys.insert(neuron.hotkey) {
                 return Err(format!("hotkey {} is listed twice", neuron.hotkey));
-            }
-            for key in std::iter::once(&neuron.hotkey).chain(neuron.coldkey.as_ref()) {
-                ss58::decode(key).map_err(|e| format!("uid {}: address {key}: {e}", neuron.uid))?;
             }
             if !(neuron.stake.is_finite() && neuron.stake >= 0.0) {
                 return Err(format!(

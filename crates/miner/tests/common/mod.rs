@@ -102,7 +102,7 @@ impl TestMiner {
         let path = dir.path().join("registry.json");
         config.neuron.chain = ChainSource::Registry(path.clone());
         let hotkey = miner_key().account_id();
-        let registry = LocalRegistry::open(&path, config.neuron.netuid, &hotkey.to_ss58()).unwrap();
+        let registry = LocalRegistry::open(&path, config.neuron.netuid, hotkey).unwrap();
         for (who, role, stake) in [
             (hotkey, Role::Miner, 0.0),
             (validator().account_id(), Role::Validator, 0.0),
@@ -110,7 +110,7 @@ impl TestMiner {
         ] {
             registry
                 .register(Registration {
-                    hotkey: who.to_ss58(),
+                    hotkey: who,
                     coldkey: None,
                     role,
                     stake,
