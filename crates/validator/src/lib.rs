@@ -30,5 +30,6 @@ pub use config::{Cli, ValidatorConfig};
 pub use gateway::serve as serve_gateway;
 pub use leaderboard::{Leaderboard, MinerStanding};
 pub use metrics::Metrics;
+pub use query::PrepareError;
 pub use relay::MinerRelay;
-pub use validator::{RoundSummary, Validator, run};
+pub use validator::{RoundSummary, Validator, ValidatorError, run};

@@ -21,7 +21,7 @@ use crate::store::{FailureKind, Outcome};
 
 /// Validator-side problems: not the miner's fault, so never scored against it.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum PrepareError {
+pub enum PrepareError {
     #[error("the circuit does not simulate")]
     Circuit(#[from] brainlock_circuit::ValidationError),
     #[error("simulation input")]

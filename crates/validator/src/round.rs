@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::Context;
 use brainlock_chain::Neuron;
 use brainlock_epistula::Keypair;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -16,6 +15,7 @@ use crate::circuit::Workload;
 use crate::clock::now_ms;
 use crate::query::{self, Deadlines, PreparedQuery, QueryReport, capped_client};
 use crate::relay::miner_client;
+use crate::validator::ValidatorError;
 
 /// Memory is counted in KiB permits: a `u32` of them covers 4 TiB.
 const MEMORY_UNIT: usize = 1024;
@@ -76,15 +76,15 @@ pub(crate) async fn run_query(
     context: Arc<QueryContext>,
     neuron: Neuron,
     inputs: Vec<Vec<i64>>,
-) -> anyhow::Result<QueryReport> {
+) -> Result<QueryReport, ValidatorError> {
     let Some(addr) = neuron.axon else {
-        anyhow::bail!("uid {} serves no axon", neuron.uid)
+        return Err(ValidatorError::NoAxon(neuron.uid));
     };
     let miner = neuron.hotkey;
     let workload = context.workload.clone();
     let prepared = tokio::task::spawn_blocking(move || PreparedQuery::prepare(&workload, &inputs))
         .await
-        .context("preparing a query")??;
+        .map_err(|e| ValidatorError::Task("query preparation", e))??;
     let client = capped_client(
         miner_client(addr, miner, context.keypair.clone(), context.http.clone()),
         context.frame_cap,
@@ -108,12 +108,15 @@ pub(crate) struct Pending {
 }
 
 /// What a finished task hands back.
-pub(crate) type Finished = (Pending, Result<anyhow::Result<QueryReport>, JoinError>);
+pub(crate) type Finished = (
+    Pending,
+    Result<Result<QueryReport, ValidatorError>, JoinError>,
+);
 
 /// The query tasks of one round.
 #[derive(Default)]
 pub(crate) struct InFlight {
-    tasks: JoinSet<anyhow::Result<QueryReport>>,
+    tasks: JoinSet<Result<QueryReport, ValidatorError>>,
     pending: HashMap<Id, Pending>,
 }
 
@@ -155,7 +158,10 @@ impl InFlight {
         Some(self.finished(done))
     }
 
-    fn finished(&mut self, done: Result<(Id, anyhow::Result<QueryReport>), JoinError>) -> Finished {
+    fn finished(
+        &mut self,
+        done: Result<(Id, Result<QueryReport, ValidatorError>), JoinError>,
+    ) -> Finished {
         let (id, result) = match done {
             Ok((id, report)) => (id, Ok(report)),
             Err(e) => (e.id(), Err(e)),

@@ -4,25 +4,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use brainlock_chain::{Chain, Metagraph, Neuron, WeightsReceipt};
+use brainlock_chain::{Chain, ChainError, Metagraph, Neuron, WeightsReceipt};
 use brainlock_epistula::{AccountId, Keypair};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::circuit::Workload;
+use crate::circuit::{CircuitError, Workload};
 use crate::clock::now_ms;
 use crate::config::ValidatorConfig;
-use crate::images::{Augmentation, ImageSource, augment, circuit_input, synthetic};
+use crate::images::{Augmentation, ImageError, ImageSource, augment, circuit_input, synthetic};
 use crate::leaderboard::Leaderboard;
 use crate::metrics::Metrics;
-use crate::query::{self, Deadlines, QueryReport};
+use crate::query::{self, Deadlines, PrepareError, QueryReport};
 use crate::relay::MinerRelay;
 use crate::round::{Admission, Finished, InFlight, Pending, QueryContext, run_query};
 use crate::schedule::round_order;
 use crate::standings::Standings;
-use crate::store::{FailureKind, Outcome, QueryRecord, Store};
+use crate::store::{FailureKind, Outcome, QueryRecord, Store, StoreError};
 use crate::weights::WeightSetter;
 
 /// Added to the key-upload and infer deadlines to make the default round deadline.
@@ -64,6 +64,45 @@ pub struct Validator {
     context: Arc<QueryContext>,
 }
 
+/// What stops the validator (never a miner's misbehaviour, which is a scored outcome).
+#[derive(Debug, thiserror::Error)]
+pub enum ValidatorError {
+    #[error("building the circuit")]
+    Workload(#[from] CircuitError),
+    #[error("the {0} task failed")]
+    Task(&'static str, #[source] tokio::task::JoinError),
+    #[error("opening the image source")]
+    Images(#[from] ImageError),
+    #[error("{what}")]
+    Store {
+        what: &'static str,
+        #[source]
+        source: StoreError,
+    },
+    #[error("building the HTTP client")]
+    Http(#[from] reqwest::Error),
+    #[error("{what}")]
+    Chain {
+        what: &'static str,
+        #[source]
+        source: ChainError,
+    },
+    #[error("uid {0} serves no axon")]
+    NoAxon(u16),
+    #[error("preparing a query")]
+    Prepare(#[from] PrepareError),
+}
+
+/// A chain call's error, saying which step failed.
+fn chain_step(what: &'static str) -> impl FnOnce(ChainError) -> ValidatorError {
+    move |source| ValidatorError::Chain { what, source }
+}
+
+/// A database call's error, saying which step failed.
+fn store_step(what: &'static str) -> impl FnOnce(StoreError) -> ValidatorError {
+    move |source| ValidatorError::Store { what, source }
+}
+
 impl Validator {
     /// Opens the database (rebuilding standings from it), the image source and the
     /// circuit. `chain` is the subtensor or the local registry, acting as our hotkey.
@@ -71,7 +110,7 @@ impl Validator {
         config: ValidatorConfig,
         chain: Arc<dyn Chain>,
         keypair: Arc<Keypair>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, ValidatorError> {
         let workload = {
             let (name, profile, scoring, batch) = (
                 config.circuit.clone(),
@@ -83,22 +122,20 @@ impl Validator {
                 Workload::resolve(&name, profile.as_deref(), &scoring, batch)
             })
             .await
-            .context("building the circuit")??
+            .map_err(|e| ValidatorError::Task("circuit building", e))??
         };
         let workload = Arc::new(workload);
-        let source = ImageSource::open(&config.dataset, &config.dataset_endpoint)
-            .context("opening the image source")?;
+        let source = ImageSource::open(&config.dataset, &config.dataset_endpoint)?;
         let store = Store::open(&config.database)
             .await
-            .context("opening the history database")?;
+            .map_err(store_step("opening the history database"))?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .build()
-            .context("building the HTTP client")?;
+            .build()?;
         let standings = Arc::new(
             Standings::restore(store)
                 .await
-                .context("restoring standings")?,
+                .map_err(store_step("restoring standings"))?,
         );
         let weights = Arc::new(WeightSetter::new(
             chain.clone(),
@@ -198,7 +235,7 @@ impl Validator {
     /// concurrently (bounded by slots and memory), each recorded as it finishes; those
     /// still running at the round's deadline are abandoned and recorded as timeouts.
     /// Weights are set at the end if due (the weight timer also sets them mid-round).
-    pub async fn round_once(&mut self) -> anyhow::Result<RoundSummary> {
+    pub async fn round_once(&mut self) -> Result<RoundSummary, ValidatorError> {
         let deadline = tokio::time::Instant::now() + self.round_timeout();
         let RoundPlan {
             block,
@@ -218,23 +255,23 @@ impl Validator {
         Ok(summary)
     }
 
-    async fn plan_round(&self) -> anyhow::Result<RoundPlan> {
+    async fn plan_round(&self) -> Result<RoundPlan, ValidatorError> {
         let netuid = self.config.neuron.netuid;
         let block = self
             .chain
             .current_block()
             .await
-            .context("reading the block")?;
+            .map_err(chain_step("reading the block"))?;
         let metagraph = self
             .chain
             .metagraph(netuid)
             .await
-            .context("syncing the metagraph")?;
+            .map_err(chain_step("syncing the metagraph"))?;
         let rules = self
             .chain
             .weight_rules(netuid)
             .await
-            .context("reading the weight rules")?;
+            .map_err(chain_step("reading the weight rules"))?;
         let me = metagraph.by_hotkey(self.chain.hotkey()).map(|n| n.uid);
         let miners: Vec<u16> = metagraph.serving_miners().map(|n| n.uid).collect();
         let validators: Vec<u16> = metagraph.validators().map(|n| n.uid).collect();
@@ -365,7 +402,7 @@ impl Validator {
         }
     }
 
-    async fn record(&self, pending: &Pending, report: &QueryReport) -> anyhow::Result<()> {
+    async fn record(&self, pending: &Pending, report: &QueryReport) -> Result<(), ValidatorError> {
         let neuron = &pending.neuron;
         let record = QueryRecord {
             miner_hotkey: neuron.hotkey.to_string(),
@@ -386,7 +423,7 @@ impl Validator {
             .standings
             .record(&record, report)
             .await
-            .context("storing a query")?;
+            .map_err(store_step("storing a query"))?;
         log_query(neuron, report, standing);
         Ok(())
     }
@@ -397,7 +434,7 @@ impl Validator {
         &mut self,
         neuron: &Neuron,
         block: u64,
-    ) -> anyhow::Result<QueryReport> {
+    ) -> Result<QueryReport, ValidatorError> {
         let pending = Pending {
             neuron: neuron.clone(),
             block,
