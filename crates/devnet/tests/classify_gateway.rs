@@ -7,6 +7,8 @@
 //! what the miner can observe of each request (method, path, header names and the
 //! values that are not per-request, body shape) and forwards it unchanged.
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -16,22 +18,19 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use brainlock_api::{DecodeLimits, InferRequest, routes};
-use brainlock_chain::{AxonInfo, Chain, LocalRegistry, Registration, Role};
+use brainlock_chain::{AxonInfo, Chain, Role};
 use brainlock_cli::cli::{Cli, Command};
 use brainlock_cli::workload::{resolve_circuit, synthetic_input};
-use brainlock_daemon::{ChainSource, NeuronConfig, WalletConfig};
-use brainlock_epistula::{CryptoType, Keypair};
 use brainlock_gateway::{CustomerConfig, GatewayConfig, GatewayLimits, hash_api_key};
 use brainlock_miner::Miner;
-use brainlock_miner::config::{AuthConfig, MinerConfig};
-use brainlock_validator::config::{GatewaySettings, ScoringTable};
-use brainlock_validator::images::SourceSpec;
+use brainlock_validator::config::GatewaySettings;
 use brainlock_validator::{Validator, ValidatorConfig};
 use clap::Parser;
 use tokio::sync::watch;
 
+use common::*;
+
 const API_KEY: &str = "blk_e2e_customer";
-const NETUID: u16 = 55;
 
 /// What a miner can observe of one request, minus what differs on every request by
 /// design (Epistula uuid, timestamp and signature; the key and ciphertexts themselves).
@@ -158,48 +157,10 @@ async fn recording_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<Obs
     (addr, seen)
 }
 
-async fn register(registry: &Path, kp: &Keypair, role: Role, stake: f64) -> LocalRegistry {
-    let hotkey = kp.account_id();
-    let chain = LocalRegistry::open(registry, NETUID, hotkey).unwrap();
-    chain
-        .register(Registration {
-            hotkey,
-            coldkey: None,
-            role,
-            stake,
-        })
-        .await
-        .unwrap();
-    chain
-}
-
-fn validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {
+fn gateway_validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {
     ValidatorConfig {
-        neuron: NeuronConfig {
-            netuid: NETUID,
-            chain: ChainSource::Registry(registry.to_path_buf()),
-            wallet: WalletConfig {
-                name: "unused".into(),
-                hotkey: "unused".into(),
-                path: dir.join("wallets"),
-            },
-            debug: false,
-        },
-        database: dir.join("validator.sqlite").to_string_lossy().into_owned(),
-        dataset: SourceSpec::Synthetic,
-        dataset_endpoint: String::new(),
-        circuit: "test-tiny".into(),
-        profile: None,
-        batch_size: 1,
-        key_upload_timeout: Duration::from_secs(30),
         infer_timeout: Some(Duration::from_secs(30)),
-        round_timeout: None,
-        weights_interval: Some(0),
-        weights_poll: Duration::from_secs(12),
-        max_concurrent_queries: 4,
-        query_memory_bytes: 4096 << 20,
-        metrics_addr: None,
-        scoring: ScoringTable::default(),
+        key_upload_timeout: Duration::from_secs(30),
         gateway: Some(GatewaySettings {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             config: GatewayConfig {
@@ -216,6 +177,7 @@ fn validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {
                 ..GatewayConfig::default()
             },
         }),
+        ..validator_config(dir, registry)
     }
 }
 
@@ -223,26 +185,13 @@ fn validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {
 async fn classify_through_the_validator_gateway_matches_clear_simulation_and_looks_synthetic() {
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("registry.json");
-    let validator_key = Keypair::from_seed(CryptoType::Sr25519, &[21; 32]);
-    let miner_key = Keypair::from_seed(CryptoType::Sr25519, &[22; 32]);
+    let validator_key = keypair(21);
+    let miner_key = keypair(22);
     let validator_chain = register(&registry, &validator_key, Role::Validator, 1_000.0).await;
     let miner_chain = register(&registry, &miner_key, Role::Miner, 0.0).await;
 
     // A real miner that accepts the validator, announced behind the recording proxy.
-    let config = MinerConfig {
-        neuron: NeuronConfig {
-            netuid: NETUID,
-            chain: ChainSource::Registry(registry.clone()),
-            ..NeuronConfig::default()
-        },
-        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        circuits: vec!["test-tiny".into()],
-        auth: AuthConfig {
-            allow: vec![validator_key.account_id().to_ss58()],
-            ..AuthConfig::default()
-        },
-        ..MinerConfig::default()
-    };
+    let config = miner_config(&registry, validator_key.account_id());
     let miner = Miner::start(
         &config,
         miner_key.account_id(),
@@ -262,7 +211,7 @@ async fn classify_through_the_validator_gateway_matches_clear_simulation_and_loo
     let miner_task = tokio::spawn(miner.serve(stopped(stop_rx.clone())));
 
     // One scored round: the miner passes and becomes the relay's choice.
-    let config = validator_config(dir.path(), &registry);
+    let config = gateway_validator_config(dir.path(), &registry);
     let gateway_settings = config.gateway.clone().unwrap();
     let me = validator_key.account_id();
     let mut validator = Validator::new(config, Arc::new(validator_chain), Arc::new(validator_key))

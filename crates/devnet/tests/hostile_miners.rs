@@ -5,10 +5,11 @@
 //! while the hanging queries are still running, score the honest miner, and keep its
 //! resident memory bounded. Its own test binary, so no other test's memory is counted.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -16,20 +17,18 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use brainlock_api::{Frame, FramePayload, KeyId, KeyUploadResponse, encode_frame, routes};
-use brainlock_chain::{AxonInfo, Chain, LocalRegistry, Registration, Role};
-use brainlock_daemon::{ChainSource, NeuronConfig, WalletConfig};
-use brainlock_epistula::{CryptoType, Keypair};
-use brainlock_miner::MinerConfig;
+use brainlock_chain::{Chain, Role};
+use brainlock_epistula::{AccountId, Keypair};
+use brainlock_testkit::rss::{RssSampler, resident_bytes};
 use brainlock_validator::config::ScoringTable;
-use brainlock_validator::images::SourceSpec;
 use brainlock_validator::store::{FailureKind, Outcome, Store};
 use brainlock_validator::{Validator, ValidatorConfig};
 use bytes::Bytes;
 use futures_util::stream;
 use rand::RngCore;
 
-const NETUID: u16 = 55;
-const CIRCUIT: &str = "test-tiny";
+use common::*;
+
 /// Eleven fresh client keys (about 1.3 s of CPU each) on a 2-core machine, plus the
 /// honest miner's key expansion, with room to spare.
 const ROUND_DEADLINE: Duration = Duration::from_secs(30);
@@ -79,56 +78,14 @@ impl Hostile {
     }
 }
 
-fn keypair(seed: u8) -> Keypair {
-    Keypair::from_seed(CryptoType::Sr25519, &[seed; 32])
-}
-
-fn chain_as(registry: &Path, kp: &Keypair) -> LocalRegistry {
-    LocalRegistry::open(registry, NETUID, kp.account_id()).unwrap()
-}
-
-async fn register(registry: &Path, kp: &Keypair, role: Role) {
-    chain_as(registry, kp)
-        .register(Registration {
-            hotkey: kp.account_id(),
-            coldkey: None,
-            role,
-            stake: 0.0,
-        })
-        .await
-        .unwrap();
-}
-
-async fn announce(registry: &Path, kp: &Keypair, addr: SocketAddr) {
-    chain_as(registry, kp)
-        .serve_axon(NETUID, AxonInfo::new(addr, 1))
-        .await
-        .unwrap();
-}
-
 /// A real miner for `kp` on loopback, accepting the validator's hotkey; returns its
 /// address and the memory cap of its limits.
-async fn honest_miner(registry: &Path, kp: &Keypair, validator: &str) -> (SocketAddr, usize) {
-    let mut config = MinerConfig {
-        neuron: NeuronConfig {
-            netuid: NETUID,
-            chain: ChainSource::Registry(registry.to_path_buf()),
-            ..NeuronConfig::default()
-        },
-        bind: "127.0.0.1:0".parse().unwrap(),
-        circuits: vec![CIRCUIT.into()],
-        ..MinerConfig::default()
-    };
-    config.auth.allow = vec![validator.to_string()];
+async fn honest_miner(registry: &Path, kp: &Keypair, validator: AccountId) -> (SocketAddr, usize) {
+    let mut config = miner_config(registry, validator);
     // One expanded key (123 MiB under n2048-gauss) cached at a time.
     config.limits.key_cache_bytes = 130 << 20;
     config.limits.inflight_bytes = 64 << 20;
-    let chain: Arc<dyn Chain> = Arc::new(chain_as(registry, kp));
-    let miner = brainlock_miner::Miner::start(&config, kp.account_id(), chain)
-        .await
-        .unwrap();
-    let addr = miner.local_addr();
-    tokio::spawn(miner.serve(std::future::pending()));
+    let addr = start_miner(&config, registry, kp).await;
     let profile = brainlock_fhe::Profile::default_for(CIRCUIT);
     let cap = config
         .limits
@@ -222,79 +179,6 @@ async fn hostile_miner(behaviour: Hostile) -> SocketAddr {
     addr
 }
 
-fn validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {
-    ValidatorConfig {
-        neuron: NeuronConfig {
-            netuid: NETUID,
-            chain: ChainSource::Registry(registry.to_path_buf()),
-            wallet: WalletConfig {
-                name: "unused".into(),
-                hotkey: "unused".into(),
-                path: dir.join("wallets"),
-            },
-            debug: false,
-        },
-        database: dir.join("validator.sqlite").to_string_lossy().into_owned(),
-        dataset: SourceSpec::Synthetic,
-        dataset_endpoint: "http://127.0.0.1:1".into(),
-        circuit: CIRCUIT.into(),
-        profile: None,
-        batch_size: 1,
-        key_upload_timeout: KEY_UPLOAD_DEADLINE,
-        infer_timeout: Some(INFER_DEADLINE),
-        round_timeout: Some(ROUND_DEADLINE),
-        weights_interval: Some(0),
-        weights_poll: Duration::from_millis(500),
-        // Two slots go to the frame tricklers until the deadline; four keep turning.
-        max_concurrent_queries: 6,
-        // Six queries' keys (twice, while prepared), inputs and largest answers: about
-        // 55 MiB each under n2048-gauss.
-        query_memory_bytes: QUERY_MEMORY,
-        metrics_addr: None,
-        gateway: None,
-        scoring: ScoringTable {
-            t_ref: Some(1.0),
-            t_floor: Some(0.01),
-            alpha: None,
-        },
-    }
-}
-
-/// Resident set of this process, from /proc/self/statm (pages).
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
-
-/// Samples the resident set every few milliseconds until stopped; keeps the peak.
-struct RssSampler {
-    peak: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl RssSampler {
-    fn start() -> Self {
-        let peak = Arc::new(AtomicUsize::new(rss_bytes()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (p, s) = (peak.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                p.fetch_max(rss_bytes(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        Self { peak, stop, thread }
-    }
-
-    fn finish(self) -> usize {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap();
-        self.peak.load(Ordering::Relaxed)
-    }
-}
-
 /// Seconds until the store holds a weight setting (polled every 50 ms).
 async fn first_weight_setting(store: Store, started: Instant) -> Duration {
     loop {
@@ -314,29 +198,45 @@ async fn hostile_miners_cannot_stall_rounds_weights_or_memory() {
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("registry.json");
     let validator_kp = keypair(1);
-    let validator_ss58 = validator_kp.account_id().to_ss58();
-    register(&registry, &validator_kp, Role::Validator).await;
+    register(&registry, &validator_kp, Role::Validator, 0.0).await;
 
     let honest_kp = keypair(9);
-    register(&registry, &honest_kp, Role::Miner).await;
-    let (addr, miner_cap) = honest_miner(&registry, &honest_kp, &validator_ss58).await;
+    register(&registry, &honest_kp, Role::Miner, 0.0).await;
+    let (addr, miner_cap) = honest_miner(&registry, &honest_kp, validator_kp.account_id()).await;
     announce(&registry, &honest_kp, addr).await;
     let honest = honest_kp.account_id();
     let mut hostile = Vec::new();
     for (i, &behaviour) in HOSTILE.iter().enumerate() {
         let kp = keypair(10 + i as u8);
-        register(&registry, &kp, Role::Miner).await;
+        register(&registry, &kp, Role::Miner, 0.0).await;
         announce(&registry, &kp, hostile_miner(behaviour).await).await;
         hostile.push((behaviour, kp.account_id()));
     }
 
     let chain: Arc<dyn Chain> = Arc::new(chain_as(&registry, &validator_kp));
-    let config = validator_config(dir.path(), &registry);
+    let config = ValidatorConfig {
+        dataset_endpoint: "http://127.0.0.1:1".into(),
+        key_upload_timeout: KEY_UPLOAD_DEADLINE,
+        infer_timeout: Some(INFER_DEADLINE),
+        round_timeout: Some(ROUND_DEADLINE),
+        weights_poll: Duration::from_millis(500),
+        // Two slots go to the frame tricklers until the deadline; four keep turning.
+        max_concurrent_queries: 6,
+        // Six queries' keys (twice, while prepared), inputs and largest answers: about
+        // 55 MiB each under n2048-gauss.
+        query_memory_bytes: QUERY_MEMORY,
+        scoring: ScoringTable {
+            t_ref: Some(1.0),
+            t_floor: Some(0.01),
+            alpha: None,
+        },
+        ..validator_config(dir.path(), &registry)
+    };
     let mut validator = Validator::new(config, chain, Arc::new(keypair(1)))
         .await
         .unwrap();
     let weight_timer = validator.spawn_weight_timer();
-    let baseline = rss_bytes();
+    let baseline = resident_bytes();
     let sampler = RssSampler::start();
 
     // The weight timer sets weights once the honest miner has passed, while the frame

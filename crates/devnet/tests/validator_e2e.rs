@@ -15,8 +15,10 @@
 //! Expected: weights honest > delayed > every other miner, all others exactly 0, and
 //! each failure stored with its kind.
 
+mod common;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,18 +31,15 @@ use brainlock_api::{
     DecodeLimits, ErrorBody, ErrorCode, Frame, FrameDecoder, FramePayload, InferRequest, KeyId,
     KeyUploadResponse, encode_frame,
 };
-use brainlock_chain::{AxonInfo, Chain, LocalRegistry, Registration, Role};
-use brainlock_daemon::{ChainSource, NeuronConfig, WalletConfig};
-use brainlock_epistula::{AccountId, CryptoType, Keypair};
-use brainlock_miner::MinerConfig;
+use brainlock_chain::{Chain, Role};
+use brainlock_epistula::{AccountId, Keypair};
 use brainlock_validator::config::ScoringTable;
-use brainlock_validator::images::SourceSpec;
 use brainlock_validator::store::{FailureKind, Outcome};
 use brainlock_validator::{Validator, ValidatorConfig};
 use rand::{Rng, RngCore};
 
-const NETUID: u16 = 55;
-const CIRCUIT: &str = "test-tiny";
+use common::*;
+
 const DELAY: Duration = Duration::from_millis(1500);
 const INFER_DEADLINE: Duration = Duration::from_secs(6);
 
@@ -59,27 +58,6 @@ enum Behaviour {
     WrongItem,
 }
 
-fn keypair(seed: u8) -> Keypair {
-    Keypair::from_seed(CryptoType::Sr25519, &[seed; 32])
-}
-
-fn chain_as(registry: &Path, kp: &Keypair) -> LocalRegistry {
-    LocalRegistry::open(registry, NETUID, kp.account_id()).unwrap()
-}
-
-async fn register(registry: &Path, kp: &Keypair, role: Role) {
-    let chain = chain_as(registry, kp);
-    chain
-        .register(Registration {
-            hotkey: kp.account_id(),
-            coldkey: None,
-            role,
-            stake: 0.0,
-        })
-        .await
-        .unwrap();
-}
-
 async fn serve(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -88,26 +66,10 @@ async fn serve(router: Router) -> SocketAddr {
 }
 
 /// A real miner for `kp`, accepting the validator's hotkey; returns its address.
-async fn real_miner(registry: &Path, kp: &Keypair, validator: &str) -> SocketAddr {
-    let mut config = MinerConfig {
-        neuron: NeuronConfig {
-            netuid: NETUID,
-            chain: ChainSource::Registry(registry.to_path_buf()),
-            ..NeuronConfig::default()
-        },
-        bind: "127.0.0.1:0".parse().unwrap(),
-        circuits: vec![CIRCUIT.into()],
-        ..MinerConfig::default()
-    };
-    config.auth.allow = vec![validator.to_string()];
+async fn real_miner(registry: &Path, kp: &Keypair, validator: AccountId) -> SocketAddr {
+    let mut config = miner_config(registry, validator);
     config.limits.key_cache_bytes = 400 << 20;
-    let chain: Arc<dyn Chain> = Arc::new(chain_as(registry, kp));
-    let miner = brainlock_miner::Miner::start(&config, kp.account_id(), chain)
-        .await
-        .unwrap();
-    let addr = miner.local_addr();
-    tokio::spawn(miner.serve(std::future::pending()));
-    addr
+    start_miner(&config, registry, kp).await
 }
 
 #[derive(Clone)]
@@ -312,50 +274,6 @@ async fn front(behaviour: Behaviour, upstream: Option<SocketAddr>) -> SocketAddr
     serve(Router::new().fallback(front_handler).with_state(front)).await
 }
 
-async fn announce(registry: &Path, kp: &Keypair, addr: SocketAddr) {
-    chain_as(registry, kp)
-        .serve_axon(NETUID, AxonInfo::new(addr, 1))
-        .await
-        .unwrap();
-}
-
-fn validator_config(dir: &Path, registry: PathBuf) -> ValidatorConfig {
-    ValidatorConfig {
-        neuron: NeuronConfig {
-            netuid: NETUID,
-            chain: ChainSource::Registry(registry),
-            wallet: WalletConfig {
-                name: "unused".into(),
-                hotkey: "unused".into(),
-                path: dir.join("wallets"),
-            },
-            debug: false,
-        },
-        database: dir.join("validator.sqlite").to_string_lossy().into_owned(),
-        dataset: SourceSpec::Synthetic,
-        dataset_endpoint: "http://127.0.0.1:1".into(),
-        circuit: CIRCUIT.into(),
-        profile: None,
-        batch_size: 1,
-        key_upload_timeout: Duration::from_secs(30),
-        infer_timeout: Some(INFER_DEADLINE),
-        round_timeout: None,
-        weights_interval: Some(0),
-        weights_poll: Duration::from_secs(12),
-        max_concurrent_queries: 4,
-        query_memory_bytes: 4096 << 20,
-        metrics_addr: None,
-        gateway: None,
-        // test-tiny takes well under a second: put the reference and floor there so
-        // speed differences show in the score.
-        scoring: ScoringTable {
-            t_ref: Some(1.0),
-            t_floor: Some(0.01),
-            alpha: None,
-        },
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
     let _ = tracing_subscriber::fmt()
@@ -365,8 +283,7 @@ async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("registry.json");
     let validator_kp = keypair(1);
-    let validator_ss58 = validator_kp.account_id().to_ss58();
-    register(&registry, &validator_kp, Role::Validator).await;
+    register(&registry, &validator_kp, Role::Validator, 0.0).await;
 
     let behaviours = [
         Behaviour::Honest,
@@ -384,11 +301,11 @@ async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
     let mut miners = Vec::new();
     for (i, &behaviour) in behaviours.iter().enumerate() {
         let kp = keypair(10 + i as u8);
-        register(&registry, &kp, Role::Miner).await;
+        register(&registry, &kp, Role::Miner, 0.0).await;
         let addr = match behaviour {
-            Behaviour::Honest => real_miner(&registry, &kp, &validator_ss58).await,
+            Behaviour::Honest => real_miner(&registry, &kp, validator_kp.account_id()).await,
             Behaviour::Delayed | Behaviour::SkipFifth => {
-                let upstream = real_miner(&registry, &kp, &validator_ss58).await;
+                let upstream = real_miner(&registry, &kp, validator_kp.account_id()).await;
                 front(behaviour, Some(upstream)).await
             }
             Behaviour::Refused => {
@@ -402,7 +319,19 @@ async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
     }
 
     let chain: Arc<dyn Chain> = Arc::new(chain_as(&registry, &validator_kp));
-    let config = validator_config(dir.path(), registry.clone());
+    let config = ValidatorConfig {
+        dataset_endpoint: "http://127.0.0.1:1".into(),
+        key_upload_timeout: Duration::from_secs(30),
+        infer_timeout: Some(INFER_DEADLINE),
+        // test-tiny takes well under a second: put the reference and floor there so
+        // speed differences show in the score.
+        scoring: ScoringTable {
+            t_ref: Some(1.0),
+            t_floor: Some(0.01),
+            alpha: None,
+        },
+        ..validator_config(dir.path(), &registry)
+    };
     let mut validator = Validator::new(config.clone(), chain.clone(), Arc::new(keypair(1)))
         .await
         .unwrap();

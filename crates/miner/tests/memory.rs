@@ -4,44 +4,13 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
-
 use brainlock_api::ClientError;
 use brainlock_api::ErrorCode;
 use brainlock_fhe::{ClientKey, Profile};
 use brainlock_miner::circuits::key_expansion_bytes;
+use brainlock_testkit::rss::{RssSampler, resident_bytes};
 use bytes::Bytes;
 use common::*;
-
-/// Samples this process's resident set every few milliseconds until stopped.
-struct RssSampler {
-    peak: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl RssSampler {
-    fn start() -> Self {
-        let peak = Arc::new(AtomicUsize::new(rss_bytes()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (p, s) = (peak.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                p.fetch_max(rss_bytes(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        Self { peak, stop, thread }
-    }
-
-    fn finish(self) -> usize {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap();
-        self.peak.load(Ordering::Relaxed)
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_uploads_stay_under_the_memory_cap() {
@@ -57,7 +26,7 @@ async fn many_concurrent_uploads_stay_under_the_memory_cap() {
     let mut config = test_config();
     config.limits.key_cache_bytes = 2 * profile.expanded_key_bytes() + (1 << 20);
     let cap = config.limits.memory_cap_bytes(key_expansion_bytes(profile));
-    let baseline = rss_bytes();
+    let baseline = resident_bytes();
     let sampler = RssSampler::start();
     let miner = TestMiner::start(config).await;
 

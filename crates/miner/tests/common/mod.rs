@@ -198,11 +198,3 @@ pub(crate) fn decrypt(payload: &[u8]) -> Vec<i64> {
     assert!(!output.has_trivial_ciphertext());
     keys().client.decrypt_output(&circuit, &output).unwrap()
 }
-
-/// Resident set size of this process, from /proc.
-pub(crate) fn rss_bytes() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}

@@ -1,0 +1,105 @@
+//! What the whole-subnet tests share: hotkeys, the local registry acting as one of them,
+//! real miners on loopback, and a validator configured over them. Each test binary uses
+//! part of it.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use brainlock_chain::{AxonInfo, Chain, LocalRegistry, Registration, Role};
+use brainlock_daemon::{ChainSource, NeuronConfig, WalletConfig};
+use brainlock_epistula::{AccountId, CryptoType, Keypair};
+use brainlock_miner::{Miner, MinerConfig};
+use brainlock_validator::ValidatorConfig;
+use brainlock_validator::images::SourceSpec;
+
+pub(crate) const NETUID: u16 = 55;
+/// The 32-lookup demo circuit: a query takes well under a second.
+pub(crate) const CIRCUIT: &str = "test-tiny";
+
+/// A deterministic sr25519 hotkey.
+pub(crate) fn keypair(seed: u8) -> Keypair {
+    Keypair::from_seed(CryptoType::Sr25519, &[seed; 32])
+}
+
+/// The local registry at `registry`, acting as `kp`.
+pub(crate) fn chain_as(registry: &Path, kp: &Keypair) -> LocalRegistry {
+    LocalRegistry::open(registry, NETUID, kp.account_id()).unwrap()
+}
+
+/// Registers `kp` with `role` and `stake`; returns the registry acting as `kp`.
+pub(crate) async fn register(
+    registry: &Path,
+    kp: &Keypair,
+    role: Role,
+    stake: f64,
+) -> LocalRegistry {
+    let chain = chain_as(registry, kp);
+    chain
+        .register(Registration {
+            hotkey: kp.account_id(),
+            coldkey: None,
+            role,
+            stake,
+        })
+        .await
+        .unwrap();
+    chain
+}
+
+/// Announces `addr` as `kp`'s axon.
+pub(crate) async fn announce(registry: &Path, kp: &Keypair, addr: SocketAddr) {
+    chain_as(registry, kp)
+        .serve_axon(NETUID, AxonInfo::new(addr, 1))
+        .await
+        .unwrap();
+}
+
+/// A miner of [`CIRCUIT`] on a loopback port, on the registry, accepting `validator`.
+pub(crate) fn miner_config(registry: &Path, validator: AccountId) -> MinerConfig {
+    let mut config = MinerConfig {
+        neuron: NeuronConfig {
+            netuid: NETUID,
+            chain: ChainSource::Registry(registry.to_path_buf()),
+            ..NeuronConfig::default()
+        },
+        bind: "127.0.0.1:0".parse().unwrap(),
+        circuits: vec![CIRCUIT.into()],
+        ..MinerConfig::default()
+    };
+    config.auth.allow = vec![validator.to_string()];
+    config
+}
+
+/// Starts a real miner for `kp` with `config` and serves it until the test ends;
+/// returns its address.
+pub(crate) async fn start_miner(config: &MinerConfig, registry: &Path, kp: &Keypair) -> SocketAddr {
+    let chain: Arc<dyn Chain> = Arc::new(chain_as(registry, kp));
+    let miner = Miner::start(config, kp.account_id(), chain).await.unwrap();
+    let addr = miner.local_addr();
+    tokio::spawn(miner.serve(std::future::pending()));
+    addr
+}
+
+/// A validator of [`CIRCUIT`] on the registry, with its database in `dir`, synthetic
+/// images, and weights set after every round; tests adjust deadlines and limits.
+pub(crate) fn validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {
+    ValidatorConfig {
+        neuron: NeuronConfig {
+            netuid: NETUID,
+            chain: ChainSource::Registry(registry.to_path_buf()),
+            wallet: WalletConfig {
+                name: "unused".into(),
+                hotkey: "unused".into(),
+                path: dir.join("wallets"),
+            },
+            debug: false,
+        },
+        database: dir.join("validator.sqlite").to_string_lossy().into_owned(),
+        dataset: SourceSpec::Synthetic,
+        circuit: CIRCUIT.into(),
+        weights_interval: Some(0),
+        ..ValidatorConfig::default()
+    }
+}
