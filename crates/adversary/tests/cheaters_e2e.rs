@@ -67,6 +67,9 @@ fn spawn_miner(
             CIRCUIT,
         ])
         .args(["--workers", "1", "--auth.allow", validator])
+        // Eight miners on one host: like their API ports, their metrics ports must
+        // differ; none is scraped here.
+        .args(["--metrics-port", "0"])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     if let Some(cheat) = cheat {

@@ -36,8 +36,10 @@ pub enum ChainError {
     Decode(String),
     #[error("the chain rejected the transaction: {0}")]
     Rejected(String),
-    #[error("timelock encryption failed: {0}")]
-    Timelock(String),
+    /// The source is the timelock crate's error, boxed: this crate does not depend on
+    /// the implementation that commits weights.
+    #[error("timelock encryption failed")]
+    Timelock(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("invalid configuration: {0}")]
     Config(String),
 }

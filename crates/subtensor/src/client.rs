@@ -311,7 +311,7 @@ impl Chain for SubtensorChain {
                 unix_now(),
             );
             let encrypted = commit::encrypt_commit(&payload, reveal_round)
-                .map_err(|e| ChainError::Timelock(e.to_string()))?;
+                .map_err(|e| ChainError::Timelock(Box::new(e)))?;
             let call = calls::commit_timelocked_mechanism_weights(
                 netuid,
                 mecid,
