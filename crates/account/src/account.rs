@@ -19,6 +19,7 @@ use crate::ss58::{self, BITTENSOR_PREFIX, Ss58Error};
 pub struct AccountId(pub [u8; 32]);
 
 impl AccountId {
+    /// The raw 32-byte public key.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }

@@ -5,6 +5,8 @@
 //! code so that everything that names an account (chain types, Epistula, daemons) can
 //! depend on it cheaply.
 
+#![deny(missing_docs)]
+
 mod account;
 pub mod ss58;
 

@@ -25,19 +25,31 @@ const MAX_ADDRESS_CHARS: usize = 64;
 /// Why a string is not a usable SS58 address.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum Ss58Error {
+    /// The string holds characters outside the base58 alphabet.
     #[error("not base58: {0}")]
     Base58(#[from] bs58::decode::Error),
+    /// The string is far longer than any SS58 address; its length in bytes.
     #[error("{0} characters is too long for an SS58 address")]
     TooLong(usize),
+    /// The decoded bytes are not prefix, 32-byte account and 2-byte checksum;
+    /// their count, prefix and checksum included.
     #[error("decodes to {0} bytes, which is not a 32-byte account address")]
     Length(usize),
+    /// The network prefix is reserved (46, 47), over 16383, or not a valid first byte;
+    /// the refused value.
     #[error("invalid or reserved network prefix {0}")]
     Prefix(u16),
+    /// The checksum does not match the prefix and account: usually a typo.
     #[error("checksum mismatch (mistyped address?)")]
     Checksum,
     /// A well-formed address of another network; only [`crate::AccountId`] returns this.
     #[error("address has network prefix {found}; Bittensor addresses use prefix {expected}")]
-    WrongPrefix { expected: u16, found: u16 },
+    WrongPrefix {
+        /// The prefix the caller requires (42 for Bittensor).
+        expected: u16,
+        /// The prefix the address carries.
+        found: u16,
+    },
 }
 
 fn checksum(payload: &[u8]) -> [u8; CHECKSUM_LEN] {

@@ -20,25 +20,45 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 256 << 20;
 /// a hostile peer cannot make the client buffer more than this.
 pub const MAX_JSON_REPLY_BYTES: usize = 64 << 10;
 
+/// Why a call to a miner or a gateway failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The HTTP exchange itself failed: connection refused or reset, timeout, bad TLS.
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
+    /// The server refused the request with a 4xx/5xx answer.
     #[error("server answered {status}: {}", body.as_ref().map_or_else(|| "(no error body)".to_owned(), |b| b.to_string()))]
     Api {
+        /// HTTP status code of the answer.
         status: u16,
+        /// The answer's [`ErrorBody`], if it sent a well-formed one.
         body: Option<ErrorBody>,
     },
+    /// The result stream broke: a frame too large, malformed or cut short.
     #[error("result stream: {0}")]
     Frame(#[from] FrameError),
+    /// The request could not be encoded within the wire format's limits.
     #[error("invalid request: {0}")]
     Request(#[from] RequestError),
+    /// The key upload was acknowledged under another id than the key's content hash.
     #[error("server returned key id {returned} for a key whose id is {expected}")]
-    KeyIdMismatch { expected: KeyId, returned: KeyId },
+    KeyIdMismatch {
+        /// SHA-256 of the key bytes sent.
+        expected: KeyId,
+        /// The id the server said it stored.
+        returned: KeyId,
+    },
+    /// A 2xx answer whose JSON body did not parse; the parser's message.
     #[error("malformed answer: {0}")]
     Decode(String),
+    /// An answer went past a size bound this client enforces.
     #[error("{what} exceeds the {max}-byte limit")]
-    TooLarge { what: &'static str, max: usize },
+    TooLarge {
+        /// Which answer (e.g. `"miner info"`, `"result stream"`).
+        what: &'static str,
+        /// The bound, in bytes.
+        max: usize,
+    },
 }
 
 impl ClientError {
@@ -52,6 +72,7 @@ impl ClientError {
         }
     }
 
+    /// The HTTP status the server refused with, if it answered at all.
     pub fn status(&self) -> Option<u16> {
         match self {
             ClientError::Api { status, .. } => Some(*status),
@@ -134,6 +155,7 @@ impl MinerClient {
         self
     }
 
+    /// The absolute URL of `route` (e.g. `/v1/info`) on this client's server.
     pub fn url(&self, route: &str) -> String {
         format!("{}{route}", self.base_url)
     }

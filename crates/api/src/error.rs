@@ -153,11 +153,14 @@ impl fmt::Display for ErrorCode {
 /// The JSON body of every 4xx/5xx answer of the miner API and the gateway.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// Stable machine-readable reason; decides the HTTP status.
     pub code: ErrorCode,
+    /// Human-readable detail, for logs; never parse it.
     pub message: String,
 }
 
 impl ErrorBody {
+    /// An error body with this code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
@@ -165,10 +168,12 @@ impl ErrorBody {
         }
     }
 
+    /// The HTTP status this body is sent with (its code's).
     pub const fn http_status(&self) -> u16 {
         self.code.http_status()
     }
 
+    /// The body as the JSON text sent on the wire.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("an ErrorBody always serializes")
     }

@@ -20,18 +20,38 @@ pub const FRAME_HEADER_LEN: usize = FRAME_LENGTH_PREFIX_LEN + BODY_HEADER_LEN;
 const KIND_RESULT: u8 = 0;
 const KIND_ERROR: u8 = 1;
 
+/// Why a result stream could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
+    /// A frame's length prefix is over the decoder's limit.
     #[error("frame of {len} bytes exceeds the {max}-byte limit")]
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        /// The announced frame body length, in bytes.
+        len: usize,
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// A frame body too short to hold its index and kind.
     #[error("frame of {len} bytes is shorter than its {BODY_HEADER_LEN}-byte header")]
-    TooShort { len: usize },
+    TooShort {
+        /// The frame body length, in bytes.
+        len: usize,
+    },
+    /// The kind byte is neither result (0) nor error (1).
     #[error("unknown frame kind {0}")]
     UnknownKind(u8),
+    /// An error frame's message is not valid UTF-8.
     #[error("error frame for item {index} is not UTF-8")]
-    ErrorNotUtf8 { index: u32 },
+    ErrorNotUtf8 {
+        /// Batch index of the item it reports on.
+        index: u32,
+    },
+    /// The stream ended part-way through a frame.
     #[error("stream ended inside a frame ({buffered} bytes left over)")]
-    Truncated { buffered: usize },
+    Truncated {
+        /// Bytes received of the unfinished frame.
+        buffered: usize,
+    },
 }
 
 /// What a frame carries for its item.
@@ -43,10 +63,13 @@ pub enum FramePayload {
     Error(String),
 }
 
+/// One item's answer in an infer response stream: its encrypted output or why it failed.
+/// Frames may arrive in any order; `index` ties each to its input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
     /// Index of the item in the request's batch.
     pub index: u32,
+    /// The item's encrypted output, or the miner's error for it.
     pub payload: FramePayload,
 }
 
@@ -110,6 +133,7 @@ impl FrameDecoder {
         }
     }
 
+    /// Appends bytes received from the stream; take whole frames out afterwards.
     pub fn push(&mut self, chunk: &[u8]) {
         self.buffer.extend_from_slice(chunk);
     }

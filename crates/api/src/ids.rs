@@ -10,18 +10,34 @@ use sha2::{Digest, Sha256};
 /// binary infer request, so this must stay below 256.
 pub const MAX_NAME_LEN: usize = 64;
 
+/// Why a circuit, profile or key id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
+    /// The name is the empty string.
     #[error("{kind} must not be empty")]
-    Empty { kind: &'static str },
+    Empty {
+        /// Which id (e.g. `"circuit id"`).
+        kind: &'static str,
+    },
+    /// The name is longer than [`MAX_NAME_LEN`].
     #[error("{kind} is {len} bytes long, at most {max} allowed")]
     TooLong {
+        /// Which id (e.g. `"circuit id"`).
         kind: &'static str,
+        /// The name's length, in bytes.
         len: usize,
+        /// The limit, in bytes.
         max: usize,
     },
+    /// The name has a character outside `[A-Za-z0-9._-]`.
     #[error("{kind} {name:?} may only contain ASCII letters, digits, '-', '_' and '.'")]
-    BadCharacter { kind: &'static str, name: String },
+    BadCharacter {
+        /// Which id (e.g. `"profile id"`).
+        kind: &'static str,
+        /// The refused name, as given.
+        name: String,
+    },
+    /// A key id that is not exactly 64 hex digits; the refused text.
     #[error("key id must be 64 hex digits: {0}")]
     BadKeyHex(String),
 }
@@ -64,6 +80,7 @@ macro_rules! name_id {
                 Ok(Self(name))
             }
 
+            /// The validated name, as sent on the wire.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -129,6 +146,7 @@ name_id!(
 pub struct KeyId([u8; 32]);
 
 impl KeyId {
+    /// Length of a key id, in bytes (a SHA-256 digest).
     pub const LEN: usize = 32;
 
     /// The id of the key whose wire bytes are `key_bytes`.
@@ -136,14 +154,17 @@ impl KeyId {
         Self(Sha256::digest(key_bytes).into())
     }
 
+    /// The key id with this raw digest (no check: any 32 bytes are an id).
     pub const fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
 
+    /// The raw 32-byte digest.
     pub const fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 
+    /// The id as 64 lowercase hex digits, its JSON and URL spelling.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }

@@ -9,7 +9,11 @@ use crate::ids::{CircuitId, KeyId, ProfileId};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Backend {
+    /// Bootstraps run on the CPU.
+    /// Spelled `"cpu"` in JSON.
     Cpu,
+    /// Bootstraps run on an NVIDIA GPU.
+    /// Spelled `"cuda"` in JSON.
     Cuda,
 }
 
@@ -35,9 +39,13 @@ pub struct MinerInfo {
     pub software_version: String,
     /// The miner's hotkey, SS58 (prefix 42).
     pub hotkey: String,
+    /// Circuits the miner can evaluate.
     pub circuits: Vec<CircuitId>,
+    /// Parameter profiles whose evaluation keys the miner accepts.
     pub profiles: Vec<ProfileId>,
+    /// Where the miner runs its bootstraps.
     pub backend: Backend,
+    /// Sizes the miner accepts; larger requests are refused.
     pub limits: MinerLimits,
 }
 
@@ -52,20 +60,28 @@ impl MinerInfo {
 /// customer needs the hotkey to sign for it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayInfo {
+    /// [`crate::PROTOCOL_VERSION`] of the gateway.
     pub protocol_version: u16,
+    /// The validator software's own version (free text, e.g. the crate version).
     pub software_version: String,
     /// The validator's hotkey, SS58: Epistula requests are signed for it.
     pub hotkey: String,
+    /// Circuits customers may query through this gateway.
     pub circuits: Vec<CircuitId>,
+    /// Parameter profiles whose evaluation keys the gateway accepts.
     pub profiles: Vec<ProfileId>,
+    /// Sizes a customer's uploads and requests must stay within.
     pub limits: CustomerLimits,
 }
 
 /// Sizes a gateway customer must stay within.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerLimits {
+    /// Largest evaluation key upload, in wire bytes.
     pub max_key_bytes: u64,
+    /// Largest infer request body, in wire bytes.
     pub max_body_bytes: u64,
+    /// Most inputs in one infer request.
     pub max_batch: u32,
     /// Requests must hold exactly `max_batch` inputs.
     pub exact_batch: bool,

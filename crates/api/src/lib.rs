@@ -13,6 +13,8 @@
 //! each length against what is actually there before allocating, so a truncated or
 //! lying buffer is an error, never a panic or a huge allocation.
 
+#![deny(missing_docs)]
+
 #[cfg(feature = "client")]
 pub mod client;
 pub mod error;

@@ -22,6 +22,7 @@ use crate::PROTOCOL_VERSION;
 use crate::error::ErrorCode;
 use crate::ids::{CircuitId, IdError, KeyId, ProfileId};
 
+/// First 4 bytes of every infer request body (`BLIR`), so a stray body is told apart.
 pub const REQUEST_MAGIC: [u8; 4] = *b"BLIR";
 
 /// Bytes before the circuit id: magic, version, reserved, key id.
@@ -31,45 +32,88 @@ const ITEM_LENGTH_PREFIX_LEN: usize = 4;
 /// Bounds a decoder enforces before it trusts any length in the body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeLimits {
+    /// Most inputs in one request.
     pub max_items: usize,
+    /// Largest single serialized input, in bytes.
     pub max_item_bytes: usize,
+    /// Largest whole request body, in bytes.
     pub max_total_bytes: usize,
 }
 
+/// Why an infer request body could not be decoded or encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
+    /// The whole body is over [`DecodeLimits::max_total_bytes`].
     #[error("request body is {len} bytes, at most {max} allowed")]
-    BodyTooLarge { len: usize, max: usize },
-    #[error("not an infer request (bad magic bytes)")]
-    BadMagic,
-    #[error("infer request version {got} is not supported (this peer speaks {supported})")]
-    UnsupportedVersion { got: u16, supported: u16 },
-    #[error("reserved header field is {0:#06x}, must be 0")]
-    ReservedNotZero(u16),
-    #[error("request truncated: {what} needs {needed} bytes, {available} left")]
-    Truncated {
-        what: &'static str,
-        needed: usize,
-        available: usize,
-    },
-    #[error(transparent)]
-    BadId(#[from] IdError),
-    #[error("circuit or profile id is not ASCII")]
-    IdNotAscii,
-    #[error("request holds no inputs")]
-    EmptyBatch,
-    #[error("request holds {count} inputs, at most {max} allowed")]
-    TooManyItems { count: usize, max: usize },
-    #[error("input {index} is empty")]
-    EmptyItem { index: usize },
-    #[error("input {index} is {len} bytes, at most {max} allowed")]
-    ItemTooLarge {
-        index: usize,
+    BodyTooLarge {
+        /// The body length, in bytes.
         len: usize,
+        /// The limit, in bytes.
         max: usize,
     },
+    /// The body does not start with [`REQUEST_MAGIC`].
+    #[error("not an infer request (bad magic bytes)")]
+    BadMagic,
+    /// The body's format version is not [`PROTOCOL_VERSION`].
+    #[error("infer request version {got} is not supported (this peer speaks {supported})")]
+    UnsupportedVersion {
+        /// The version in the body.
+        got: u16,
+        /// The version this peer speaks.
+        supported: u16,
+    },
+    /// The reserved header field is not zero; its value.
+    #[error("reserved header field is {0:#06x}, must be 0")]
+    ReservedNotZero(u16),
+    /// The body ends before a field it announces.
+    #[error("request truncated: {what} needs {needed} bytes, {available} left")]
+    Truncated {
+        /// Which field was cut short.
+        what: &'static str,
+        /// Bytes the field needs.
+        needed: usize,
+        /// Bytes left in the body.
+        available: usize,
+    },
+    /// The circuit or profile id is not a valid name.
+    #[error(transparent)]
+    BadId(#[from] IdError),
+    /// The circuit or profile id holds non-ASCII bytes.
+    #[error("circuit or profile id is not ASCII")]
+    IdNotAscii,
+    /// The request holds no inputs.
+    #[error("request holds no inputs")]
+    EmptyBatch,
+    /// The request holds more inputs than [`DecodeLimits::max_items`].
+    #[error("request holds {count} inputs, at most {max} allowed")]
+    TooManyItems {
+        /// Inputs in the request.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An input is zero bytes long.
+    #[error("input {index} is empty")]
+    EmptyItem {
+        /// Its batch index.
+        index: usize,
+    },
+    /// An input is over [`DecodeLimits::max_item_bytes`].
+    #[error("input {index} is {len} bytes, at most {max} allowed")]
+    ItemTooLarge {
+        /// Its batch index.
+        index: usize,
+        /// Its length, in bytes.
+        len: usize,
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// Bytes follow the last input announced.
     #[error("{count} unexpected bytes after the last input")]
-    TrailingBytes { count: usize },
+    TrailingBytes {
+        /// How many bytes.
+        count: usize,
+    },
 }
 
 impl RequestError {
@@ -89,8 +133,11 @@ impl RequestError {
 /// One batch of encrypted inputs for one circuit, under one uploaded evaluation key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InferRequest {
+    /// The uploaded evaluation key the inputs are encrypted under.
     pub key_id: KeyId,
+    /// The circuit to evaluate on each input.
     pub circuit: CircuitId,
+    /// The parameter profile of the key and inputs.
     pub profile: ProfileId,
     /// Serialized encrypted inputs, one per batch item (opaque to this crate).
     pub inputs: Vec<Bytes>,

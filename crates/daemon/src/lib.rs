@@ -9,6 +9,8 @@
 //! - [`metrics`]: the Prometheus endpoint (feature `metrics`);
 //! - [`signal`]: when to shut down.
 
+#![deny(missing_docs)]
+
 pub mod logging;
 #[cfg(feature = "metrics")]
 pub mod metrics;

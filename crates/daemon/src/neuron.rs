@@ -55,6 +55,8 @@ pub struct NeuronArgs {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubtensorTable {
+    /// `network` (`finney`, `test`, `local` or a `ws(s)://` URL); `--subtensor.network`
+    /// wins over it.
     pub network: Option<String>,
 }
 
@@ -62,8 +64,11 @@ pub struct SubtensorTable {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WalletTable {
+    /// `name`: the wallet (folder under `path`); `--wallet.name` wins over it.
     pub name: Option<String>,
+    /// `hotkey`: the hotkey file inside the wallet; `--wallet.hotkey` wins over it.
     pub hotkey: Option<String>,
+    /// `path`: the wallets folder; `--wallet.path` wins over it.
     pub path: Option<PathBuf>,
 }
 
@@ -71,16 +76,22 @@ pub struct WalletTable {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoggingTable {
+    /// `debug`: debug logs; `--logging.debug` turns them on whatever this says.
     pub debug: Option<bool>,
 }
 
 /// The neuron's keys and tables as a daemon's config file held them.
 #[derive(Debug, Default)]
 pub struct NeuronFile {
+    /// Top-level `netuid`: the subnet uid.
     pub netuid: Option<u16>,
+    /// Top-level `registry`: a local registry file, to run without a chain.
     pub registry: Option<PathBuf>,
+    /// The `[subtensor]` table.
     pub subtensor: SubtensorTable,
+    /// The `[wallet]` table.
     pub wallet: WalletTable,
+    /// The `[logging]` table.
     pub logging: LoggingTable,
 }
 
@@ -96,7 +107,9 @@ pub enum ChainSource {
 /// The hotkey a neuron signs with, in the Bittensor wallet layout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalletConfig {
+    /// The wallet: a folder under `path` (Bittensor's `--wallet.name`).
     pub name: String,
+    /// The hotkey file inside the wallet (Bittensor's `--wallet.hotkey`).
     pub hotkey: String,
     /// Root of the wallets (`~/.bittensor/wallets`).
     pub path: PathBuf,
@@ -116,9 +129,13 @@ impl Default for WalletConfig {
 /// The resolved neuron settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NeuronConfig {
+    /// The subnet uid the neuron serves and sets weights on.
     pub netuid: u16,
+    /// Where the metagraph comes from and the weights go.
     pub chain: ChainSource,
+    /// The hotkey the neuron signs with.
     pub wallet: WalletConfig,
+    /// Whether debug logs are on (`RUST_LOG` still overrides).
     pub debug: bool,
 }
 
@@ -133,25 +150,37 @@ impl Default for NeuronConfig {
     }
 }
 
+/// Why a neuron could not load its hotkey or open its chain.
 #[derive(Debug, thiserror::Error)]
 pub enum NeuronError {
+    /// The wallet's hotkey file is missing, unreadable or malformed.
     #[error("cannot load hotkey {name}/{hotkey} from {}", dir.display())]
     Hotkey {
+        /// The wallets folder searched.
         dir: PathBuf,
+        /// The wallet name.
         name: String,
+        /// The hotkey name inside the wallet.
         hotkey: String,
+        /// What the wallet loader reported.
         #[source]
         source: WalletError,
     },
+    /// The local registry file could not be opened or parsed.
     #[error("cannot open the local registry {}", path.display())]
     Registry {
+        /// The registry file.
         path: PathBuf,
+        /// What the registry reported.
         #[source]
         source: ChainError,
     },
+    /// No connection to the subtensor network could be made.
     #[error("cannot connect to subtensor {network:?}")]
     Subtensor {
+        /// The network asked for: a name or a `ws(s)://` URL.
         network: String,
+        /// What the chain client reported.
         #[source]
         source: ChainError,
     },

@@ -15,27 +15,39 @@ use subtle::ConstantTimeEq;
 
 use crate::config::{CustomerConfig, GatewayConfig, QuotaConfig};
 
+/// Why the customer list could not be turned into an authenticator.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthSetupError {
+    /// A customer's `hotkey` is not an SS58 address.
     #[error("customer {name:?}: hotkey {hotkey:?} is not an SS58 address: {reason}")]
     BadHotkey {
+        /// The customer's name.
         name: String,
+        /// The refused hotkey, as configured.
         hotkey: String,
+        /// Why it does not decode as SS58.
         reason: String,
     },
+    /// A customer's `api_key_sha256` is not 64 hex digits.
     #[error("customer {name:?}: api_key_sha256 is not 32 bytes of hex")]
-    BadKeyHash { name: String },
+    BadKeyHash {
+        /// The customer's name.
+        name: String,
+    },
 }
 
 /// An authenticated customer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Customer {
+    /// The customer's configured name, used in logs and to key its quota.
     pub name: String,
+    /// The allowances this customer is held to (its own or the gateway default).
     pub quota: QuotaConfig,
 }
 
 /// The customer behind a request's headers, and what is left to check on its body.
 pub struct Identified {
+    /// Who sent the request.
     pub customer: Customer,
     /// `Some` for Epistula requests: the signature still has to cover the body.
     pub pending_signature: Option<VerifiedHeaders>,

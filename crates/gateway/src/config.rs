@@ -12,18 +12,31 @@ use sha2::{Digest, Sha256};
 /// Prefix of every API key the gateway issues, so a leaked key is recognizable.
 pub const API_KEY_PREFIX: &str = "blk_";
 
+/// Why a gateway configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// A customer's name is empty or blank.
     #[error("customer #{index} has an empty name")]
-    EmptyName { index: usize },
+    EmptyName {
+        /// Its position in `customers`, from 0.
+        index: usize,
+    },
+    /// Two customers have the same name; that name.
     #[error("customer {0:?} is listed twice")]
     DuplicateName(String),
+    /// A customer has neither an API key hash nor a hotkey; its name.
     #[error("customer {0:?} has neither an API key hash nor a hotkey: nobody could use it")]
     NoCredential(String),
+    /// A customer's `api_key_sha256` is not 64 hex digits.
     #[error("customer {name:?}: api_key_sha256 must be 64 hex digits")]
-    BadKeyHash { name: String },
+    BadKeyHash {
+        /// The customer's name.
+        name: String,
+    },
+    /// Two customers have the same API key hash or hotkey; their names.
     #[error("customers {0:?} and {1:?} share a credential")]
     SharedCredential(String, String),
+    /// A limit is zero; its TOML path (e.g. `limits.max_batch`).
     #[error("{0} must be positive")]
     NotPositive(&'static str),
 }
@@ -94,6 +107,7 @@ impl Default for GatewayLimits {
 }
 
 impl GatewayLimits {
+    /// How long an uploaded key stays usable (`key_ttl_seconds`).
     pub fn key_ttl(&self) -> Duration {
         Duration::from_secs(self.key_ttl_seconds)
     }
@@ -129,9 +143,11 @@ pub struct CustomerConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
+    /// Sizes every request must stay within (`[gateway.limits]`).
     pub limits: GatewayLimits,
     /// Quota of customers that do not set their own.
     pub quota: QuotaConfig,
+    /// The admitted customers; nobody else gets in.
     pub customers: Vec<CustomerConfig>,
 }
 

@@ -16,7 +16,9 @@ use brainlock_api::server::ApiError;
 /// One uploaded key.
 #[derive(Debug, Clone)]
 pub struct StoredKey {
+    /// The key's content id (SHA-256 of `bytes`), which the customer names it by.
     pub id: KeyId,
+    /// The parameter profile the key was checked against.
     pub profile: &'static Profile,
     /// The wire bytes exactly as uploaded (what the miner receives).
     pub bytes: Bytes,
@@ -48,6 +50,8 @@ impl Store {
     }
 }
 
+/// The evaluation keys customers have uploaded, each held until its TTL runs out
+/// or newer keys evict it. Cloning shares the one store.
 #[derive(Debug, Clone, Default)]
 pub struct KeyStore {
     inner: Arc<Mutex<Store>>,

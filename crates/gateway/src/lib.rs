@@ -11,6 +11,8 @@
 //! `brainlock_gateway::router(GatewayState::new(config, hotkey, workload, relay)?)` on
 //! its own listener.
 
+#![deny(missing_docs)]
+
 pub mod auth;
 pub mod config;
 pub mod keys;

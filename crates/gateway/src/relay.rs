@@ -17,7 +17,9 @@ use futures_util::Stream;
 pub struct RelayRequest {
     /// Customer name (for logs and the validator's own accounting; never sent on).
     pub customer: String,
+    /// The circuit to run: the validator's own synthetic one.
     pub circuit: CircuitId,
+    /// The parameter profile of the key and inputs.
     pub profile: ProfileId,
     /// Id of `key_bytes` (SHA-256), as the miner will compute it.
     pub key_id: KeyId,

@@ -13,12 +13,16 @@ use crate::keys::KeyStore;
 use crate::quota::QuotaBook;
 use crate::relay::Relay;
 
+/// Why a gateway could not be set up from its configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
+    /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A customer's credentials could not be parsed.
     #[error(transparent)]
     Auth(#[from] AuthSetupError),
+    /// The workload's circuit or profile name is not a valid wire id.
     #[error("circuit or profile name is not a valid wire id: {0}")]
     BadId(#[from] IdError),
 }
@@ -27,7 +31,9 @@ pub enum GatewayError {
 /// synthetic queries, so relayed requests have the same shapes.
 #[derive(Debug, Clone)]
 pub struct Workload {
+    /// The circuit customers may query.
     pub circuit: Arc<Circuit>,
+    /// The parameter profile their keys and inputs must use.
     pub profile: &'static Profile,
 }
 

@@ -61,20 +61,28 @@ impl Default for GatePolicy {
     }
 }
 
+/// Why gates could not be derived for a (circuit, profile, batch size).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GateError {
+    /// The batch size is 0.
     #[error("batch size must be at least 1")]
     EmptyBatch,
+    /// [`GatePolicy::honest_query_failure`] is not strictly between 0 and 1; its value.
     #[error("honest_query_failure = {0} must lie in (0, 1)")]
     FailureBudget(f64),
+    /// [`GatePolicy::noise_tolerance`] is below 1 or not finite; its value.
     #[error("noise_tolerance = {0} must be finite and at least 1")]
     Tolerance(f64),
+    /// [`GatePolicy::simulated_items`] is under 20: too few to fit the gates on.
     #[error("simulated_items must be at least 20")]
     TooFewItems,
+    /// The circuit has no output layer to judge.
     #[error("the circuit has no output")]
     NoOutput,
+    /// The circuit is malformed, so it cannot be simulated.
     #[error("the circuit does not simulate")]
     Circuit(#[from] ValidationError),
+    /// A sampled simulation input does not fit the circuit's input shape.
     #[error("simulation input: {0}")]
     Input(#[from] InputError),
 }
@@ -93,10 +101,17 @@ pub enum GateRule {
         log_inverse_budget: f64,
     },
     /// Several lookup layers: at least `e_min` of the outputs exactly right.
-    ExactFraction { e_min: f64 },
+    ExactFraction {
+        /// Lowest fraction of outputs equal to the simulation's that passes, in `[0, 1]`.
+        e_min: f64,
+    },
     /// Logits: the top-1 class, or the runner-up where the simulation's top-two margin
     /// is at most `top2_margin`.
-    Classifier { top2_margin: i64 },
+    Classifier {
+        /// Largest top-two logit gap (in output units) at which the runner-up
+        /// class is also accepted.
+        top2_margin: i64,
+    },
 }
 
 impl std::fmt::Display for GateRule {
@@ -119,6 +134,7 @@ impl std::fmt::Display for GateRule {
 /// The gates of one (circuit, profile, batch size).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Gates {
+    /// Items per query these gates were derived for.
     pub batch: usize,
     /// The honest failure budget of one item: the query's, split over its items.
     pub item_failure: f64,
@@ -126,9 +142,11 @@ pub struct Gates {
     /// each item has its own bound ([`ItemExpectation::c_min`]); this is then their
     /// mean over the simulated items, for the record.
     pub c_min: f64,
+    /// How each item's outputs are judged, beyond the cosine.
     pub rule: GateRule,
     /// For the record: the noise-aware simulation's items and their mean cosine.
     pub simulated_items: usize,
+    /// Mean cosine of those items with the exact simulation.
     pub simulated_cosine_mean: f64,
     /// The mean exact-match floor an item faced in the simulation (image circuits).
     pub simulated_e_min_mean: Option<f64>,
@@ -348,6 +366,7 @@ pub fn upper_normal_quantile(p: f64) -> f64 {
 /// likely each output is to differ from the exact one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ItemExpectation {
+    /// The exact simulation's outputs, one per returned ciphertext.
     pub outputs: Vec<i64>,
     /// Lowest cosine with `outputs` that passes: the gates' `c_min`, or under the
     /// per-output rule a bound from this item's own odds.

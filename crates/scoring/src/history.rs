@@ -36,10 +36,12 @@ impl QueryRecord {
         }
     }
 
+    /// The query's score: 0 if it failed.
     pub fn score(&self) -> f64 {
         self.score
     }
 
+    /// Whether the query failed (a failure counts against [`crate::FAILURE_TOLERANCE`]).
     pub fn failed(&self) -> bool {
         self.failed
     }
@@ -51,14 +53,21 @@ impl From<&QueryOutcome> for QueryRecord {
     }
 }
 
+/// Why a stored history was refused on deserialization.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum HistoryError {
+    /// It holds more than [`HISTORY_LEN`] records; how many.
     #[error("history holds {0} records, at most {HISTORY_LEN} allowed")]
     TooLong(usize),
+    /// A record [`QueryRecord::new`] could not have made (a failure scoring above 0,
+    /// a negative or non-finite score).
     #[error("record {index} is inconsistent (score {score}, failed {failed})")]
     BadRecord {
+        /// Its position, oldest first, from 0.
         index: usize,
+        /// Its stored score.
         score: f64,
+        /// Its stored failure flag.
         failed: bool,
     },
 }
@@ -72,6 +81,7 @@ pub struct MinerHistory {
 }
 
 impl MinerHistory {
+    /// A miner with no queries on record yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -84,14 +94,17 @@ impl MinerHistory {
         self.records.push_back(record);
     }
 
+    /// Appends a query's outcome, dropping the oldest beyond [`HISTORY_LEN`].
     pub fn record(&mut self, outcome: &QueryOutcome) {
         self.push(QueryRecord::from(outcome));
     }
 
+    /// Queries on record, at most [`HISTORY_LEN`].
     pub fn len(&self) -> usize {
         self.records.len()
     }
 
+    /// Whether no query is on record yet.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }

@@ -23,49 +23,73 @@ pub struct ItemEvidence<'a> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum ItemFailure {
+    /// A returned ciphertext was trivial (all-zero mask): no encrypted work shown.
     TrivialCiphertext,
+    /// The output has another number of values than the simulation, or none.
     WrongShape {
+        /// Values the simulation has.
         expected: usize,
+        /// Values returned.
         got: usize,
     },
     /// Outputs that no honest rounding noise produces from their accumulators: the
     /// miner computed something other than the table lookup there.
     ImpossibleValues {
+        /// How many outputs are impossible.
         count: usize,
+        /// Position of the first of them in the output.
         first_index: usize,
     },
     /// More outputs differ from the simulation than the noise explains.
     TooManyMismatches {
+        /// Outputs that differ from the simulation.
         mismatches: usize,
+        /// Most mismatches honest noise explains, within the item's failure budget.
         allowed: usize,
+        /// Mismatches honest noise produces on average.
         expected: f64,
     },
+    /// Too few outputs equal the simulation's (several lookup layers).
     LowExactMatch {
+        /// Fraction of outputs equal to the simulation's, in `[0, 1]`.
         exact_match: f64,
+        /// Lowest fraction that passes.
         e_min: f64,
     },
+    /// The predicted class is neither the simulation's top-1 nor an accepted
+    /// near-tied runner-up (classifiers).
     Top1Mismatch {
+        /// The simulation's top-1 class index.
         expected: usize,
+        /// The returned output's top-1 class index.
         got: usize,
+        /// Cosine of the output with the simulation's, for the record.
         cosine: f64,
     },
+    /// The output passed its rule but is too far from the simulation's.
     LowSimilarity {
+        /// Cosine of the output with the simulation's.
         cosine: f64,
+        /// Lowest cosine that passes.
         c_min: f64,
     },
 }
 
+/// The verdict on one item: its cosine with the simulation, or why it failed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ItemOutcome {
     /// `cosine` is in `[c_min, 1]`.
     Passed {
+        /// Cosine of the decrypted output with the exact simulation's.
         cosine: f64,
     },
+    /// The item failed a gate, so its whole query fails.
     Failed(ItemFailure),
 }
 
 impl ItemOutcome {
+    /// Whether the item passed every gate.
     pub fn passed(&self) -> bool {
         matches!(self, ItemOutcome::Passed { .. })
     }

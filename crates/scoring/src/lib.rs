@@ -19,6 +19,8 @@
 //! Every function returns finite numbers for any input: NaN and infinities are mapped
 //! to the worst case, never propagated.
 
+#![deny(missing_docs)]
+
 pub mod gates;
 pub mod history;
 pub mod item;

@@ -31,6 +31,7 @@ impl fmt::Display for CircuitKind {
     }
 }
 
+/// A circuit id this crate has no scoring rules for; the id as given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("no scoring rules for circuit {0:?}")]
 pub struct UnknownCircuit(pub String);
@@ -46,10 +47,18 @@ impl FromStr for CircuitKind {
     }
 }
 
+/// Why scoring parameters were refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParamsError {
+    /// A parameter is zero, negative or not finite.
     #[error("{name} = {value} must be finite and positive")]
-    NotPositive { name: &'static str, value: f64 },
+    NotPositive {
+        /// Which one: `t_ref`, `t_floor` or `alpha`.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// The best score, `(t_ref / t_floor)^alpha`, is not a finite number.
     #[error("the best possible score (t_ref / t_floor)^alpha overflows")]
     MaxScoreOverflows,
 }

@@ -14,24 +14,52 @@ pub enum QueryFailure {
     /// No complete answer within the deadline.
     Timeout,
     /// The miner answered with an error status (its `ErrorBody` code, if any).
-    Refused { status: u16, code: Option<String> },
+    Refused {
+        /// HTTP status of the answer.
+        status: u16,
+        /// The error code of its `ErrorBody` (e.g. `busy`), if it sent one.
+        code: Option<String>,
+    },
     /// Connection failure or an unparseable response.
-    Transport { message: String },
+    Transport {
+        /// What went wrong, for the record.
+        message: String,
+    },
     /// The stream ended before every item was answered.
-    TruncatedStream { received: usize, expected: usize },
+    TruncatedStream {
+        /// Items answered.
+        received: usize,
+        /// Items in the batch.
+        expected: usize,
+    },
     /// A frame that does not decode, repeats an item or indexes outside the batch.
-    BadFrame { message: String },
+    BadFrame {
+        /// What was wrong with it, for the record.
+        message: String,
+    },
     /// The miner reported an error for an item instead of a result.
-    ItemError { index: usize, message: String },
+    ItemError {
+        /// Batch index of the item.
+        index: usize,
+        /// The miner's error message.
+        message: String,
+    },
     /// An item's output was returned but did not pass its check.
-    Item { index: usize, failure: ItemFailure },
+    Item {
+        /// Batch index of the item.
+        index: usize,
+        /// Why it failed.
+        failure: ItemFailure,
+    },
     /// Nothing to judge.
     EmptyBatch,
 }
 
+/// The verdict on one query: its score, or why it earned nothing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum QueryOutcome {
+    /// Every item passed.
     Passed {
         /// Mean item cosine, in `[0, 1]`.
         quality: f64,
@@ -40,6 +68,7 @@ pub enum QueryOutcome {
         /// [`query_score`] of the two.
         score: f64,
     },
+    /// The query earned nothing, and counts as a failure in the miner's history.
     Failed(QueryFailure),
 }
 
@@ -52,6 +81,7 @@ impl QueryOutcome {
         }
     }
 
+    /// Whether the query failed.
     pub fn is_failure(&self) -> bool {
         matches!(self, QueryOutcome::Failed(_))
     }

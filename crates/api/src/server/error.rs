@@ -14,12 +14,17 @@ use crate::{ErrorBody, ErrorCode};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ApiError {
+    /// Stable machine-readable reason; decides the HTTP status.
     pub code: ErrorCode,
+    /// Human-readable detail, sent in the [`ErrorBody`].
     pub message: String,
+    /// How long the client should wait before retrying, sent as `Retry-After`
+    /// (whole seconds); `None` when retrying will not help.
     pub retry_after: Option<Duration>,
 }
 
 impl ApiError {
+    /// A refusal with this code and message, and no `Retry-After`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
@@ -39,6 +44,7 @@ impl ApiError {
         self
     }
 
+    /// The HTTP status this refusal is answered with (its code's; 500 if unknown).
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }

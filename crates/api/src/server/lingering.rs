@@ -35,6 +35,7 @@ pub struct LingeringListener {
 }
 
 impl LingeringListener {
+    /// Wraps a bound listener; accepted connections linger on close.
     pub fn new(inner: TcpListener) -> Self {
         Self { inner }
     }
@@ -74,6 +75,7 @@ enum Linger {
 }
 
 impl<S> LingeringClose<S> {
+    /// Wraps an accepted connection, not yet closing.
     pub fn new(stream: S) -> Self {
         Self {
             stream,
