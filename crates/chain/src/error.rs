@@ -6,40 +6,77 @@ use brainlock_account::AccountId;
 
 use crate::weights::WeightError;
 
+/// Why a chain read or write failed; see [`ChainError::is_transient`] for which may be retried.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
+    /// The float weights cannot be converted or break the subnet's weight rules.
     #[error("invalid weights: {0}")]
     Weights(#[from] WeightError),
+    /// Every weight rounds to zero, so no extrinsic or ledger line would carry anything.
     #[error("all weights are zero: nothing to set")]
     NothingToSet,
+    /// The hotkey set weights less than `WeightsSetRateLimit` blocks ago.
     #[error(
         "weights were set at block {last_update}; the rate limit allows again in {blocks_left} blocks"
     )]
-    RateLimited { last_update: u64, blocks_left: u64 },
+    RateLimited {
+        /// Block of the hotkey's last weight setting.
+        last_update: u64,
+        /// Blocks still to wait before the subnet's rate limit allows another setting.
+        blocks_left: u64,
+    },
+    /// The version key is below the subnet's `WeightsVersionKey`, so the chain would refuse it.
     #[error("version key {given} is older than the subnet's {required}")]
-    VersionKey { given: u64, required: u64 },
+    VersionKey {
+        /// Version key the caller sent.
+        given: u64,
+        /// Smallest version key the subnet accepts (`WeightsVersionKey`).
+        required: u64,
+    },
+    /// The hotkey holds no uid in the subnet's metagraph.
     #[error("hotkey {hotkey} is not registered on subnet {netuid}")]
-    NotRegistered { hotkey: AccountId, netuid: u16 },
+    NotRegistered {
+        /// Hotkey that was looked up (SS58 in the message).
+        hotkey: AccountId,
+        /// Subnet it was looked up on.
+        netuid: u16,
+    },
+    /// No subnet with this netuid exists on this chain (or the local registry is for another).
     #[error("subnet {0} does not exist here")]
     UnknownSubnet(u16),
+    /// Reading or writing a local registry or ledger file failed.
     #[error("{path}: {source}")]
     Io {
+        /// File the operation was on.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// A local registry or weights ledger file is malformed or could not be serialized.
     #[error("local registry {path}: {message}")]
-    Registry { path: PathBuf, message: String },
+    Registry {
+        /// Registry or ledger file at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The node could not be reached or dropped the connection; the only transient error.
     #[error("connection to the chain failed: {0}")]
     Connection(String),
+    /// The node returned storage or runtime-API data that does not decode as expected.
     #[error("unexpected chain data: {0}")]
     Decode(String),
+    /// The extrinsic was invalid or failed on chain (dispatch error, bad nonce, ...).
     #[error("the chain rejected the transaction: {0}")]
     Rejected(String),
+    /// Encrypting weights to a drand round for commit-reveal failed.
+    ///
     /// The source is the timelock crate's error, boxed: this crate does not depend on
     /// the implementation that commits weights.
     #[error("timelock encryption failed")]
     Timelock(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The caller's settings are inconsistent (wrong netuid for a registry, full registry, ...).
     #[error("invalid configuration: {0}")]
     Config(String),
 }

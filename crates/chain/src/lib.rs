@@ -5,6 +5,8 @@
 //! The subtensor implementation lives in `brainlock-subtensor`, so code that needs no
 //! real chain does not build subxt.
 
+#![deny(missing_docs)]
+
 mod api;
 mod error;
 pub mod local;

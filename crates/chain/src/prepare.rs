@@ -11,8 +11,11 @@ use crate::weights::{split_pairs, weights_to_u16};
 /// Weights ready to send: the sender's uid and the converted, checked `(uids, weights)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreparedWeights {
+    /// Uid of the hotkey setting the weights.
     pub own_uid: u16,
+    /// Uids with a non-zero weight, in the order given.
     pub uids: Vec<u16>,
+    /// Weights of those uids on the u16 scale (largest = 65535).
     pub weights: Vec<u16>,
 }
 

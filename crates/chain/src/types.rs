@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// One registered neuron of a subnet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Neuron {
+    /// Position of the neuron in the subnet, 0-based; reused when a neuron is deregistered.
     pub uid: u16,
     /// Hotkey (serialized as SS58, prefix 42).
     pub hotkey: AccountId,
@@ -16,6 +17,7 @@ pub struct Neuron {
     pub coldkey: AccountId,
     /// Served axon address; `None` when the neuron never served one (ip 0).
     pub axon: Option<SocketAddr>,
+    /// Whether the neuron may set weights (the top stakes of the subnet hold one).
     pub validator_permit: bool,
     /// Stake behind the hotkey on this subnet, in TAO (alpha on dynamic subnets).
     pub stake: f64,
@@ -26,7 +28,9 @@ pub struct Neuron {
 /// The neurons of one subnet as seen at one block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metagraph {
+    /// Subnet the metagraph describes.
     pub netuid: u16,
+    /// Chain block the neurons were read at.
     pub block: u64,
     /// Sorted by uid.
     pub neurons: Vec<Neuron>,
@@ -60,6 +64,7 @@ impl Metagraph {
         self.neurons.len()
     }
 
+    /// Whether the subnet has no registered neurons.
     pub fn is_empty(&self) -> bool {
         self.neurons.is_empty()
     }
@@ -71,13 +76,16 @@ pub const AXON_PROTOCOL: u8 = 4;
 /// An axon to announce with `serve_axon`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AxonInfo {
+    /// IP and port the axon listens on.
     pub addr: SocketAddr,
     /// Software version as an integer (the SDK's `version_as_int`).
     pub version: u32,
+    /// Axon protocol number; [`AXON_PROTOCOL`] unless built otherwise.
     pub protocol: u8,
 }
 
 impl AxonInfo {
+    /// An axon at `addr` announcing software `version`, with the SDK's [`AXON_PROTOCOL`].
     pub fn new(addr: SocketAddr, version: u32) -> Self {
         Self {
             addr,
@@ -94,10 +102,15 @@ pub enum Submission {
     /// Appended to a local registry's weights ledger.
     Ledger,
     /// `set_weights` / `set_mechanism_weights` extrinsic, by hash (`0x` hex).
-    Direct { extrinsic_hash: String },
+    Direct {
+        /// Hash of the extrinsic (`0x` hex).
+        extrinsic_hash: String,
+    },
     /// `commit_timelocked_mechanism_weights` extrinsic, revealed at a drand round.
     TimelockedCommit {
+        /// Hash of the extrinsic (`0x` hex).
         extrinsic_hash: String,
+        /// Drand round at which the chain decrypts and applies the weights.
         reveal_round: u64,
     },
 }
@@ -105,11 +118,16 @@ pub enum Submission {
 /// What a successful weight setting sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WeightsReceipt {
+    /// Subnet the weights were set on.
     pub netuid: u16,
     /// Block at which it was accepted (included, or written to the ledger).
     pub block: u64,
+    /// Uids that received a non-zero weight, in the order given.
     pub uids: Vec<u16>,
+    /// Weights of those uids on the u16 scale (the largest is 65535).
     pub weights: Vec<u16>,
+    /// Version key sent with the weights (checked against `WeightsVersionKey`).
     pub version_key: u64,
+    /// How the weights were sent: ledger, direct extrinsic or timelocked commit.
     pub submission: Submission,
 }

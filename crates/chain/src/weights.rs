@@ -7,25 +7,61 @@ pub const U16_MAX: u16 = u16::MAX;
 /// Why a set of float weights cannot be sent.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum WeightError {
+    /// The uid and weight lists differ in length.
     #[error("{uids} uids but {weights} weights: they must have the same length")]
-    LengthMismatch { uids: usize, weights: usize },
+    LengthMismatch {
+        /// Number of uids given.
+        uids: usize,
+        /// Number of weights given.
+        weights: usize,
+    },
+    /// The uid and weight lists are empty.
     #[error("no weights given")]
     Empty,
+    /// A weight is below zero; on-chain weights are unsigned.
     #[error("weight {value} at index {index} is negative and cannot exist on chain")]
-    Negative { index: usize, value: f32 },
+    Negative {
+        /// Position of the weight in the input.
+        index: usize,
+        /// The negative weight.
+        value: f32,
+    },
+    /// A weight is NaN or infinite.
     #[error("weight at index {index} is not a finite number")]
-    NotFinite { index: usize },
+    NotFinite {
+        /// Position of the NaN or infinite weight in the input.
+        index: usize,
+    },
+    /// A uid is listed twice; the chain refuses duplicate uids.
     #[error("uid {0} appears more than once")]
     DuplicateUid(u16),
+    /// A uid is not below the subnet's neuron count.
     #[error("uid {uid} does not exist on a subnet of {subnet_size} neurons")]
-    UnknownUid { uid: u16, subnet_size: usize },
+    UnknownUid {
+        /// The out-of-range uid.
+        uid: u16,
+        /// Number of neurons on the subnet (valid uids are below it).
+        subnet_size: usize,
+    },
+    /// Fewer non-zero weights than the subnet's `MinAllowedWeights`.
     #[error("{given} weights set but the subnet requires at least {required}")]
-    TooFewWeights { given: usize, required: usize },
+    TooFewWeights {
+        /// Number of non-zero weights that would be set.
+        given: usize,
+        /// The subnet's `MinAllowedWeights`.
+        required: usize,
+    },
+    /// One weight takes a larger share than the subnet's `MaxWeightsLimit` allows.
     #[error(
         "largest normalized weight {largest:.6} exceeds the subnet's maximum {limit:.6}; \
          spread the weights over more neurons"
     )]
-    AboveMaxWeight { largest: f64, limit: f64 },
+    AboveMaxWeight {
+        /// Largest weight after normalizing to sum 1.
+        largest: f64,
+        /// The subnet's `MaxWeightsLimit` as a fraction of 1 (u16 limit / 65535).
+        limit: f64,
+    },
 }
 
 /// Converts `(uids, float weights)` into the `(uids, u16 weights)` the chain expects.

@@ -9,6 +9,7 @@ use subxt::dynamic::Value;
 use subxt::ext::scale_value::Composite;
 use subxt::transactions::DynamicPayload;
 
+/// Name of the pallet every Brainlock extrinsic calls.
 pub const PALLET: &str = "SubtensorModule";
 
 /// A call of the SubtensorModule pallet with named arguments.

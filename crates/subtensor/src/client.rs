@@ -31,13 +31,16 @@ type AtBlock = OnlineClientAtBlock<SubstrateConfig>;
 /// Options of a [`SubtensorChain`].
 #[derive(Debug, Clone)]
 pub struct SubtensorOptions {
+    /// Subtensor network (or node URL) to connect to.
     pub network: Network,
     /// Mechanism (sub-subnet) the weights are for; 0 is the subnet's main mechanism.
     pub mechanism_id: u8,
+    /// Retries for reads and submissions whose connection failed.
     pub retry: RetryPolicy,
 }
 
 impl SubtensorOptions {
+    /// Options for `network`: mechanism 0 and the default [`RetryPolicy`].
     pub fn new(network: Network) -> Self {
         Self {
             network,

@@ -1,6 +1,8 @@
 //! Brainlock's subtensor client: [`brainlock_chain::Chain`] implemented over subxt, with
 //! the runtime metadata read from the node at run time.
 
+#![deny(missing_docs)]
+
 pub mod calls;
 mod client;
 pub mod commit;

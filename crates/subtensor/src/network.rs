@@ -17,6 +17,7 @@ pub enum Network {
 }
 
 impl Network {
+    /// WebSocket URL of the network's public entrypoint (or the URL given).
     pub fn url(&self) -> &str {
         match self {
             Network::Finney => "wss://entrypoint-finney.opentensor.ai:443",

@@ -17,12 +17,19 @@ pub const RAO_PER_TAO: f64 = 1e9;
 #[derive(Debug, DecodeAsType)]
 #[decode_as_type(crate_path = "subxt::ext::scale_decode")]
 pub struct NeuronInfoLite {
+    /// Hotkey public key (sr25519, 32 bytes).
     pub hotkey: [u8; 32],
+    /// Coldkey public key that owns the hotkey.
     pub coldkey: [u8; 32],
+    /// Position of the neuron in the subnet.
     pub uid: u16,
+    /// Axon the neuron last served (all zero when it never did).
     pub axon_info: ChainAxonInfo,
+    /// Stake per staking coldkey, in rao (1e9 rao = 1 TAO or alpha).
     pub stake: Vec<([u8; 32], u64)>,
+    /// Block of the neuron's last weight setting (or registration).
     pub last_update: u64,
+    /// Whether the neuron may set weights on the subnet.
     pub validator_permit: bool,
 }
 
@@ -30,8 +37,11 @@ pub struct NeuronInfoLite {
 #[derive(Debug, DecodeAsType)]
 #[decode_as_type(crate_path = "subxt::ext::scale_decode")]
 pub struct ChainAxonInfo {
+    /// IP address as an integer; an IPv4 address sits in the low 32 bits.
     pub ip: u128,
+    /// Port the axon listens on.
     pub port: u16,
+    /// IP version: 4 or 6; any other value means no usable address.
     pub ip_type: u8,
 }
 

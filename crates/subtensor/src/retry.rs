@@ -11,7 +11,9 @@ use tracing::warn;
 pub struct RetryPolicy {
     /// Attempts in all, the first included (at least 1).
     pub attempts: u32,
+    /// Wait after the first failed attempt; doubled after each further one.
     pub initial_backoff: Duration,
+    /// Longest wait between two attempts.
     pub max_backoff: Duration,
 }
 

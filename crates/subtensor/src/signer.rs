@@ -40,6 +40,7 @@ impl HotkeySigner {
         Self { keypair, account }
     }
 
+    /// The hotkey's sr25519 public key, 32 bytes.
     pub fn public_key(&self) -> [u8; 32] {
         self.keypair.public_key().0
     }

@@ -17,13 +17,19 @@ const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// One weight setting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
+    /// Registry block at which the weights were set.
     pub block: u64,
+    /// Wall-clock time of the setting, in Unix milliseconds.
     pub unix_ms: u64,
+    /// Subnet the weights are for.
     pub netuid: u16,
     /// The validator's hotkey.
     pub validator: AccountId,
+    /// Uids with a non-zero weight, in the order given.
     pub uids: Vec<u16>,
+    /// Weights of those uids on the u16 scale (largest = 65535).
     pub weights: Vec<u16>,
+    /// Version key sent with the weights.
     pub version_key: u64,
 }
 

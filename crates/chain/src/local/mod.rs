@@ -30,8 +30,11 @@ type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 /// A neuron to add to the registry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registration {
+    /// Hotkey to register (SS58 in the registry file).
     pub hotkey: AccountId,
+    /// Owning coldkey; `None` leaves the registry showing the hotkey as its own coldkey.
     pub coldkey: Option<AccountId>,
+    /// Whether it validates or mines; decides the default validator permit.
     pub role: Role,
     /// Stake in TAO.
     pub stake: f64,
@@ -128,10 +131,12 @@ impl LocalRegistry {
         }
     }
 
+    /// Path of the registry JSON file.
     pub fn registry_path(&self) -> &Path {
         &self.inner.registry
     }
 
+    /// Path of the weights ledger (JSON lines).
     pub fn ledger_path(&self) -> &Path {
         &self.inner.ledger
     }

@@ -26,7 +26,9 @@ const LOCK_POLL: Duration = Duration::from_millis(10);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// Sets weights; holds a validator permit unless the file says otherwise.
     Validator,
+    /// Serves an axon and is scored by validators; no validator permit by default.
     Miner,
 }
 
@@ -34,11 +36,14 @@ pub enum Role {
 /// that is not a Bittensor (prefix 42) address makes the whole file unreadable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegisteredNeuron {
+    /// Position of the neuron in the subnet, handed out in registration order.
     pub uid: u16,
+    /// Hotkey (SS58, prefix 42, in the file).
     pub hotkey: AccountId,
     /// Owner coldkey; a local registry has none by default and shows the hotkey instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coldkey: Option<AccountId>,
+    /// Whether the neuron validates or mines.
     pub role: Role,
     /// Stake in TAO.
     #[serde(default)]
@@ -47,14 +52,18 @@ pub struct RegisteredNeuron {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validator_permit: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Served axon address; absent until the neuron serves one.
     pub axon: Option<SocketAddr>,
     #[serde(default)]
+    /// Software version of the served axon (the SDK's `version_as_int`).
     pub axon_version: u32,
     #[serde(default)]
+    /// Block of the neuron's last weight setting (or registration).
     pub last_update: u64,
 }
 
 impl RegisteredNeuron {
+    /// The validator permit: the explicit one, else `true` exactly for validators.
     pub fn has_permit(&self) -> bool {
         self.validator_permit
             .unwrap_or(self.role == Role::Validator)
@@ -64,16 +73,20 @@ impl RegisteredNeuron {
 /// The whole registry file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegistryFile {
+    /// Subnet the registry stands in for.
     pub netuid: u16,
     /// Unix time (seconds) of block 0; blocks are 12 s apart from there.
     pub genesis_unix: u64,
     #[serde(default)]
+    /// Weight-setting rules (rate limit, version key, min/max weights) the registry enforces.
     pub rules: WeightRules,
     #[serde(default)]
+    /// Registered neurons, by uid.
     pub neurons: Vec<RegisteredNeuron>,
 }
 
 impl RegistryFile {
+    /// An empty registry for subnet `netuid` whose block 0 is at `genesis_unix` (Unix seconds).
     pub fn new(netuid: u16, genesis_unix: u64) -> Self {
         Self {
             netuid,
