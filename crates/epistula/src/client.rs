@@ -19,7 +19,9 @@ pub struct SignedClient {
 
 /// A request ready to send; do not change the body, which the headers sign.
 pub struct SignedRequest {
+    /// The reqwest builder with the six `Epistula-*` headers and the signed body attached.
     pub request: reqwest::RequestBuilder,
+    /// The `Epistula-Uuid` of this request, to correlate logs and replay rejections.
     pub uuid: Uuid,
 }
 
@@ -29,6 +31,7 @@ impl SignedClient {
         Self { keypair, http }
     }
 
+    /// The signing hotkey, which receivers see as `Epistula-Signed-By`.
     pub fn account_id(&self) -> AccountId {
         self.keypair.account_id()
     }

@@ -8,11 +8,17 @@ use uuid::Uuid;
 use crate::AccountId;
 use crate::keypair::{Keypair, SignatureBytes};
 
+/// `Epistula-Version`: the protocol version, always [`PROTOCOL_VERSION`].
 pub const VERSION: HeaderName = HeaderName::from_static("epistula-version");
+/// `Epistula-Timestamp`: when the request was signed, unix milliseconds in decimal.
 pub const TIMESTAMP: HeaderName = HeaderName::from_static("epistula-timestamp");
+/// `Epistula-Uuid`: a per-request UUID that receivers accept once (replay protection).
 pub const UUID: HeaderName = HeaderName::from_static("epistula-uuid");
+/// `Epistula-Signed-By`: the sender's hotkey, SS58 (prefix 42).
 pub const SIGNED_BY: HeaderName = HeaderName::from_static("epistula-signed-by");
+/// `Epistula-Signed-For`: the receiving neuron's hotkey, SS58; a receiver refuses any other.
 pub const SIGNED_FOR: HeaderName = HeaderName::from_static("epistula-signed-for");
+/// `Epistula-Request-Signature`: the 64-byte signature of [`signed_message`], `0x`-prefixed hex.
 pub const REQUEST_SIGNATURE: HeaderName = HeaderName::from_static("epistula-request-signature");
 
 /// The only protocol version spoken.
@@ -44,10 +50,15 @@ pub fn signature_hex(signature: &SignatureBytes) -> String {
 /// The Epistula fields of one signed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedHeaders {
+    /// Signing time, unix milliseconds (`Epistula-Timestamp`).
     pub timestamp_ms: u64,
+    /// Single-use request id (`Epistula-Uuid`).
     pub uuid: Uuid,
+    /// The sender's hotkey (`Epistula-Signed-By`, SS58 on the wire).
     pub signed_by: AccountId,
+    /// The receiver's hotkey (`Epistula-Signed-For`, SS58 on the wire).
     pub signed_for: AccountId,
+    /// sr25519 or ed25519 signature of [`signed_message`] by `signed_by`.
     pub signature: SignatureBytes,
 }
 

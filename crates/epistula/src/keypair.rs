@@ -17,12 +17,16 @@ const SR25519_CONTEXT: &[u8] = b"substrate";
 /// A signature is 64 bytes in both schemes.
 pub type SignatureBytes = [u8; 64];
 
+/// Why a hotkey could not be made from a phrase or seed, or generated.
 #[derive(Debug, Error)]
 pub enum KeyError {
+    /// The BIP39 phrase is empty, has a wrong word count, an unknown word or a bad checksum.
     #[error("invalid mnemonic phrase: {0}")]
     BadPhrase(String),
+    /// A secret seed is not 32 bytes.
     #[error("invalid secret seed: {0}")]
     BadSeed(String),
+    /// The OS random source failed while generating a new phrase.
     #[error("operating system random source failed: {0}")]
     Randomness(String),
 }
@@ -30,7 +34,9 @@ pub enum KeyError {
 /// The signature scheme of a key, numbered as `bittensor-wallet`'s `cryptoType` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CryptoType {
+    /// ed25519 (`cryptoType` 0).
     Ed25519 = 0,
+    /// sr25519 with signing context `substrate` (`cryptoType` 1), Bittensor's default.
     Sr25519 = 1,
 }
 
@@ -40,6 +46,7 @@ impl CryptoType {
         self as u8
     }
 
+    /// The scheme for a wallet file's `cryptoType` number; `None` for an unknown one.
     pub fn from_wallet_code(code: u64) -> Option<Self> {
         match code {
             0 => Some(Self::Ed25519),
@@ -97,10 +104,12 @@ impl Keypair {
         Ok(Self::from_seed(crypto, &seed))
     }
 
+    /// The hotkey's public key as an account (shown as SS58, prefix 42).
     pub fn account_id(&self) -> AccountId {
         self.account
     }
 
+    /// Whether this hotkey signs with sr25519 or ed25519.
     pub fn crypto_type(&self) -> CryptoType {
         match self.secret {
             Secret::Sr25519(_) => CryptoType::Sr25519,

@@ -9,6 +9,8 @@
 //!   for the miner and the gateway). With the `client` feature, [`SignedClient`] signs
 //!   reqwest requests.
 
+#![deny(missing_docs)]
+
 pub mod headers;
 pub mod keypair;
 mod mnemonic;

@@ -11,6 +11,7 @@ use crate::AccountId;
 /// request is worth authenticating. Called on every request: keep it cheap and
 /// non-blocking (consult an in-memory snapshot, not the chain).
 pub trait SenderPolicy: Send + Sync {
+    /// True if requests signed by the hotkey `sender` may proceed to authentication.
     fn allows(&self, sender: &AccountId) -> bool;
 }
 
@@ -28,6 +29,7 @@ where
 pub struct AllowList(HashSet<AccountId>);
 
 impl AllowList {
+    /// A policy permitting exactly `accounts`.
     pub fn new(accounts: impl IntoIterator<Item = AccountId>) -> Self {
         Self(accounts.into_iter().collect())
     }

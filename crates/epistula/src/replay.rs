@@ -13,10 +13,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use thiserror::Error;
 use uuid::Uuid;
 
+/// Why [`ReplayCache::reserve`] refused a uuid.
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
 pub enum ReplayError {
+    /// The uuid is already reserved or was confirmed within its window: a replay.
     #[error("uuid already used")]
     Replayed,
+    /// `capacity` uuids are already held; the request should be retried later.
     #[error("replay cache is full")]
     Full,
 }
@@ -49,6 +52,7 @@ pub struct ReplayCache {
 }
 
 impl ReplayCache {
+    /// An empty cache holding at most `capacity` uuids (pending plus confirmed).
     pub fn new(capacity: usize) -> Self {
         Self {
             entries: Arc::default(),
@@ -87,6 +91,7 @@ impl ReplayCache {
         lock(&self.entries).by_uuid.len()
     }
 
+    /// True when no uuid is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

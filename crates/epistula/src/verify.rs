@@ -26,25 +26,52 @@ pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 /// the HTTP answer.
 #[derive(Debug, Error)]
 pub enum EpistulaError {
+    /// A required `Epistula-*` header is absent; carries its wire name.
     #[error("missing header {0}")]
     MissingHeader(&'static str),
+    /// A header is present but unusable: not visible ASCII, version not `2`, timestamp not
+    /// decimal milliseconds, bad uuid or SS58 address, or a signature not 64 bytes of hex.
     #[error("malformed header {name}: {reason}")]
-    MalformedHeader { name: &'static str, reason: String },
+    MalformedHeader {
+        /// The header, as spelled on the wire (`Epistula-Timestamp`, ...).
+        name: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
+    /// `Epistula-Signed-For` names another hotkey than this neuron's.
     #[error("request is signed for {found}, but this neuron is {expected}")]
     WrongReceiver {
+        /// This neuron's hotkey.
         expected: AccountId,
+        /// The hotkey the request was signed for.
         found: AccountId,
     },
+    /// `Epistula-Timestamp` is older than the window (a delayed or replayed request).
     #[error("timestamp is {age_ms} ms old, beyond the {window_ms} ms window")]
-    Stale { age_ms: u64, window_ms: u64 },
+    Stale {
+        /// How far the timestamp lies behind the receiver's clock, milliseconds.
+        age_ms: u64,
+        /// The allowed skew, milliseconds.
+        window_ms: u64,
+    },
+    /// `Epistula-Timestamp` is further ahead than the window (sender clock skew).
     #[error("timestamp is {ahead_ms} ms in the future, beyond the {window_ms} ms window")]
-    Future { ahead_ms: u64, window_ms: u64 },
+    Future {
+        /// How far the timestamp lies ahead of the receiver's clock, milliseconds.
+        ahead_ms: u64,
+        /// The allowed skew, milliseconds.
+        window_ms: u64,
+    },
+    /// The [`SenderPolicy`] refused the `Epistula-Signed-By` hotkey.
     #[error("sender {0} is not permitted to call this neuron")]
     SenderNotAllowed(AccountId),
+    /// The `Epistula-Uuid` was already seen inside the window: a replay.
     #[error("request uuid {0} was already used")]
     Replayed(Uuid),
+    /// The replay cache is at capacity; the sender should retry shortly.
     #[error("too many requests to track for replay protection; retry shortly")]
     ReplayCacheFull,
+    /// The signature is not the sender's over the body hash, uuid, timestamp and receiver.
     #[error("signature does not match the body and headers")]
     BadSignature,
 }
@@ -59,6 +86,8 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier for requests signed for the hotkey `me`, admitting senders `policy` allows,
+    /// with [`DEFAULT_WINDOW`] and [`DEFAULT_REPLAY_CAPACITY`].
     pub fn new(me: AccountId, policy: Arc<dyn SenderPolicy>) -> Self {
         Self {
             me,
@@ -68,16 +97,19 @@ impl Verifier {
         }
     }
 
+    /// Sets how far a timestamp may be from the local clock, either way.
     pub fn with_window(mut self, window: Duration) -> Self {
         self.window_ms = window.as_millis().try_into().unwrap_or(u64::MAX);
         self
     }
 
+    /// Sets how many request uuids the replay cache holds at once.
     pub fn with_replay_capacity(mut self, capacity: usize) -> Self {
         self.replay = ReplayCache::new(capacity);
         self
     }
 
+    /// The hotkey requests must be signed for.
     pub fn me(&self) -> AccountId {
         self.me
     }
@@ -171,16 +203,21 @@ pub struct VerifiedHeaders {
 /// extensions; handlers extract it to learn who called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Authenticated {
+    /// The hotkey that signed the request.
     pub sender: AccountId,
+    /// The request's `Epistula-Uuid`.
     pub uuid: Uuid,
+    /// The request's signing time, unix milliseconds.
     pub timestamp_ms: u64,
 }
 
 impl VerifiedHeaders {
+    /// The claimed sender (`Epistula-Signed-By`), not yet authenticated.
     pub fn sender(&self) -> AccountId {
         self.sender
     }
 
+    /// The request's `Epistula-Uuid`, reserved in the replay cache.
     pub fn uuid(&self) -> Uuid {
         self.uuid
     }

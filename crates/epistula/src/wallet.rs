@@ -17,24 +17,49 @@ use crate::mnemonic;
 /// Hotkey files are a few hundred bytes; anything far larger is not one.
 const MAX_HOTKEY_FILE_BYTES: u64 = 64 * 1024;
 
+/// Why a hotkey file could not be loaded or created.
 #[derive(Debug, Error)]
 pub enum WalletError {
+    /// No hotkey file at this path.
     #[error("hotkey file {0} does not exist (create one with `brainlock wallet create` or btcli)")]
     NotFound(PathBuf),
+    /// Reading, writing or creating a wallet path failed (permissions, disk, ...).
     #[error("cannot access {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The file is an encrypted keyfile (NaCl, Ansible vault or legacy Fernet).
     #[error("hotkey file {0} is encrypted; only unencrypted hotkeys are supported")]
     Encrypted(PathBuf),
+    /// The file is not wallet JSON: not UTF-8, over 64 KiB, bad hex or unknown `cryptoType`.
     #[error("hotkey file {path} is malformed: {reason}")]
-    Malformed { path: PathBuf, reason: String },
+    Malformed {
+        /// The hotkey file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The file has neither `secretSeed` nor `secretPhrase`.
     #[error("hotkey file {0} has neither secretSeed nor secretPhrase (a public-only file?)")]
     NoSecret(PathBuf),
+    /// The key derived from the secret differs from the file's `publicKey` or `ss58Address`.
     #[error("hotkey file {path}: the secret does not match its {field}")]
-    Mismatch { path: PathBuf, field: &'static str },
+    Mismatch {
+        /// The hotkey file.
+        path: PathBuf,
+        /// The disagreeing field: `publicKey` or `ss58Address`.
+        field: &'static str,
+    },
+    /// [`create_hotkey`] would replace an existing file without `overwrite`.
     #[error("{0} already exists (pass overwrite to replace it)")]
     AlreadyExists(PathBuf),
+    /// A wallet or hotkey name is empty, `.`/`..`, or contains `/`, `\` or NUL.
     #[error("invalid wallet or hotkey name {0:?}: must be non-empty, without path separators")]
     BadName(String),
+    /// The phrase or seed in the file is invalid, or generating a phrase failed.
     #[error(transparent)]
     Key(#[from] KeyError),
 }
@@ -169,8 +194,11 @@ fn parse_hex32(text: &str) -> Result<Zeroizing<[u8; 32]>, String> {
 /// it is the only backup.
 #[derive(Debug)]
 pub struct CreatedHotkey {
+    /// Where the hotkey file was written.
     pub path: PathBuf,
+    /// The new sr25519 hotkey.
     pub keypair: Keypair,
+    /// Its 12-word BIP39 `secretPhrase`; wiped on drop.
     pub phrase: Zeroizing<String>,
 }
 

@@ -48,6 +48,8 @@
 //! field elements identically and implement the same RFC 9380 hash-to-curve, which the
 //! interoperability tests against real quicknet signatures and `bittensor-drand` confirm.
 
+#![deny(missing_docs)]
+
 use aes_gcm::aead::Aead;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use ark_bls12_381::{Bls12_381, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
@@ -86,25 +88,27 @@ const NONCE_LEN: usize = 12;
 /// Everything that can go wrong while timelock encrypting or decrypting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimelockError {
-    /// The ciphertext does not follow the `TLECiphertext` layout.
+    /// [`decrypt`] got bytes that are not a `TLECiphertext`: truncated, trailing bytes, `U` not
+    /// in G2, or `V`/`W`/nonce of the wrong length; the string names the offending part.
     #[error("malformed timelock ciphertext: {0}")]
     MalformedCiphertext(&'static str),
-    /// The ciphertext names a stream cipher other than AES-GCM.
+    /// [`decrypt`] found a cipher-suite tag other than `AES_GCM_` (the raw tag is carried).
     #[error("unsupported cipher suite {0:?} (only AES_GCM_ is supported)")]
     UnsupportedCipherSuite(Vec<u8>),
-    /// The signature is not a 48-byte compressed point of the G1 prime-order subgroup.
+    /// The round signature is not 48 bytes or not a compressed point of G1's prime-order subgroup.
     #[error("round signature is not a valid compressed G1 point")]
     InvalidSignature,
-    /// The signature is a valid point but not the key for this ciphertext's round.
+    /// The signature is a valid G1 point but not quicknet's for this round (wrong round, wrong
+    /// beacon, or a tampered `U`/`V`/`W` header).
     #[error("signature does not unlock this ciphertext (wrong round or corrupted header)")]
     WrongSignature,
-    /// The AES-GCM body failed authentication (corrupted body).
+    /// The IBE header opened but the AES-GCM tag did not verify: the body was corrupted.
     #[error("ciphertext body failed AES-GCM authentication")]
     BodyAuthentication,
-    /// The message is too large for AES-GCM.
+    /// [`encrypt`] got a plaintext over AES-GCM's limit (about 64 GiB).
     #[error("plaintext too large for AES-GCM")]
     PlaintextTooLarge,
-    /// Hashing the round identity to G1 failed (not expected for any input).
+    /// RFC 9380 hash-to-G1 of the round identity failed; not expected for any round.
     #[error("hash to G1 failed")]
     HashToCurve,
 }
