@@ -23,9 +23,6 @@ pub enum KeyError {
     /// The BIP39 phrase is empty, has a wrong word count, an unknown word or a bad checksum.
     #[error("invalid mnemonic phrase: {0}")]
     BadPhrase(String),
-    /// A secret seed is not 32 bytes.
-    #[error("invalid secret seed: {0}")]
-    BadSeed(String),
     /// The OS random source failed while generating a new phrase.
     #[error("operating system random source failed: {0}")]
     Randomness(String),

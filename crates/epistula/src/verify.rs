@@ -22,8 +22,8 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
 /// Uuids remembered at once; about 100 bytes each.
 pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 
-/// Why a request was refused. [`EpistulaError::status`] and [`EpistulaError::code`] give
-/// the HTTP answer.
+/// Why a request was refused. `brainlock_api::server::ApiError` turns each variant into
+/// its HTTP answer.
 #[derive(Debug, Error)]
 pub enum EpistulaError {
     /// A required `Epistula-*` header is absent; carries its wire name.
