@@ -16,6 +16,7 @@ use crate::model::LayerOutput;
 /// The best affine shortcut of one lookup layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerAffinity {
+    /// Name of the lookup layer in the circuit.
     pub name: String,
     /// Lookups on the images.
     pub lookups: u64,

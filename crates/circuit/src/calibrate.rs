@@ -12,6 +12,7 @@ use crate::spec::{Activation, NetworkSpec};
 use crate::thresholds::{Histogram, TERNARY_QUANTILES, design_ternary};
 use crate::validate::{LayerProblem, MAX_ROUNDING_BITS, ValidationError, shift_range};
 
+/// How [`calibrate()`] turns a network spec and images into a circuit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CalibrationConfig {
     /// Rounding threshold R (tables of 2^R boxes).
@@ -45,27 +46,51 @@ impl Default for CalibrationConfig {
     }
 }
 
+/// Why a network spec could not be calibrated into a circuit.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum CalibrationError {
+    /// The calibration image set is empty.
     #[error("no calibration images")]
     NoImages,
+    /// A calibration image does not fit the spec's input shape or bits.
     #[error("calibration image {index}: {problem}")]
     Image {
+        /// Position of the image in the calibration set.
         index: usize,
+        /// What is wrong with it.
         problem: crate::exact::InputError,
     },
+    /// The configuration is unusable (e.g. R out of range, guards filling the table).
     #[error("invalid calibration configuration: {0}")]
     Config(String),
+    /// A layer of the spec is structurally wrong (shapes, weights).
     #[error("layer {index} ({name}): {problem}")]
     Layer {
+        /// Position of the layer in the spec.
         index: usize,
+        /// Its name.
         name: String,
+        /// What is wrong with it.
         problem: LayerProblem,
     },
+    /// A layer other than the last has [`Activation::Logits`].
     #[error("layer {index} ({name}): logits are only allowed in the last layer")]
-    LogitsNotLast { index: usize, name: String },
+    LogitsNotLast {
+        /// Position of the layer in the spec.
+        index: usize,
+        /// Its name.
+        name: String,
+    },
+    /// The layer's accumulator range on the images needs more than 2^R boxes at any
+    /// allowed shift.
     #[error("layer {index} ({name}): no shift fits its range in 2^R boxes")]
-    RangeTooWide { index: usize, name: String },
+    RangeTooWide {
+        /// Position of the layer in the spec.
+        index: usize,
+        /// Its name.
+        name: String,
+    },
+    /// The calibrated circuit fails validation (e.g. accumulator overflow).
     #[error("the calibrated circuit is invalid: {0}")]
     Invalid(#[from] ValidationError),
 }

@@ -10,18 +10,35 @@ use crate::forward::{self, BoxRounding, LayerTrace};
 use crate::model::{Circuit, LookupLayer};
 use crate::validate::{CircuitShapes, ValidationError};
 
+/// Why an input tensor cannot be fed to a circuit.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InputError {
+    /// The input does not have the circuit's `input_shape.len()` values.
     #[error("input has {found} values, the circuit takes {expected}")]
-    Length { expected: usize, found: usize },
+    Length {
+        /// Values the circuit's input shape holds.
+        expected: usize,
+        /// Values given.
+        found: usize,
+    },
+    /// A value is not a signed integer of the circuit's `input_bits`.
     #[error("input value {value} at {index} does not fit in {bits} signed bits")]
-    OutOfRange { index: usize, value: i64, bits: u32 },
+    OutOfRange {
+        /// Position of the value in the flattened (channel-major) input.
+        index: usize,
+        /// The offending value.
+        value: i64,
+        /// The circuit's `input_bits`.
+        bits: u32,
+    },
 }
 
 /// One image's run with every layer's intermediate values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trace {
+    /// Accumulators and outputs of each layer, in circuit order.
     pub layers: Vec<LayerTrace>,
+    /// The circuit's output: logits, or the last layer's table values (image out).
     pub output: Vec<i64>,
 }
 
@@ -41,6 +58,7 @@ impl BoxRounding for ExactRounding {
 }
 
 impl<'a> Simulator<'a> {
+    /// Validates `circuit` once so that runs can skip the checks.
     pub fn new(circuit: &'a Circuit) -> Result<Self, ValidationError> {
         Ok(Self {
             shapes: circuit.shapes()?,
@@ -48,10 +66,12 @@ impl<'a> Simulator<'a> {
         })
     }
 
+    /// The simulated (valid) circuit.
     pub fn circuit(&self) -> &'a Circuit {
         self.circuit
     }
 
+    /// The circuit's tensor shapes, learned by validation.
     pub fn shapes(&self) -> &CircuitShapes {
         &self.shapes
     }

@@ -11,22 +11,32 @@ use crate::validate::ValidationError;
 /// Largest circuit file accepted (VGG9 with its tables is about 5 MB).
 pub const MAX_CIRCUIT_FILE_BYTES: u64 = 256 << 20;
 
+/// Why a circuit file could not be loaded or saved (FORMAT.md).
 #[derive(Debug, Error)]
 pub enum CircuitFileError {
+    /// The file could not be opened or read.
     #[error("cannot read circuit file {path}: {source}")]
     Read {
+        /// The path as given.
         path: String,
+        /// The I/O failure.
         source: std::io::Error,
     },
+    /// The file could not be created or written.
     #[error("cannot write circuit file {path}: {source}")]
     Write {
+        /// The path as given.
         path: String,
+        /// The I/O failure.
         source: std::io::Error,
     },
+    /// The file or JSON exceeds [`MAX_CIRCUIT_FILE_BYTES`]; refused before parsing.
     #[error("circuit file is larger than {MAX_CIRCUIT_FILE_BYTES} bytes")]
     TooLarge,
+    /// The bytes are not JSON of a circuit (syntax, missing field, wrong type).
     #[error("circuit JSON is malformed: {0}")]
     Json(#[from] serde_json::Error),
+    /// The JSON parses but the circuit fails validation.
     #[error("circuit is invalid: {0}")]
     Invalid(#[from] ValidationError),
 }

@@ -11,6 +11,8 @@
 //! - [`exact`]: the exact simulation; [`noisy`] + [`noise_model`]: the noise-aware
 //!   simulation that predicts agreement of encrypted runs per tfhe-rs parameter set.
 
+#![deny(missing_docs)]
+
 pub mod affinity;
 pub mod calibrate;
 pub mod encoding;

@@ -10,12 +10,16 @@ use serde::{Deserialize, Serialize};
 /// Channel-major tensor shape (C x H x W). Dense layers use `C x 1 x 1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shape {
+    /// Channels (feature maps); the outermost, slowest-varying axis.
     pub channels: usize,
+    /// Rows per channel (1 for dense activations).
     pub height: usize,
+    /// Columns per row (1 for dense activations).
     pub width: usize,
 }
 
 impl Shape {
+    /// The shape of `channels` maps of `height` x `width` values.
     pub const fn new(channels: usize, height: usize, width: usize) -> Self {
         Self {
             channels,
@@ -24,10 +28,12 @@ impl Shape {
         }
     }
 
+    /// Number of values in a tensor of this shape (C * H * W).
     pub const fn len(&self) -> usize {
         self.channels * self.height * self.width
     }
 
+    /// True when some dimension is zero (such a tensor fails validation).
     pub const fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -40,11 +46,17 @@ impl Shape {
 pub enum LinearOp {
     /// Square-kernel convolution. `weights` is laid out `[out][in][ky][kx]`.
     Conv2d {
+        /// Channels of the input tensor; must equal the previous layer's output channels.
         in_channels: usize,
+        /// Channels of the output tensor (one accumulator map each).
         out_channels: usize,
+        /// Side of the square kernel, in pixels.
         kernel: usize,
+        /// Step between kernel positions, in pixels (>= 1).
         stride: usize,
+        /// Zero padding on every side, in pixels (`< kernel`).
         padding: usize,
+        /// Signed integer weights, `out_channels * in_channels * kernel^2` of them.
         weights: Vec<i8>,
     },
     /// Sum of each non-overlapping 2x2 window, per channel (average pooling before
@@ -53,8 +65,11 @@ pub enum LinearOp {
     /// Fully connected layer. `weights` is laid out `[out][in]`; the input is the
     /// previous activation flattened channel-major.
     Dense {
+        /// Values of the flattened input; must equal the previous output's length.
         inputs: usize,
+        /// Output accumulators (the output shape is `outputs x 1 x 1`).
         outputs: usize,
+        /// Signed integer weights, `outputs * inputs` of them.
         weights: Vec<i8>,
     },
 }
@@ -69,7 +84,10 @@ pub enum LayerOutput {
     Lookup(LookupLayer),
     /// The accumulator itself leaves the circuit (logits). It is encrypted with
     /// `delta = 2^delta_log2` on the torus of 2^64.
-    Accumulator { delta_log2: u32 },
+    Accumulator {
+        /// log2 of the torus scale of each logit, in `1..=62`.
+        delta_log2: u32,
+    },
 }
 
 /// Encoding and tables of a lookup layer.
@@ -84,10 +102,15 @@ pub struct LookupLayer {
     pub tables: Vec<Vec<i64>>,
 }
 
+/// One quantized layer: a clear linear map to integer accumulators, then a lookup
+/// table per output channel (or, last, the accumulators themselves as logits).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Layer {
+    /// Human-readable label (`conv1`, `fc`, ...), used in errors and reports.
     pub name: String,
+    /// The linear part computing one exact integer accumulator per output.
     pub op: LinearOp,
+    /// What becomes of the accumulators: a table lookup or the circuit's logits.
     pub output: LayerOutput,
 }
 
@@ -96,11 +119,13 @@ pub struct Layer {
 pub struct Circuit {
     /// Stable id used on the wire (`vgg9`, `conv3x3`, ...).
     pub id: String,
+    /// Shape of the (channel-major) input tensor.
     pub input_shape: Shape,
     /// Bits of the signed integer input (8 for images quantized with scale 2^-7).
     pub input_bits: u32,
     /// Rounding threshold R: lookup tables have 2^R boxes.
     pub rounding_bits: u32,
+    /// The layers, applied in order; at least one.
     pub layers: Vec<Layer>,
     /// log2 of the torus scale of the circuit's output when the last layer is a
     /// lookup (an image out, e.g. `conv3x3`): the last layer's table values are

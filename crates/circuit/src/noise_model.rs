@@ -28,9 +28,15 @@ use crate::model::{Circuit, LayerOutput, LinearOp};
 pub enum NoiseDistribution {
     /// Integers uniform on `[-2^b, 2^b]`, ends at half weight (tfhe-rs `TUniform(b)`),
     /// on the native modulus 2^64.
-    TUniform { bound_log2: u32 },
+    TUniform {
+        /// b: the noise is at most 2^b in magnitude, as an integer modulo 2^64.
+        bound_log2: u32,
+    },
     /// Gaussian with standard deviation `std_dev` in torus units (tfhe-rs `StandardDev`).
-    Gaussian { std_dev: f64 },
+    Gaussian {
+        /// Standard deviation as a fraction of the torus (so in `(0, 1)`).
+        std_dev: f64,
+    },
 }
 
 impl NoiseDistribution {
@@ -49,6 +55,7 @@ impl NoiseDistribution {
 /// The numbers of a tfhe-rs parameter set that matter for noise.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ParameterSet {
+    /// tfhe-rs name of the parameter set, as reported and selected by name.
     pub name: String,
     /// LWE (small key) dimension n.
     pub lwe_dimension: usize,
@@ -60,9 +67,13 @@ pub struct ParameterSet {
     pub lwe_noise: NoiseDistribution,
     /// Noise of encryptions under the GLWE key (bootstrapping key, fresh inputs).
     pub glwe_noise: NoiseDistribution,
+    /// log2 of the gadget base of the bootstrapping key's decomposition.
     pub pbs_base_log: u32,
+    /// Levels of the bootstrapping key's gadget decomposition.
     pub pbs_level: u32,
+    /// log2 of the gadget base of the key-switching key's decomposition.
     pub ks_base_log: u32,
+    /// Levels of the key-switching key's gadget decomposition.
     pub ks_level: u32,
     /// Centered binary modulus switch before the blind rotation.
     pub centered_modulus_switch: bool,
@@ -137,6 +148,7 @@ impl ParameterSet {
 /// Predicted noise of every stage for one parameter set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NoiseModel {
+    /// The parameter set the predictions are for.
     pub params: ParameterSet,
     /// Variance of a PBS output (torus).
     pub pbs_output_variance: f64,
@@ -152,6 +164,7 @@ const FFT_MANTISSA_BITS: f64 = 53.0;
 const LOG2_Q: f64 = 64.0;
 
 impl NoiseModel {
+    /// Predicts the variances of PBS outputs, key switches and fresh encryptions under `params`.
     pub fn new(params: &ParameterSet) -> Self {
         let n = params.lwe_dimension as f64;
         let k = params.glwe_dimension as f64;

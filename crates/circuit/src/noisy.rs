@@ -28,14 +28,18 @@ pub struct NoisySimulator<'a> {
 /// different value than the exact lookup of the same accumulator).
 #[derive(Debug, Clone)]
 pub struct NoisyRun {
+    /// The run's values, with noisy box indices in every lookup.
     pub trace: Trace,
+    /// Per layer: lookups whose noisy box gave another value than the exact one (0 for logits).
     pub slips: Vec<u64>,
 }
 
 /// Agreement of one layer over all images.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerAgreement {
+    /// Name of the layer in the circuit.
     pub name: String,
+    /// Table lookups (one PBS each) of this lookup layer in one image.
     pub lookups_per_image: usize,
     /// Lookups whose noise changed the value, given the (noisy run's) accumulator.
     pub slip_fraction: f64,
@@ -46,13 +50,17 @@ pub struct LayerAgreement {
 /// Noisy vs exact over a set of images.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgreementReport {
+    /// Images simulated.
     pub images: usize,
     /// Fraction of images with the same argmax (circuits ending in logits).
     pub top1_agreement: Option<f64>,
+    /// Mean over images of the cosine between noisy and exact outputs (1 = same).
     pub cosine_mean: f64,
     /// 1st percentile of the per-image output cosine.
     pub cosine_p01: f64,
+    /// Smallest per-image output cosine.
     pub cosine_min: f64,
+    /// Agreement of each lookup layer, in circuit order (logits layers are left out).
     pub layers: Vec<LayerAgreement>,
 }
 
@@ -139,6 +147,7 @@ impl<'a> NoisySimulator<'a> {
         Self::with_sigmas(circuit, sigmas)
     }
 
+    /// Per layer and output channel: std of the noise added to the box index, in boxes.
     pub fn sigmas(&self) -> &LayerSigmas {
         &self.sigmas
     }

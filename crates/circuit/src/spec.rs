@@ -25,6 +25,7 @@ pub enum ActivationShape {
 }
 
 impl ActivationShape {
+    /// The nonlinearity at `z` (standard deviations from the channel mean), before quantization.
     pub fn apply(self, z: f64) -> f64 {
         match self {
             ActivationShape::Linear => z,
@@ -44,8 +45,11 @@ pub enum Activation {
     /// symmetric quantizer to `[-max_abs, max_abs]` that maps `shape` at
     /// `full_scale_sigmas` standard deviations to `max_abs`.
     Quantized {
+        /// The nonlinearity applied to the standardized accumulator.
         shape: ActivationShape,
+        /// Largest |output| of the quantizer (127 for 8-bit outputs).
         max_abs: i64,
+        /// Standardized accumulator, in standard deviations, where the output reaches `max_abs`.
         full_scale_sigmas: f64,
     },
     /// A pooled sum of ternary values to {-1, 1} by parity: 1 for odd sums, -1 for
@@ -57,24 +61,34 @@ pub enum Activation {
     Logits,
 }
 
+/// A layer before calibration: its linear part and the activation its table must compute.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerSpec {
+    /// Name the circuit layer will carry.
     pub name: String,
+    /// The clear linear part, copied into the circuit.
     pub op: LinearOp,
+    /// The function of the accumulator that calibration turns into lookup tables.
     pub activation: Activation,
 }
 
+/// A network before calibration: a circuit without ranges and tables.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NetworkSpec {
+    /// Wire id the circuit will carry (`vgg9`, `conv3x3`, ...).
     pub id: String,
+    /// Shape of the (channel-major) input tensor.
     pub input_shape: Shape,
+    /// Bits of the signed integer input.
     pub input_bits: u32,
+    /// The layers, applied in order.
     pub layers: Vec<LayerSpec>,
 }
 
 /// How the seeded default circuits are built.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BuildConfig {
+    /// Rounding bits, guards and ranges used by [`calibrate()`].
     pub calibration: CalibrationConfig,
     /// Synthetic calibration images (seeded from the weight seed).
     pub calibration_images: usize,
@@ -254,6 +268,7 @@ pub fn vgg9(seed: u64) -> Circuit {
     vgg9_with(seed, &BuildConfig::default()).expect(DEFAULT_BUILDS)
 }
 
+/// The seeded VGG9 (ternary weights, CIFAR-10 shape), calibrated with `config`.
 pub fn vgg9_with(seed: u64, config: &BuildConfig) -> Result<Circuit, CalibrationError> {
     build(&vgg9_spec(seed), seed, config)
 }
@@ -263,6 +278,7 @@ pub fn conv3x3(seed: u64) -> Circuit {
     conv3x3_with(seed, &BuildConfig::default()).expect(DEFAULT_BUILDS)
 }
 
+/// The seeded `conv3x3` (one 4-bit 3x3 convolution, image out), calibrated with `config`.
 pub fn conv3x3_with(seed: u64, config: &BuildConfig) -> Result<Circuit, CalibrationError> {
     build(&conv3x3_spec(seed), seed, config)
 }

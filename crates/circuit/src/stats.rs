@@ -3,6 +3,7 @@
 use crate::model::{Circuit, LayerOutput, LinearOp};
 use crate::validate::ValidationError;
 
+/// Per-image operation counts of a circuit, the cost of one encrypted inference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CircuitStats {
     /// Table lookups (one programmable bootstrap each when encrypted).

@@ -15,75 +15,143 @@ pub const MAX_ROUNDING_BITS: u32 = 16;
 pub const MAX_INPUT_BITS: u32 = 16;
 /// Largest |table value| and |lo|: keeps every clear computation far from i64 limits.
 pub const MAX_TABLE_ABS: i64 = 1 << 24;
+/// Largest |lo| of a lookup channel, in accumulator units.
 pub const MAX_LO_ABS: i64 = 1 << 40;
 
+/// Why a circuit is structurally unusable (see FORMAT.md).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ValidationError {
+    /// `layers` is empty.
     #[error("the circuit has no layers")]
     NoLayers,
+    /// R is 0 or above [`MAX_ROUNDING_BITS`].
     #[error("rounding_bits {0} is outside 1..={MAX_ROUNDING_BITS}")]
     RoundingBits(u32),
+    /// `input_bits` is 0 or above [`MAX_INPUT_BITS`].
     #[error("input_bits {0} is outside 1..={MAX_INPUT_BITS}")]
     InputBits(u32),
+    /// The input shape has a zero dimension or more than [`MAX_TENSOR_LEN`] values.
     #[error("input shape {0:?} is empty or larger than {MAX_TENSOR_LEN} values")]
     InputShape(Shape),
+    /// One layer is inconsistent with its input or the encoding rules.
     #[error("layer {index} ({name}): {problem}")]
     Layer {
+        /// Position of the layer in the circuit.
         index: usize,
+        /// Its name.
         name: String,
+        /// What is wrong with it.
         problem: LayerProblem,
     },
+    /// The last layer is a lookup (image out) but no output scale is given.
     #[error("the last layer is a lookup but output_delta_log2 is missing")]
     MissingOutputDelta,
+    /// `output_delta_log2` is given although the last layer's accumulator carries its own scale.
     #[error("output_delta_log2 is set but the last layer is an accumulator")]
     UnexpectedOutputDelta,
+    /// `output_delta_log2` is outside `1..=63`.
     #[error("output_delta_log2 {0} is outside 1..=63")]
     OutputDelta(u32),
+    /// Per-channel noise sigmas given to the noisy simulator do not fit the circuit.
     #[error(
         "noise sigmas do not match the circuit's layers and channels, or are not finite and >= 0"
     )]
     NoiseShape,
 }
 
+/// What is wrong with one layer of a circuit.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LayerProblem {
+    /// The op's `in_channels` (conv) or `inputs` (dense) differ from the previous output.
     #[error("expects {expected} input channels/values, the previous layer gives {found}")]
-    InputMismatch { expected: usize, found: usize },
+    InputMismatch {
+        /// Channels (conv) or values (dense) the op takes.
+        expected: usize,
+        /// Channels or values the previous layer (or the input) gives.
+        found: usize,
+    },
+    /// Zero kernel or stride, `padding >= kernel`, or a kernel larger than the padded input.
     #[error(
         "kernel {kernel}, stride {stride}, padding {padding} is not a usable convolution on {input:?}"
     )]
     BadConvolution {
+        /// Kernel side, in pixels.
         kernel: usize,
+        /// Stride, in pixels.
         stride: usize,
+        /// Zero padding per side, in pixels.
         padding: usize,
+        /// The layer's input shape.
         input: Shape,
     },
+    /// A 2x2 sum pool on an input of odd height or width.
     #[error("2x2 sum pooling needs an even height and width, got {0:?}")]
     OddPooling(Shape),
+    /// The weight vector's length does not match the op's shape.
     #[error("has {found} weights, its shape needs {expected}")]
-    WeightLength { expected: usize, found: usize },
-    #[error("output {0:?} is empty or larger than {MAX_TENSOR_LEN} values")]
-    OutputTooLarge(Shape),
-    #[error("has {found} lo values/tables, it has {expected} output channels")]
-    ChannelCount { expected: usize, found: usize },
-    #[error("table of channel {channel} has {found} entries, 2^R = {expected}")]
-    TableLength {
-        channel: usize,
+    WeightLength {
+        /// Weights the shape needs (`out * in * kernel^2` or `outputs * inputs`).
         expected: usize,
+        /// Weights given.
         found: usize,
     },
+    /// The layer's output has a zero dimension or more than [`MAX_TENSOR_LEN`] values.
+    #[error("output {0:?} is empty or larger than {MAX_TENSOR_LEN} values")]
+    OutputTooLarge(Shape),
+    /// A lookup layer's `lo` or `tables` do not have one entry per output channel.
+    #[error("has {found} lo values/tables, it has {expected} output channels")]
+    ChannelCount {
+        /// Output channels of the layer.
+        expected: usize,
+        /// Entries of `lo` or `tables`.
+        found: usize,
+    },
+    /// A channel's table does not have 2^R entries.
+    #[error("table of channel {channel} has {found} entries, 2^R = {expected}")]
+    TableLength {
+        /// The output channel.
+        channel: usize,
+        /// 2^R.
+        expected: usize,
+        /// Entries given.
+        found: usize,
+    },
+    /// A table value's magnitude exceeds [`MAX_TABLE_ABS`].
     #[error("table of channel {channel} holds {value}, beyond +-{MAX_TABLE_ABS}")]
-    TableValue { channel: usize, value: i64 },
+    TableValue {
+        /// The output channel.
+        channel: usize,
+        /// The offending table value.
+        value: i64,
+    },
+    /// A channel's `lo` magnitude exceeds [`MAX_LO_ABS`].
     #[error("lo of channel {channel} is {lo}, beyond +-{MAX_LO_ABS}")]
-    Lo { channel: usize, lo: i64 },
+    Lo {
+        /// The output channel.
+        channel: usize,
+        /// The offending `lo`, in accumulator units.
+        lo: i64,
+    },
+    /// The shift puts the layer's input scale 2^(63-R-shift) outside 2^1..=2^63.
     #[error(
         "shift {shift} is outside {min}..={max} (input scale 2^(63-R-shift) must be in 2^1..2^63)"
     )]
-    Shift { shift: i32, min: i32, max: i32 },
+    Shift {
+        /// The layer's shift (log2 of the box width in accumulator units).
+        shift: i32,
+        /// Smallest allowed shift, `-R`.
+        min: i32,
+        /// Largest allowed shift, `62 - R`.
+        max: i32,
+    },
+    /// A logits layer's `delta_log2` is outside `1..=62`.
     #[error("accumulator delta_log2 {0} is outside 1..=62")]
     AccumulatorDelta(u32),
+    /// A layer other than the last hands out its accumulator.
     #[error("only the last layer may output its accumulator")]
     AccumulatorNotLast,
+    /// The layer's worst-case |accumulator| (in accumulator units) needs more than 31 bits,
+    /// so the exact i64 simulation and the encrypted torus encoding could not be trusted.
     #[error("worst-case |accumulator| {0} does not fit in 31 bits")]
     AccumulatorOverflow(u64),
 }
@@ -96,12 +164,15 @@ pub struct CircuitShapes {
 }
 
 impl CircuitShapes {
+    /// Input shape of layer `layer`.
     pub fn layer_input(&self, layer: usize) -> Shape {
         self.inputs[layer]
     }
+    /// Output shape of layer `layer` (the next layer's input).
     pub fn layer_output(&self, layer: usize) -> Shape {
         self.inputs[layer + 1]
     }
+    /// Shape of the circuit's output tensor.
     pub fn output(&self) -> Shape {
         *self.inputs.last().expect("at least the input shape")
     }
