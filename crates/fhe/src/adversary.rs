@@ -28,7 +28,10 @@ pub enum Cheat {
     Affine,
     /// Bootstraps this fraction of the lookups (a fixed pseudo-random subset), the
     /// rest as [`Cheat::Affine`]: saves the rest's time.
-    Partial { bootstrapped: f64 },
+    Partial {
+        /// Fraction of lookups actually bootstrapped, in [0, 1].
+        bootstrapped: f64,
+    },
     /// All the work, through tables shifted by one box (`T[k + 1]`): close, but wrong.
     ShiftedTables,
     /// No work: every output is an input ciphertext times `2^(64 - delta_log2)` (a
@@ -85,6 +88,7 @@ struct Shortcuts {
 }
 
 impl CheatingEvaluator {
+    /// An evaluator that answers every item by `cheat` instead of doing the work.
     pub fn new(cheat: Cheat) -> Self {
         Self {
             cheat,

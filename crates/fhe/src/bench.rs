@@ -11,22 +11,37 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+/// Result of one `brainlock bench` run, serialized as its JSON report.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
+    /// Circuit id benchmarked.
     pub circuit: String,
+    /// Parameter profile id used.
     pub profile: String,
+    /// Rayon worker threads the evaluation ran on.
     pub threads: usize,
+    /// Number of images evaluated.
     pub images: usize,
+    /// Programmable bootstraps per image (one per lookup output).
     pub lookups_per_image: usize,
+    /// Client key plus compressed evaluation key generation time, in seconds.
     pub keygen_seconds: f64,
+    /// Time to decompress the seeded evaluation key and convert the bootstrapping key to
+    /// the Fourier domain, in seconds.
     pub key_expand_seconds: f64,
+    /// Serialized (seeded) evaluation key size, in bytes.
     pub eval_key_compressed_bytes: usize,
+    /// Expanded evaluation key (keyswitching + Fourier bootstrapping key) memory, in bytes.
     pub eval_key_expanded_bytes: usize,
+    /// Serialized encrypted input of one image, in bytes.
     pub input_bytes: usize,
+    /// Serialized encrypted output of one image, in bytes.
     pub output_bytes: usize,
     /// Server-side evaluation time per image (seconds), in order.
     pub latencies_seconds: Vec<f64>,
+    /// Median of `latencies_seconds`, in seconds.
     pub median_latency_seconds: f64,
+    /// Bootstrap throughput: lookups per image over the median latency, per second.
     pub lookups_per_second: f64,
     /// Mean over images of the cosine between encrypted and exact outputs.
     pub cosine: f64,

@@ -105,18 +105,23 @@ impl ClientKey {
 }
 
 impl EncryptedInput {
+    /// Number of seeded LWE ciphertexts (= input values).
     pub fn len(&self) -> usize {
         self.list.lwe_ciphertext_count().0
     }
 
+    /// True if the input holds no ciphertext.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The parameter profile the input was encrypted under.
     pub fn profile(&self) -> &'static Profile {
         self.profile
     }
 
+    /// Wire form: header, count, mask seed, then one body word per ciphertext
+    /// (24 + 8 * len bytes after the header).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new(INPUT_MAGIC, self.profile, 24 + 8 * self.len());
         w.u64(self.len() as u64);
@@ -170,14 +175,17 @@ impl EncryptedInput {
 }
 
 impl EncryptedOutput {
+    /// Number of full big-key LWE ciphertexts (= output values).
     pub fn len(&self) -> usize {
         self.data.len() / self.profile.big_dim().to_lwe_size().0
     }
 
+    /// True if the output holds no ciphertext.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The parameter profile the output was computed under.
     pub fn profile(&self) -> &'static Profile {
         self.profile
     }
@@ -189,6 +197,8 @@ impl EncryptedOutput {
             .any(|ct| ct.get_mask().as_ref().iter().all(|&a| a == 0))
     }
 
+    /// Wire form: header, count, then every ciphertext's k*N + 1 words
+    /// (8 + 8 * len * (k*N + 1) bytes after the header).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new(OUTPUT_MAGIC, self.profile, 8 + 8 * self.data.len());
         w.u64(self.len() as u64);

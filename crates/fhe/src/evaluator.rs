@@ -8,6 +8,8 @@ use crate::error::Result;
 use crate::keys::EvaluationKey;
 use brainlock_circuit::Circuit;
 
+/// A backend that runs a circuit's keyswitch + programmable-bootstrap lookups on an
+/// encrypted input under a client's evaluation key.
 pub trait Evaluator: Send + Sync {
     /// What `/v1/info` reports as the backend.
     fn backend(&self) -> &'static str;

@@ -134,12 +134,14 @@ impl ClientKey {
         (client, eval)
     }
 
+    /// The parameter profile the secret keys were generated for.
     pub fn profile(&self) -> &'static Profile {
         self.profile
     }
 }
 
 impl CompressedEvaluationKey {
+    /// The parameter profile the key was generated for.
     pub fn profile(&self) -> &'static Profile {
         self.profile
     }
@@ -154,6 +156,8 @@ impl CompressedEvaluationKey {
         self.profile.expanded_key_bytes()
     }
 
+    /// Wire form: header, the two mask seeds, then the seeded keyswitching and
+    /// bootstrapping key bodies ([`Self::compressed_size_bytes`] bytes in all).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new(EVAL_KEY_MAGIC, self.profile, self.compressed_size_bytes());
         w.u128(self.ksk_seed);
@@ -288,6 +292,7 @@ impl EvaluationKey {
         }
     }
 
+    /// The parameter profile the key was generated for.
     pub fn profile(&self) -> &'static Profile {
         self.profile
     }

@@ -4,6 +4,8 @@
 //! (`brainlock_circuit::NoiseModel`, fed by [`Profile::parameter_set`]); this crate's
 //! tests check them against real ciphertexts.
 
+#![deny(missing_docs)]
+
 #[cfg(feature = "adversary")]
 pub mod adversary;
 pub mod bench;

@@ -17,6 +17,7 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Validates `circuit` (shapes, tables, ranges) and computes each layer boundary's scale.
     pub fn new(circuit: &Circuit) -> Result<Self> {
         let shapes = circuit.shapes()?.inputs;
         let mut deltas_log2: Vec<u32> = (0..circuit.layers.len())
@@ -29,6 +30,7 @@ impl Plan {
         })
     }
 
+    /// Number of circuit output values (= output ciphertexts).
     pub fn output_len(&self) -> usize {
         self.shapes.last().expect("non-empty").len()
     }

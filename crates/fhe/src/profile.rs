@@ -28,18 +28,25 @@ pub(crate) fn tfhe_distribution(noise: NoiseDistribution) -> DynamicDistribution
 /// One parameter profile. Every field is public knowledge; the id travels on the wire.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Profile {
+    /// Wire name of the profile (e.g. `n2048-gauss`), carried in every blob header.
     pub id: &'static str,
     /// Small LWE dimension n (input of the blind rotation).
     pub lwe_dimension: usize,
+    /// Encryption noise under the small LWE key (keyswitching key output).
     pub lwe_noise: NoiseDistribution,
     /// GLWE dimension k.
     pub glwe_dimension: usize,
     /// Polynomial size N.
     pub polynomial_size: usize,
+    /// Encryption noise under the GLWE key (bootstrapping key, and inputs under the big key).
     pub glwe_noise: NoiseDistribution,
+    /// log2 of the bootstrapping key's gadget decomposition base.
     pub pbs_base_log: usize,
+    /// Levels of the bootstrapping key's gadget decomposition.
     pub pbs_level: usize,
+    /// log2 of the keyswitching key's decomposition base.
     pub ks_base_log: usize,
+    /// Levels of the keyswitching key's decomposition.
     pub ks_level: usize,
     /// The tfhe-rs parameter sets each side was taken from (documentation only).
     pub source: &'static str,
@@ -129,10 +136,12 @@ const ALL: [Profile; 4] = [
 ];
 
 impl Profile {
+    /// Every vetted profile the engine accepts.
     pub fn all() -> &'static [Profile] {
         &ALL
     }
 
+    /// The profile with this wire id, if any.
     pub fn by_id(id: &str) -> Option<&'static Profile> {
         ALL.iter().find(|p| p.id == id)
     }

@@ -12,7 +12,9 @@ const MAX_ID_LEN: usize = 64;
 /// Upper bounds on what a peer may make us read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
+    /// Largest serialized (compressed) evaluation key accepted, in bytes.
     pub max_key_bytes: u64,
+    /// Largest serialized encrypted input or output accepted, in bytes.
     pub max_ciphertext_bytes: u64,
 }
 

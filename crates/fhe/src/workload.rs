@@ -12,26 +12,39 @@ use brainlock_circuit::{
 use crate::plan::Plan;
 use crate::{EngineError, Profile};
 
+/// Why a circuit name or profile id could not be resolved to a runnable workload.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkloadError {
+    /// The name is neither a shipped circuit nor an existing file.
     #[error("circuit {0:?} is neither a shipped circuit ({known}) nor a circuit JSON file", known = SHIPPED_NAMES.join(", "))]
     UnknownCircuit(String),
+    /// The circuit JSON file could not be read or parsed.
     #[error(transparent)]
     File(#[from] CircuitFileError),
+    /// The circuit failed the clear simulator's validation.
     #[error("circuit {id} is invalid")]
     Invalid {
+        /// Circuit id.
         id: String,
+        /// What validation rejected.
         #[source]
         source: ValidationError,
     },
+    /// The circuit is valid in the clear but the engine's planner rejects it.
     #[error("circuit {id} cannot run encrypted")]
     Unplannable {
+        /// Circuit id.
         id: String,
+        /// What the planner rejected.
         #[source]
         source: EngineError,
     },
+    /// The requested profile id is not one of [`Profile::all`].
     #[error("unknown FHE profile {id:?} (known: {known})", known = Profile::all().iter().map(|p| p.id).collect::<Vec<_>>().join(", "))]
-    UnknownProfile { id: String },
+    UnknownProfile {
+        /// The requested profile id.
+        id: String,
+    },
 }
 
 /// A shipped circuit by name (seeded ones built from `seed`), or a circuit JSON file,
