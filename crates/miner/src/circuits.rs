@@ -16,19 +16,27 @@ use brainlock_fhe::workload::{WorkloadError, profile_by_id, resolve_circuit};
 use brainlock_fhe::{EngineError, Profile};
 use brainlock_scoring::{CircuitKind, ScoringParams};
 
+/// Why the served catalog could not be built at startup.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
+    /// A circuit or profile name is unknown, or a circuit file is unreadable or invalid.
     #[error(transparent)]
     Workload(#[from] WorkloadError),
     #[error("circuit {id:?} cannot be named on the wire")]
+    /// A circuit's declared id is not a valid wire name (charset or length).
     BadId {
+        /// The circuit's declared id.
         id: String,
+        /// Why the id is not a valid wire name.
         #[source]
         source: IdError,
     },
     #[error("circuit {id} is not usable by the engine")]
+    /// The engine cannot plan the circuit (unsupported layer or shape).
     Unusable {
+        /// The circuit's id.
         id: String,
+        /// Why the engine rejected it.
         #[source]
         source: EngineError,
     },
@@ -37,7 +45,9 @@ pub enum CatalogError {
 /// A circuit ready to serve, with what admission control needs to know about it.
 #[derive(Debug)]
 pub struct ServedCircuit {
+    /// The circuit itself (layers and weights), as resolved from its name or file.
     pub circuit: Circuit,
+    /// The engine's evaluation plan: layer shapes and bootstraps, checked at startup.
     pub plan: Plan,
     /// Programmable bootstraps per item (for the lookups-per-second metric).
     pub lookups: usize,
@@ -130,22 +140,27 @@ impl Catalog {
         Ok(Self { circuits, profiles })
     }
 
+    /// The served circuit with this id; `None`: not served here (`unknown_circuit`).
     pub fn circuit(&self, id: &CircuitId) -> Option<&Arc<ServedCircuit>> {
         self.circuits.get(id)
     }
 
+    /// The accepted profile with this id; `None`: not accepted here.
     pub fn profile(&self, id: &str) -> Option<&'static Profile> {
         self.profiles.iter().copied().find(|p| p.id == id)
     }
 
+    /// Every accepted profile, in configuration order.
     pub fn profiles(&self) -> &[&'static Profile] {
         &self.profiles
     }
 
+    /// Ids of the served circuits, as advertised in `GET /v1/info`.
     pub fn circuit_ids(&self) -> Vec<CircuitId> {
         self.circuits.keys().cloned().collect()
     }
 
+    /// Ids of the accepted profiles, as advertised in `GET /v1/info`.
     pub fn profile_ids(&self) -> Vec<ProfileId> {
         self.profiles
             .iter()

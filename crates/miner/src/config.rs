@@ -120,7 +120,9 @@ pub struct MinerConfig {
     pub profiles: Vec<String>,
     /// Threads that run evaluations (each evaluation is itself parallel).
     pub workers: usize,
+    /// Request, memory and time limits (`[limits]`).
     pub limits: Limits,
+    /// Sender policy of the inference routes (`[auth]`).
     pub auth: AuthConfig,
     /// Where Prometheus reads `/metrics`; `None`: not served. The binary's default is
     /// loopback port 9100; a library default of `None` lets tests run many miners.
@@ -158,6 +160,7 @@ pub struct Cli {
     /// TOML configuration file; flags override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Shared neuron flags: `--netuid`, `--registry`, `--subtensor.*`, `--wallet.*`, `--logging.*`.
     #[command(flatten)]
     pub neuron: NeuronArgs,
     /// Port to listen on (and announce).
@@ -178,6 +181,7 @@ pub struct Cli {
     /// FHE parameter profiles to accept (default: all).
     #[arg(long = "profile", value_delimiter = ',')]
     pub profiles: Vec<String>,
+    /// Threads that run evaluations [default: 1].
     #[arg(long)]
     pub workers: Option<usize>,
     /// Expanded evaluation keys kept in memory, MiB.
@@ -186,10 +190,13 @@ pub struct Cli {
     /// Memory for in-flight inference, MiB (expanded sizes).
     #[arg(long = "limits.inflight-mib")]
     pub inflight_mib: Option<usize>,
+    /// Items queued or running at once; a request that does not fit whole gets 429 [default: 64].
     #[arg(long = "limits.queue-items")]
     pub queue_items: Option<usize>,
+    /// Most inputs in one infer request [default: 16].
     #[arg(long = "limits.max-batch")]
     pub max_batch: Option<usize>,
+    /// Request deadline, seconds; raised to twice the circuit's reference time per item [default: 600].
     #[arg(long = "limits.deadline-secs")]
     pub deadline_secs: Option<u64>,
     /// Key uploads processed at once [default: as many keys as the cache holds, 1..=4].
@@ -217,71 +224,113 @@ pub struct Cli {
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// `netuid`: the subnet (as `--netuid`).
     pub netuid: Option<u16>,
+    /// `registry`: local registry file to run without a chain (as `--registry`).
     pub registry: Option<PathBuf>,
+    /// `[subtensor]`: chain endpoint (as `--subtensor.*`).
     #[serde(default)]
     pub subtensor: SubtensorTable,
+    /// `[wallet]`: wallet name, hotkey and path (as `--wallet.*`).
     #[serde(default)]
     pub wallet: WalletTable,
+    /// `[logging]`: log level (as `--logging.*`).
     #[serde(default)]
     pub logging: LoggingTable,
+    /// `[axon]`: listen port and addresses.
     #[serde(default)]
     pub axon: AxonSection,
+    /// `circuits`: circuit ids or JSON files to serve (as `--circuit`).
     pub circuits: Option<Vec<String>>,
+    /// `circuit_seed`: seed of the shipped circuits' weights (as `--circuit-seed`).
     pub circuit_seed: Option<u64>,
+    /// `profiles`: FHE profiles accepted (as `--profile`); absent: all.
     pub profiles: Option<Vec<String>>,
+    /// `workers`: evaluation threads (as `--workers`).
     pub workers: Option<usize>,
+    /// `[limits]`: request, memory and time limits.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// `[auth]`: sender policy.
     #[serde(default)]
     pub auth: AuthSection,
+    /// `metrics_port`: Prometheus port (as `--metrics-port`); 0 disables.
     pub metrics_port: Option<u16>,
+    /// `metrics_ip`: metrics listen address (as `--metrics-ip`).
     pub metrics_ip: Option<IpAddr>,
 }
 
+/// The `[axon]` table: where the API listens and what is announced on chain.
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AxonSection {
+    /// `port`: listen and announced port (as `--port`) [default: 8091].
     pub port: Option<u16>,
+    /// `ip`: bind address (as `--axon.ip`) [default: 0.0.0.0].
     pub ip: Option<IpAddr>,
+    /// `external_ip`: address announced on chain (as `--external-ip`).
     pub external_ip: Option<IpAddr>,
 }
 
+/// The `[limits]` table; sizes in MiB, times in seconds (see [`Limits`]).
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {
+    /// `max_key_mib`: largest evaluation-key upload, wire MiB [default: 320].
     pub max_key_mib: Option<usize>,
+    /// `key_cache_mib`: expanded keys kept in memory, MiB (as `--limits.key-cache-mib`) [default: 1024].
     pub key_cache_mib: Option<usize>,
+    /// `concurrent_key_uploads`: key uploads processed at once [default: derived, 1..=4].
     pub concurrent_key_uploads: Option<usize>,
+    /// `max_body_mib`: largest infer request body, wire MiB [default: 16].
     pub max_body_mib: Option<usize>,
+    /// `max_batch`: most inputs in one infer request [default: 16].
     pub max_batch: Option<usize>,
+    /// `inflight_mib`: memory for queued and running inference, expanded MiB [default: 4096].
     pub inflight_mib: Option<usize>,
+    /// `queue_items`: items queued or running at once [default: 64].
     pub queue_items: Option<usize>,
+    /// `deadline_secs`: request deadline, seconds [default: 600].
     pub deadline_secs: Option<u64>,
+    /// `retry_after_secs`: `Retry-After` sent with `busy` (429) answers, seconds [default: 5].
     pub retry_after_secs: Option<u64>,
+    /// `body_read_timeout_secs`: time a request body may take to arrive, seconds [default: 30].
     pub body_read_timeout_secs: Option<u64>,
 }
 
+/// The `[auth]` table: who may call the inference routes.
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSection {
+    /// `min_stake`: stake that admits a registered sender without a validator permit (as `--auth.min-stake`) [default: 10000].
     pub min_stake: Option<f64>,
+    /// `allow`: SS58 hotkeys always accepted (as `--auth.allow`).
     pub allow: Option<Vec<String>>,
+    /// `metagraph_refresh_secs`: how often the sender policy's metagraph is re-read, seconds [default: 120].
     pub metagraph_refresh_secs: Option<u64>,
 }
 
+/// Why the configuration could not be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The `--config` file could not be read.
     #[error("reading {path}: {source}")]
     Read {
+        /// The file named by `--config`.
         path: PathBuf,
+        /// The OS error.
         source: std::io::Error,
     },
+    /// The `--config` file is not valid TOML or has an unknown key or wrong type.
     #[error("parsing {path}: {source}")]
     Parse {
+        /// The file named by `--config`.
         path: PathBuf,
+        /// The TOML error, with its line and column.
         source: Box<toml::de::Error>,
     },
+    /// A resolved setting is out of range (zero workers, no circuits, zero limits,
+    /// negative stake); the message says which.
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
@@ -289,6 +338,7 @@ pub enum ConfigError {
 const MIB: usize = 1 << 20;
 
 impl FileConfig {
+    /// Reads and parses a TOML configuration file; unknown keys are errors.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.into(),

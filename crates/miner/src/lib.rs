@@ -7,6 +7,8 @@
 //! The HTTP pieces it shares with the gateway (admission, body reader, error answers)
 //! and the client that calls it live in `brainlock-api`.
 
+#![deny(missing_docs)]
+
 mod allocator;
 mod auth;
 mod budget;

@@ -1,3 +1,5 @@
+//! The `brainlock-miner` binary: parses flags and config, starts logging, and runs the miner until a shutdown signal.
+
 use brainlock_daemon::shutdown_signal;
 use brainlock_miner::{Cli, MinerConfig, run};
 use clap::Parser;

@@ -28,39 +28,63 @@ use crate::server::{AppState, router};
 /// Why a miner could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The resolved configuration failed its checks.
     #[error("invalid configuration")]
     Config(#[from] ConfigError),
     #[error("{what}")]
+    /// A chain call at startup failed (connecting, reading the metagraph, announcing the axon).
     Chain {
+        /// The startup step that failed.
         what: &'static str,
+        /// The chain's error.
         #[source]
         source: ChainError,
     },
     #[error("hotkey {hotkey} is not registered on subnet {netuid}: register it first")]
-    NotRegistered { hotkey: AccountId, netuid: u16 },
+    /// The wallet's hotkey has no uid on the subnet.
+    NotRegistered {
+        /// The wallet's hotkey.
+        hotkey: AccountId,
+        /// The subnet it was looked up on.
+        netuid: u16,
+    },
+    /// A configured circuit or profile could not be built or resolved.
     #[error("building the served circuits")]
     Catalog(#[from] CatalogError),
     #[error("the {0} task failed")]
+    /// A blocking startup task (named, e.g. circuit building) panicked.
     Task(&'static str, #[source] tokio::task::JoinError),
     #[error("binding {addr}")]
+    /// The API listener could not bind its address (in use, no permission).
     Bind {
+        /// The address it tried to bind.
         addr: SocketAddr,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
     #[error("bound to {0}: pass --external-ip, the address validators reach")]
+    /// The bind address is a wildcard (0.0.0.0) on a real chain and no `--external-ip`
+    /// was given, so there is no address to announce.
     NoExternalIp(IpAddr),
     #[error("allow-listed hotkey {hotkey:?} is not an SS58 address")]
+    /// An `--auth.allow` entry is not a valid SS58 hotkey.
     AllowList {
+        /// The entry as configured.
         hotkey: String,
+        /// Why it does not decode.
         #[source]
         source: brainlock_account::Ss58Error,
     },
     #[error("starting the worker threads")]
+    /// The OS refused to spawn the evaluation worker threads.
     Workers(#[source] std::io::Error),
     #[error("serving metrics on {addr}")]
+    /// The `/metrics` listener could not bind its address.
     Metrics {
+        /// The metrics address it tried to bind.
         addr: SocketAddr,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
@@ -213,6 +237,7 @@ impl Miner {
         })
     }
 
+    /// The address the API server is actually bound to (the real port when 0 was asked).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()

@@ -40,14 +40,23 @@ const EMPTY_BODY_LIMIT: usize = 1024;
 
 /// Everything the handlers share.
 pub struct AppState {
+    /// What `GET /v1/info` answers: version, circuits, profiles, limits.
     pub info: MinerInfo,
+    /// The circuits and profiles served.
     pub catalog: Catalog,
+    /// The configured request, memory and time limits.
     pub limits: Limits,
+    /// Epistula signature check plus the sender policy (permit, stake, allow-list).
     pub verifier: Verifier,
+    /// Uploaded evaluation keys, expanded, bounded in expanded bytes (LRU).
     pub keys: KeyCache<EvaluationKey>,
+    /// Key-upload slots; a `PUT /v1/keys` that finds none free is answered `busy`.
     pub key_uploads: Semaphore,
+    /// In-flight memory budget, expanded bytes: bodies, parsed inputs, item working sets.
     pub inflight: MemoryBudget,
+    /// Work queue bounded in items, drained by the evaluation worker threads.
     pub queue: Arc<WorkQueue<Job>>,
+    /// Prometheus counters and gauges served on `/metrics`.
     pub metrics: Arc<Metrics>,
 }
 
@@ -68,6 +77,7 @@ impl AppState {
     }
 }
 
+/// The miner's HTTP API (`/v1/info`, `/v1/keys`, `/v1/infer`) over the shared state.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(routes::INFO, get(info))
