@@ -11,12 +11,16 @@ use brainlock_scoring::{CircuitKind, GatePolicy, Gates, ScoringParams, derive_ga
 
 use crate::config::ScoringTable;
 
+/// Why the configured circuit could not be turned into a workload.
 #[derive(Debug, thiserror::Error)]
 pub enum CircuitError {
+    /// The circuit name or JSON file does not resolve to a valid circuit and profile.
     #[error(transparent)]
     Workload(#[from] WorkloadError),
+    /// The circuit's scoring parameters (or the `[scoring]` overrides) are out of range.
     #[error("scoring parameters: {0}")]
     Scoring(#[from] brainlock_scoring::ParamsError),
+    /// The result-checking gates cannot be derived from the profile's noise for the batch size.
     #[error("deriving the gates: {0}")]
     Gates(#[from] brainlock_scoring::GateError),
 }
@@ -24,10 +28,13 @@ pub enum CircuitError {
 /// Everything fixed about what this validator asks miners to compute.
 #[derive(Clone, Debug)]
 pub struct Workload {
+    /// The circuit every miner is asked to evaluate.
     pub circuit: Circuit,
+    /// The FHE parameter profile the client keys are generated for.
     pub profile: &'static Profile,
     /// Which speed parameters apply (VGG9's or conv3x3's).
     pub kind: CircuitKind,
+    /// Speed-to-score parameters: reference and floor seconds per item, exponent.
     pub params: ScoringParams,
     /// How results are checked, derived from the profile's noise for the batch size.
     pub gates: Gates,
@@ -73,6 +80,7 @@ impl Workload {
         })
     }
 
+    /// Identifier of the circuit, as recorded with each query in the history database.
     pub fn id(&self) -> &str {
         &self.circuit.id
     }

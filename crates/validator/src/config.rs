@@ -26,18 +26,26 @@ use serde::Deserialize;
 use crate::images::SourceSpec;
 use crate::images::huggingface::{DEFAULT_DATASET, DEFAULT_ENDPOINT};
 
+/// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The `--config` file could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
+        /// The config file that failed.
         path: PathBuf,
+        /// The I/O error reading it.
         source: std::io::Error,
     },
+    /// The `--config` file is not valid TOML or has an unknown or mistyped key.
     #[error("config file {path}: {source}")]
     Parse {
+        /// The config file that failed.
         path: PathBuf,
+        /// The TOML error, with its position.
         source: Box<toml::de::Error>,
     },
+    /// A value is out of range or inconsistent (the message names it).
     #[error("{0}")]
     Invalid(String),
 }
@@ -54,6 +62,7 @@ pub struct Cli {
     /// TOML config file; flags override its values.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Subnet, chain endpoint, wallet and log flags shared with the miner.
     #[command(flatten)]
     pub neuron: NeuronArgs,
     /// History database: a SQLite file path or a postgres:// URL [default: ~/.brainlock/validator.sqlite].
@@ -121,23 +130,37 @@ pub struct Cli {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// `netuid`: the subnet's id.
     pub netuid: Option<u16>,
+    /// `registry`: local registry directory used instead of a chain (devnet).
     pub registry: Option<PathBuf>,
+    /// `database`: SQLite file path or `postgres://` URL of the history database.
     pub database: Option<String>,
+    /// `[dataset]`: where images come from.
     pub dataset: Option<DatasetTable>,
+    /// `circuit`: `conv3x3`, `vgg9` or a circuit JSON file.
     pub circuit: Option<String>,
+    /// `profile`: FHE parameter profile id.
     pub profile: Option<String>,
+    /// `batch_size`: images per infer request.
     pub batch_size: Option<usize>,
+    /// `metrics_port`: Prometheus listen port; 0 disables.
     pub metrics_port: Option<u16>,
+    /// `metrics_ip`: Prometheus listen address.
     pub metrics_ip: Option<String>,
+    /// `[subtensor]`: chain endpoint and network.
     #[serde(default)]
     pub subtensor: SubtensorTable,
+    /// `[wallet]`: wallet name, hotkey and path.
     #[serde(default)]
     pub wallet: WalletTable,
+    /// `[timeout]`: query and round deadlines, seconds.
     pub timeout: Option<TimeoutTable>,
+    /// `[weights]`: weight-setting interval (blocks) and timer poll (seconds).
     pub weights: Option<WeightsTable>,
     /// Query scheduling (`--neuron.*` flags).
     pub neuron: Option<NeuronTable>,
+    /// `[logging]`: log level / filter directives.
     #[serde(default)]
     pub logging: LoggingTable,
     /// Scoring overrides for the chosen circuit.
@@ -151,12 +174,17 @@ pub struct FileConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayTable {
+    /// `port`: gateway listen port (`--gateway.port`); the gateway is off without one.
     pub port: Option<u16>,
+    /// `ip`: gateway listen address (`--gateway.ip`).
     pub ip: Option<String>,
+    /// `[gateway.limits]`: request size and concurrency limits.
     #[serde(default)]
     pub limits: GatewayLimits,
+    /// `[gateway.quota]`: per-customer request quota.
     #[serde(default)]
     pub quota: QuotaConfig,
+    /// `[[gateway.customers]]`: the customers allowed to send organic queries.
     #[serde(default)]
     pub customers: Vec<CustomerConfig>,
 }
@@ -164,28 +192,39 @@ pub struct GatewayTable {
 /// The resolved gateway settings.
 #[derive(Clone, Debug)]
 pub struct GatewaySettings {
+    /// Address the gateway listens on.
     pub addr: SocketAddr,
+    /// The gateway's limits, quota and customers.
     pub config: GatewayConfig,
 }
 
+/// `[dataset]`: the image source.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetTable {
+    /// `source`: same syntax as `--dataset` (`NAME[:CONFIG[:SPLIT]]`, `dir:PATH`, `cifar:PATH`, `synthetic`).
     pub source: Option<String>,
+    /// `endpoint`: dataset viewer API base URL (`--dataset.endpoint`).
     pub endpoint: Option<String>,
 }
 
+/// `[timeout]`: deadlines, seconds.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutTable {
+    /// `key_upload`: deadline of the evaluation-key upload, seconds (`--timeout.key-upload`).
     pub key_upload: Option<f64>,
+    /// `infer`: deadline of one infer request to the last frame, seconds (`--timeout.infer`).
     pub infer: Option<f64>,
+    /// `round`: deadline of one round, seconds (`--timeout.round`).
     pub round: Option<f64>,
 }
 
+/// `[weights]`: when weights are set.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeightsTable {
+    /// `interval`: blocks between two weight settings (`--weights.interval`).
     pub interval: Option<u64>,
     /// Seconds between two checks of the weight timer.
     pub poll: Option<f64>,
@@ -195,15 +234,21 @@ pub struct WeightsTable {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NeuronTable {
+    /// `max_concurrent_queries`: queries to different miners in flight at once (`--neuron.max_concurrent_queries`).
     pub max_concurrent_queries: Option<usize>,
+    /// `query_memory_mib`: memory the queries in flight may hold, MiB (`--neuron.query_memory_mib`).
     pub query_memory_mib: Option<usize>,
 }
 
+/// `[scoring]`: overrides of the circuit's speed-to-score parameters.
 #[derive(Debug, Default, Deserialize, Clone, Copy)]
 #[serde(deny_unknown_fields)]
 pub struct ScoringTable {
+    /// `t_ref`: reference seconds per item; a miner this fast with perfect quality scores 1.
     pub t_ref: Option<f64>,
+    /// `t_floor`: seconds per item below which being faster earns nothing more.
     pub t_floor: Option<f64>,
+    /// `alpha`: exponent turning speed ratios into score ratios.
     pub alpha: Option<f64>,
 }
 
@@ -212,12 +257,19 @@ pub struct ScoringTable {
 pub struct ValidatorConfig {
     /// Subnet, chain, wallet and log level.
     pub neuron: NeuronConfig,
+    /// History database: SQLite file path or `postgres://` URL (`--database`).
     pub database: String,
+    /// Where images are drawn from (`--dataset`).
     pub dataset: SourceSpec,
+    /// Dataset viewer API base URL for HuggingFace sources (`--dataset.endpoint`).
     pub dataset_endpoint: String,
+    /// Circuit name or JSON file path (`--circuit`).
     pub circuit: String,
+    /// FHE parameter profile id; `None`: the circuit's default (`--profile`).
     pub profile: Option<String>,
+    /// Images per infer request (`--batch-size`).
     pub batch_size: usize,
+    /// Deadline of the evaluation-key upload (`--timeout.key-upload`).
     pub key_upload_timeout: Duration,
     /// `None`: derived from the circuit's scoring parameters.
     pub infer_timeout: Option<Duration>,
@@ -233,12 +285,15 @@ pub struct ValidatorConfig {
     pub query_memory_bytes: usize,
     /// `None`: no metrics server.
     pub metrics_addr: Option<SocketAddr>,
+    /// Overrides of the circuit's scoring parameters (`[scoring]`).
     pub scoring: ScoringTable,
     /// `None`: no customer gateway.
     pub gateway: Option<GatewaySettings>,
 }
 
+/// Default `--neuron.max_concurrent_queries`.
 pub const DEFAULT_MAX_CONCURRENT_QUERIES: usize = 4;
+/// Default `--neuron.query_memory_mib`, MiB.
 pub const DEFAULT_QUERY_MEMORY_MIB: usize = 4096;
 /// One block: weights are due at most once per block anyway.
 pub const DEFAULT_WEIGHTS_POLL_SECS: f64 = 12.0;
@@ -301,6 +356,7 @@ fn seconds(name: &str, value: f64) -> Result<Duration, ConfigError> {
 }
 
 impl FileConfig {
+    /// Reads and parses a TOML config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.into(),
@@ -323,6 +379,7 @@ impl ValidatorConfig {
         Self::merge(cli, file)
     }
 
+    /// Combines flags and file values (flags win), fills defaults and validates the result.
     pub fn merge(cli: Cli, file: FileConfig) -> Result<Self, ConfigError> {
         let neuron = NeuronConfig::resolve(
             &cli.neuron,

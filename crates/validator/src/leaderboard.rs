@@ -6,12 +6,14 @@ use std::net::SocketAddr;
 use brainlock_epistula::AccountId;
 use serde::Serialize;
 
+/// The validator's current view of every miner, with round and weight progress.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Leaderboard {
     /// Block of the last metagraph sync.
     pub block: u64,
     /// Rounds completed since start.
     pub rounds: u64,
+    /// When the snapshot was published, Unix milliseconds.
     pub updated_at_ms: i64,
     /// Sorted by uid.
     pub miners: Vec<MinerStanding>,
@@ -19,14 +21,18 @@ pub struct Leaderboard {
     pub last_weights_block: Option<u64>,
 }
 
+/// One miner's standing: its recent outcomes, failure rate and score.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MinerStanding {
+    /// The miner's uid on the subnet.
     pub uid: u16,
+    /// The miner's hotkey.
     pub hotkey: AccountId,
     /// Where the miner serves (from the metagraph).
     pub axon: Option<SocketAddr>,
     /// Queries in the standing's window (at most 40).
     pub queries: usize,
+    /// Fraction of the window's queries that failed, 0 to 1.
     pub failure_rate: f64,
     /// `passed` or the failure kind of the last query.
     pub last_outcome: Option<String>,
@@ -43,6 +49,7 @@ pub struct MinerStanding {
 }
 
 impl Leaderboard {
+    /// The standing of `uid`, if it is on the board.
     pub fn miner(&self, uid: u16) -> Option<&MinerStanding> {
         self.miners.iter().find(|m| m.uid == uid)
     }

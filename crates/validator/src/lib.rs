@@ -8,6 +8,7 @@
 //! (SQLite or PostgreSQL), standings are rebuilt from it after a restart, and weights
 //! go to the chain (or the local registry's ledger) at the configured interval, from a
 //! timer of their own that never waits for a round.
+#![deny(missing_docs)]
 
 mod circuit;
 mod clock;

@@ -41,6 +41,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Prometheus metrics, with gauges read from the leaderboard channel.
     pub fn new(leaderboard: watch::Receiver<Leaderboard>) -> Self {
         Self {
             queries: Family::default(),
@@ -51,6 +52,7 @@ impl Metrics {
         }
     }
 
+    /// Counts one query's outcome and its client-side cost (key generation, encryption, decryption).
     pub fn record_query(&self, outcome: &Outcome, cost: &ClientCost) {
         let outcome = match outcome {
             Outcome::Passed => "passed",
@@ -69,10 +71,12 @@ impl Metrics {
         }
     }
 
+    /// Counts one finished round.
     pub fn record_round(&self) {
         self.rounds.inc();
     }
 
+    /// Counts one weight-setting attempt, successful or not.
     pub fn record_weights(&self, ok: bool) {
         let outcome = if ok { "ok" } else { "failed" };
         self.weight_settings

@@ -22,14 +22,19 @@ use crate::store::{FailureKind, Outcome};
 /// Validator-side problems: not the miner's fault, so never scored against it.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
+    /// The circuit fails validation against the clear simulator.
     #[error("the circuit does not simulate")]
     Circuit(#[from] brainlock_circuit::ValidationError),
+    /// The image cannot be turned into a simulation input for the circuit.
     #[error("simulation input")]
     Input(#[from] brainlock_circuit::InputError),
+    /// Key generation or encryption of the input failed.
     #[error("encryption: {0}")]
     Encrypt(#[from] brainlock_fhe::EngineError),
+    /// A key or ciphertext id cannot be encoded for the wire.
     #[error("wire ids: {0}")]
     Id(#[from] brainlock_api::IdError),
+    /// The worker thread preparing the query panicked or was cancelled.
     #[error("worker thread: {0}")]
     Join(#[from] tokio::task::JoinError),
 }

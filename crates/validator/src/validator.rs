@@ -33,12 +33,15 @@ const MAX_DERIVED_INFER: Duration = Duration::from_secs(6 * 3600);
 /// What one round did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RoundSummary {
+    /// Block of the round's metagraph sync.
     pub block: u64,
     /// Queries recorded (finished, failed or abandoned at the deadline).
     pub queried: usize,
+    /// Queries that passed.
     pub passed: usize,
     /// Queries still running at the round's deadline, recorded as timeouts.
     pub abandoned: usize,
+    /// The weight setting done during the round, if any.
     pub weights: Option<WeightsReceipt>,
 }
 
@@ -49,6 +52,7 @@ struct RoundPlan {
     order: Vec<u16>,
 }
 
+/// The running validator: configuration, workload, image source, history store, standings and metrics.
 pub struct Validator {
     config: ValidatorConfig,
     chain: Arc<dyn Chain>,
@@ -67,28 +71,40 @@ pub struct Validator {
 /// What stops the validator (never a miner's misbehaviour, which is a scored outcome).
 #[derive(Debug, thiserror::Error)]
 pub enum ValidatorError {
+    /// The configured circuit could not be built into a workload.
     #[error("building the circuit")]
     Workload(#[from] CircuitError),
+    /// A background task (named) panicked or was cancelled.
     #[error("the {0} task failed")]
     Task(&'static str, #[source] tokio::task::JoinError),
+    /// The image source could not be opened.
     #[error("opening the image source")]
     Images(#[from] ImageError),
+    /// A history-database operation (described) failed.
     #[error("{what}")]
     Store {
+        /// What was being done.
         what: &'static str,
+        /// The database error.
         #[source]
         source: StoreError,
     },
+    /// The HTTP client for miners could not be built.
     #[error("building the HTTP client")]
     Http(#[from] reqwest::Error),
+    /// A chain or registry operation (described) failed.
     #[error("{what}")]
     Chain {
+        /// What was being done.
         what: &'static str,
+        /// The chain error.
         #[source]
         source: ChainError,
     },
+    /// The miner with this uid advertises no axon address.
     #[error("uid {0} serves no axon")]
     NoAxon(u16),
+    /// A query could not be prepared (keys, encryption, simulation).
     #[error("preparing a query")]
     Prepare(#[from] PrepareError),
 }
@@ -179,10 +195,12 @@ impl Validator {
         Ok(validator)
     }
 
+    /// Subscribes to the leaderboard, republished after every query.
     pub fn leaderboard(&self) -> watch::Receiver<Leaderboard> {
         self.standings.leaderboard()
     }
 
+    /// The validator's Prometheus metrics.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.standings.metrics()
     }
@@ -199,10 +217,12 @@ impl Validator {
         )
     }
 
+    /// The history database.
     pub fn store(&self) -> &Store {
         self.standings.store()
     }
 
+    /// The circuit, profile and scoring this validator queries with.
     pub fn workload(&self) -> &Workload {
         &self.workload
     }
@@ -493,6 +513,7 @@ impl Validator {
         receipt
     }
 
+    /// Closes the history database.
     pub async fn close(&self) {
         self.store().close().await;
     }

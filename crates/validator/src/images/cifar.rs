@@ -9,9 +9,11 @@ use rand::{Rng, RngCore};
 
 use super::{Image, ImageError};
 
+/// Size of one CIFAR-10 binary record, bytes: a label byte and 32x32x3 pixels.
 pub const RECORD_BYTES: u64 = 1 + 3072;
 const SIDE: usize = 32;
 
+/// CIFAR-10 binary batch files (`cifar:PATH`), read record by record.
 pub struct CifarSource {
     /// Each batch file with its record count.
     batches: Vec<(PathBuf, u64)>,
@@ -60,10 +62,12 @@ impl CifarSource {
         Ok(Self { batches, records })
     }
 
+    /// Number of images across all batch files.
     pub fn len(&self) -> u64 {
         self.records
     }
 
+    /// Whether the batch files hold no image.
     pub fn is_empty(&self) -> bool {
         self.records == 0
     }
@@ -110,6 +114,7 @@ impl CifarSource {
         })
     }
 
+    /// Reads a random record and resizes it to the requested height and width.
     pub fn draw(
         &self,
         height: usize,

@@ -9,12 +9,14 @@ use super::{Image, ImageError};
 /// Larger files are refused rather than decoded: a 32x32 input needs no 64 MB photo.
 const MAX_FILE_BYTES: u64 = 16 << 20;
 
+/// A folder of PNG/JPEG images (`dir:PATH`).
 pub struct FolderSource {
     root: PathBuf,
     files: Vec<PathBuf>,
 }
 
 impl FolderSource {
+    /// Lists the images under `root`; fails when there are none.
     pub fn open(root: &Path) -> Result<Self, ImageError> {
         let io = |source| ImageError::Io {
             path: root.to_path_buf(),
@@ -42,18 +44,22 @@ impl FolderSource {
         })
     }
 
+    /// The folder the images are read from.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// Number of images found.
     pub fn len(&self) -> usize {
         self.files.len()
     }
 
+    /// Whether the folder holds no image.
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }
 
+    /// Decodes a random image and resizes it to the requested height and width.
     pub fn draw(
         &self,
         height: usize,

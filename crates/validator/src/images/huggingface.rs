@@ -17,6 +17,7 @@ use tokio::sync::OnceCell;
 
 use super::{Image, ImageError};
 
+/// The public HuggingFace dataset viewer API.
 pub const DEFAULT_ENDPOINT: &str = "https://datasets-server.huggingface.co";
 /// CIFAR-10's test split: the default dataset.
 pub const DEFAULT_DATASET: &str = "uoft-cs/cifar10";
@@ -27,12 +28,16 @@ const MAX_IMAGE_BYTES: usize = 8 << 20;
 /// the `test` split).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DatasetRef {
+    /// Dataset repository, e.g. `uoft-cs/cifar10`.
     pub name: String,
+    /// Dataset config; `None`: resolved through `/splits`.
     pub config: Option<String>,
+    /// Split; `None`: resolved through `/splits`, preferring `test`.
     pub split: Option<String>,
 }
 
 impl DatasetRef {
+    /// Parses `NAME[:CONFIG[:SPLIT]]`.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut parts = spec.split(':');
         let name = parts.next().unwrap_or_default().trim().to_string();
@@ -108,6 +113,7 @@ struct Resolved {
     column: String,
 }
 
+/// Images fetched row by row from a HuggingFace dataset through the viewer API.
 pub struct HfSource {
     client: reqwest::Client,
     endpoint: url::Url,
@@ -116,6 +122,7 @@ pub struct HfSource {
 }
 
 impl HfSource {
+    /// A source for `dataset` at the viewer API base URL `endpoint`.
     pub fn new(endpoint: &str, dataset: DatasetRef) -> Result<Self, ImageError> {
         let endpoint = url::Url::parse(endpoint)
             .map_err(|e| ImageError::Http(format!("endpoint {endpoint:?}: {e}")))?;
@@ -132,10 +139,12 @@ impl HfSource {
         })
     }
 
+    /// The dataset (with config and split once resolved).
     pub fn dataset(&self) -> &DatasetRef {
         &self.dataset
     }
 
+    /// Fetches a random row's image and resizes it to the requested height and width.
     pub async fn draw(
         &self,
         height: usize,

@@ -18,7 +18,9 @@ pub use augment::{Augmentation, augment, circuit_input, quantize};
 /// An RGB image, channel-major (C x H x W), each value in [-1, 1].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Image {
+    /// Rows.
     pub height: usize,
+    /// Columns.
     pub width: usize,
     /// `3 * height * width` values, channel 0 first.
     pub pixels: Vec<f32>,
@@ -59,26 +61,41 @@ impl Image {
         Ok(Self::from_rgb8(&rgb))
     }
 
+    /// The value of `channel` at row `y`, column `x`.
     pub fn at(&self, channel: usize, y: usize, x: usize) -> f32 {
         self.pixels[channel * self.height * self.width + y * self.width + x]
     }
 }
 
+/// Why an image could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
+    /// An image file is not a decodable PNG or JPEG.
     #[error("cannot decode image: {0}")]
     Decode(image::ImageError),
+    /// An image file or folder could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
+        /// The file or folder.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The `dir:` folder holds no PNG or JPEG image.
     #[error("{0} holds no PNG or JPEG image")]
     EmptyFolder(PathBuf),
+    /// A `cifar:` file is not a CIFAR-10 binary batch.
     #[error("{path} is not a CIFAR-10 binary batch: {reason}")]
-    NotCifar { path: PathBuf, reason: String },
+    NotCifar {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The dataset server could not be reached or answered with an error.
     #[error("dataset server: {0}")]
     Http(String),
+    /// The dataset server's answer does not have the expected shape.
     #[error("dataset server answered something unexpected: {0}")]
     Schema(String),
 }
@@ -117,9 +134,13 @@ impl SourceSpec {
 
 /// An opened image source. `draw` returns a fresh image of the requested size.
 pub enum ImageSource {
+    /// Seeded random images (`synthetic`), no files or network.
     Synthetic,
+    /// A folder of PNG/JPEG images (`dir:PATH`).
     Folder(folder::FolderSource),
+    /// CIFAR-10 binary batches (`cifar:PATH`).
     Cifar(cifar::CifarSource),
+    /// A HuggingFace dataset fetched through the viewer API.
     HuggingFace(Box<huggingface::HfSource>),
 }
 
@@ -152,6 +173,7 @@ impl ImageSource {
         }
     }
 
+    /// A one-line description of the source for logs.
     pub fn describe(&self) -> String {
         match self {
             Self::Synthetic => "synthetic".into(),

@@ -8,6 +8,7 @@ use rand::{Rng, RngCore};
 
 use super::Image;
 
+/// A random image of the given size from `rng`.
 pub fn draw(height: usize, width: usize, rng: &mut (dyn RngCore + Send)) -> Image {
     let mut pixels = vec![0.0f32; 3 * height * width];
     for c in 0..3 {

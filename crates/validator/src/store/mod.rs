@@ -16,21 +16,34 @@ use sqlx::AnyPool;
 use sqlx::Row;
 use sqlx::any::AnyPoolOptions;
 
+/// Why a history-database operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database (named by its URL or path) could not be opened.
     #[error("database {0}: {1}")]
     Connect(String, sqlx::Error),
+    /// A schema migration failed.
     #[error("database migration {version}: {source}")]
-    Migrate { version: i64, source: sqlx::Error },
+    Migrate {
+        /// The schema version being applied.
+        version: i64,
+        /// The database error.
+        source: sqlx::Error,
+    },
+    /// A statement failed.
     #[error("database: {0}")]
     Query(#[from] sqlx::Error),
+    /// A stored value cannot be read back (unknown outcome, out-of-range number).
     #[error("database holds an unexpected value: {0}")]
     Corrupt(String),
 }
 
+/// Which database engine holds the history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
+    /// A SQLite file.
     Sqlite,
+    /// A PostgreSQL server (`postgres://` URL).
     Postgres,
 }
 
@@ -46,6 +59,7 @@ pub fn database_url(spec: &str) -> (Backend, String) {
     }
 }
 
+/// The history database: every query and weight setting, from which standings are rebuilt after a restart.
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -73,10 +87,12 @@ impl Store {
         Ok(Self { pool, backend })
     }
 
+    /// Which engine this store talks to.
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
+    /// Records one finished query.
     pub async fn insert_query(&self, q: &QueryRecord) -> Result<(), StoreError> {
         let (outcome, reason) = q.outcome.columns();
         sqlx::query(
@@ -150,6 +166,7 @@ impl Store {
             .collect()
     }
 
+    /// Number of queries recorded.
     pub async fn query_count(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM queries")
             .fetch_one(&self.pool)
@@ -158,6 +175,7 @@ impl Store {
         Ok(n as u64)
     }
 
+    /// Records one weight setting.
     pub async fn insert_weight_setting(&self, w: &WeightSetting) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO weight_settings (block, set_at_ms, uids, weights, outcome) VALUES ($1, $2, $3, $4, $5)")
             .bind(w.block as i64)
@@ -179,6 +197,7 @@ impl Store {
         Ok(block.map(|b| b as u64))
     }
 
+    /// Closes the connection pool.
     pub async fn close(&self) {
         self.pool.close().await;
     }

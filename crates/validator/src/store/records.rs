@@ -30,6 +30,7 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Every failure kind, in the order they are listed.
     pub const ALL: [FailureKind; 9] = [
         Self::ConnectRefused,
         Self::Timeout,
@@ -42,6 +43,7 @@ impl FailureKind {
         Self::CheckFailed,
     ];
 
+    /// The name stored in the database and shown in logs (snake_case).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ConnectRefused => "connect_refused",
@@ -56,6 +58,7 @@ impl FailureKind {
         }
     }
 
+    /// The failure kind with that stored name.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
@@ -67,14 +70,23 @@ impl fmt::Display for FailureKind {
     }
 }
 
+/// How a query ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
+    /// Every item came back and checked against the clear simulation.
     Passed,
-    Failed { kind: FailureKind, reason: String },
+    /// The query failed.
+    Failed {
+        /// What went wrong, by category.
+        kind: FailureKind,
+        /// What went wrong, in words.
+        reason: String,
+    },
 }
 
 impl Outcome {
+    /// A failure of `kind`, with a human-readable reason.
     pub fn failed(kind: FailureKind, reason: impl Into<String>) -> Self {
         Self::Failed {
             kind,
@@ -82,6 +94,7 @@ impl Outcome {
         }
     }
 
+    /// Whether the query passed.
     pub fn passed(&self) -> bool {
         matches!(self, Self::Passed)
     }
@@ -109,40 +122,63 @@ impl Outcome {
 /// One query, as inserted.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueryRecord {
+    /// Hotkey of the queried miner (SS58).
     pub miner_hotkey: String,
+    /// The miner's uid at the time.
     pub uid: u16,
+    /// Identifier of the circuit queried.
     pub circuit: String,
+    /// FHE parameter profile id.
     pub profile: String,
+    /// Images in the infer request.
     pub batch_size: usize,
+    /// How the query ended.
     pub outcome: Outcome,
     /// Mean cosine similarity over the items (only when every item passed).
     pub quality: Option<f64>,
     /// Seconds per item from the infer request to the last frame (when the stream completed).
     pub seconds_per_item: Option<f64>,
+    /// Seconds the evaluation-key upload took (when it completed).
     pub key_upload_seconds: Option<f64>,
+    /// The query's score; 0 for a failure.
     pub score: f64,
+    /// Block of the round's metagraph sync.
     pub block: u64,
+    /// When the query started, Unix milliseconds.
     pub started_at_ms: i64,
+    /// When the query finished, Unix milliseconds.
     pub finished_at_ms: i64,
 }
 
 /// One query, as read back for standings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredQuery {
+    /// The miner's uid.
     pub uid: u16,
+    /// Identifier of the circuit queried.
     pub circuit: String,
+    /// How the query ended.
     pub outcome: Outcome,
+    /// Mean cosine similarity over the items (only when every item passed).
     pub quality: Option<f64>,
+    /// Seconds per item to the last frame (when the stream completed).
     pub seconds_per_item: Option<f64>,
+    /// The query's score; 0 for a failure.
     pub score: f64,
+    /// When the query finished, Unix milliseconds.
     pub finished_at_ms: i64,
 }
 
+/// One weight setting, as recorded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WeightSetting {
+    /// Block at which the weights were set.
     pub block: u64,
+    /// When they were set, Unix milliseconds.
     pub set_at_ms: i64,
+    /// The uids weighted.
     pub uids: Vec<u16>,
+    /// Each uid's weight, normalized to `u16::MAX` in total.
     pub weights: Vec<u16>,
     /// `ok`, or the error.
     pub outcome: String,
