@@ -2,6 +2,8 @@
 //! queue) whose evaluator cheats as `--cheat` says, so that the integrity tests face
 //! cheaters exactly as validators would. A test tool: never deploy it.
 
+#![deny(missing_docs)]
+
 use std::sync::Arc;
 
 use brainlock_daemon::shutdown_signal;

@@ -7,6 +7,8 @@ use brainlock_fhe::bench::run_bench;
 use crate::cli::BenchArgs;
 use crate::workload::{resolve_circuit, resolve_profile, synthetic_input};
 
+/// The `bench` command: times encrypted inference of synthetic images here and prints
+/// the report, its last line JSON.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.images > 0, "--images must be at least 1");
     let circuit = resolve_circuit(&args.circuit)?;

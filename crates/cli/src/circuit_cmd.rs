@@ -14,6 +14,7 @@ use crate::workload::{resolve_circuit, resolve_profile};
 /// Synthetic inputs the affinity report runs on.
 const AFFINITY_INPUTS: usize = 32;
 
+/// The `circuit export` command: writes a shipped circuit to a JSON file.
 pub fn export(name: &str, output: &Path) -> anyhow::Result<()> {
     let circuit = resolve_circuit(name)?;
     circuit
@@ -71,12 +72,15 @@ pub fn describe(circuit: &Circuit) -> anyhow::Result<String> {
     Ok(out)
 }
 
+/// The `circuit inspect` command: validates a circuit and prints its layers.
 pub fn inspect(name: &str) -> anyhow::Result<()> {
     let circuit = resolve_circuit(name)?;
     print!("{}", describe(&circuit)?);
     Ok(())
 }
 
+/// The `circuit gates` command: prints the gates a validator derives and the affine
+/// shortcut report, its last line JSON.
 pub fn gates(name: &str, profile: Option<&str>, batch: usize) -> anyhow::Result<()> {
     let circuit = resolve_circuit(name)?;
     let profile = resolve_profile(&circuit, profile)?;

@@ -23,11 +23,14 @@ const MAX_FRAME_BYTES: usize = brainlock_api::DEFAULT_MAX_FRAME_BYTES;
 
 /// Where the encrypted inference runs.
 pub enum Destination {
+    /// In this process, on this machine (no network).
     Local,
     /// A miner, or a validator's gateway (both serve the miner API). `how` says how
     /// requests are authenticated: `"signed"` (Epistula) or `"api-key"`.
     Remote {
+        /// Client for the miner or gateway URL.
         server: MinerClient,
+        /// `"signed"` or `"api-key"`.
         how: &'static str,
     },
 }
@@ -35,33 +38,44 @@ pub enum Destination {
 /// Seconds spent in each step.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
+    /// Generating the fresh client and evaluation keys.
     pub keygen_s: f64,
+    /// Encrypting the image.
     pub encrypt_s: f64,
     /// Evaluation-key upload (remote only).
     pub upload_s: f64,
     /// From sending the request to the last result byte (or the local evaluation).
     pub infer_s: f64,
+    /// Decrypting the result.
     pub decrypt_s: f64,
+    /// The whole classification, end to end.
     pub total_s: f64,
 }
 
 /// What `classify` prints as its final JSON line.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassifyReport {
+    /// The circuit's id.
     pub circuit: String,
+    /// The FHE parameter profile's id.
     pub profile: String,
+    /// Where it ran and how: `"local"`, `"signed"` (a miner) or `"api-key"` (a gateway).
     pub target: &'static str,
     /// Argmax of the decrypted output (ties to the lowest index): the class for VGG9.
     pub class: usize,
     /// Argmax of the clear simulation of the same input.
     pub clear_class: usize,
+    /// Whether `class` equals `clear_class`.
     pub agrees_with_clear: bool,
     /// Cosine similarity of the decrypted output and the clear simulation.
     pub cosine: f64,
     /// Fraction of output values equal to the clear simulation's.
     pub exact_match_fraction: f64,
+    /// Size of the evaluation key, in bytes (what is uploaded to a remote).
     pub eval_key_bytes: usize,
+    /// Size of the encrypted image, in bytes.
     pub input_bytes: usize,
+    /// Seconds spent in each step.
     pub timings: Timings,
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The `brainlock` command line: global flags and one subcommand.
 #[derive(Debug, Parser)]
 #[command(
     name = "brainlock",
@@ -20,10 +21,12 @@ pub struct Cli {
     /// Debug logs (RUST_LOG overrides).
     #[arg(long = "logging.debug", global = true)]
     pub logging_debug: bool,
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The `brainlock` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Classify an image with encrypted inference: fresh keys, encrypt, send, decrypt
@@ -70,6 +73,7 @@ pub struct Target {
     pub local: bool,
 }
 
+/// The `--wallet.*` flags: which hotkey signs requests or is created or registered.
 #[derive(Debug, Args)]
 pub struct WalletArgs {
     /// Wallet name.
@@ -83,12 +87,14 @@ pub struct WalletArgs {
     pub path: Option<PathBuf>,
 }
 
+/// The `classify` flags: the image, where it goes, and how.
 #[derive(Debug, Args)]
 pub struct ClassifyArgs {
     /// The image: a PNG or JPEG file (resized to the circuit's input and quantized to
     /// int8), or `synthetic:N` for synthetic image N of the seeded test set.
     #[arg(value_name = "IMAGE")]
     pub image: String,
+    /// Where the encrypted image is sent.
     #[command(flatten)]
     pub target: Target,
     /// Circuit: conv3x3, vgg9, test-tiny, or a circuit JSON file. Must be one the
@@ -110,6 +116,7 @@ pub struct ClassifyArgs {
     /// The miner's hotkey (SS58), needed with --miner to address signed requests.
     #[arg(long = "miner-hotkey", value_name = "SS58")]
     pub miner_hotkey: Option<String>,
+    /// The hotkey that signs requests to a miner or gateway.
     #[command(flatten)]
     pub wallet: WalletArgs,
     /// Seconds to wait for the whole remote inference before giving up.
@@ -133,6 +140,7 @@ pub struct DevnetArgs {
     pub args: Vec<String>,
 }
 
+/// The `bench` flags: which circuit, profile and how many images.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Circuit: conv3x3, vgg9, test-tiny, or a circuit JSON file.
@@ -146,11 +154,13 @@ pub struct BenchArgs {
     pub images: usize,
 }
 
+/// The `wallet` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum WalletCommand {
     /// Create a new sr25519 hotkey (Bittensor wallet layout). Prints its address and
     /// the recovery phrase, once: write the phrase down.
     Create {
+        /// Which hotkey to create.
         #[command(flatten)]
         wallet: WalletArgs,
         /// Replace an existing hotkey of the same name (its phrase is lost).
@@ -159,6 +169,7 @@ pub enum WalletCommand {
     },
 }
 
+/// The `circuit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum CircuitCommand {
     /// Write a shipped circuit (weights, ranges, tables) to a JSON file.
@@ -193,6 +204,7 @@ pub enum CircuitCommand {
     },
 }
 
+/// The `gateway` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum GatewayCommand {
     /// Issue a customer API key: prints the key (give it to the customer, it is not
@@ -204,6 +216,7 @@ pub enum GatewayCommand {
     },
 }
 
+/// The `registry` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
     /// Register a wallet's hotkey in a local registry file (created when missing) and
@@ -215,6 +228,7 @@ pub enum RegistryCommand {
         /// Subnet uid the registry stands for.
         #[arg(long, default_value_t = 55, value_name = "UID")]
         netuid: u16,
+        /// Which hotkey to register.
         #[command(flatten)]
         wallet: WalletArgs,
         /// What the neuron does on the subnet.
@@ -227,9 +241,12 @@ pub enum RegistryCommand {
     },
 }
 
+/// What a registered neuron does on the subnet (`--role`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum RegistryRole {
+    /// Serves encrypted inference.
     Miner,
+    /// Queries, scores and weights the miners.
     Validator,
 }
 

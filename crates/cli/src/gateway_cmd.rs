@@ -7,6 +7,7 @@ pub fn customer_entry(name: &str, hash: &str) -> String {
     format!("[[gateway.customers]]\nname = {name:?}\napi_key_sha256 = \"{hash}\"\n")
 }
 
+/// The `gateway issue-key` command: prints a new customer API key and its config entry.
 pub fn issue_key(name: &str) -> anyhow::Result<()> {
     anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
     let (key, hash) = generate_api_key();

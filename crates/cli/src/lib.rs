@@ -1,5 +1,7 @@
 //! The `brainlock` command as a library, so tests drive the same code the binary runs.
 
+#![deny(missing_docs)]
+
 pub mod bench;
 pub mod circuit_cmd;
 pub mod classify;

@@ -10,6 +10,8 @@ use brainlock_epistula::wallet;
 use crate::cli::{RegistryRole, WalletArgs};
 use crate::wallet::wallets_dir;
 
+/// The `registry register` command: puts the wallet's hotkey into the local registry
+/// file with `role` and `stake` (TAO) and prints its uid.
 pub async fn register(
     registry: &Path,
     netuid: u16,

@@ -15,6 +15,7 @@ pub fn wallets_dir(args: &WalletArgs) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// The `wallet create` command: a new hotkey, printing its address and recovery phrase.
 pub fn create(args: &WalletArgs, overwrite: bool) -> anyhow::Result<()> {
     let dir = wallets_dir(args)?;
     let created = wallet::create_hotkey(&dir, &args.name, &args.hotkey, overwrite)

@@ -29,26 +29,32 @@ pub(crate) fn miner_wallet(index: u32) -> String {
 /// Paths of one devnet.
 #[derive(Debug, Clone)]
 pub struct Layout {
+    /// The devnet's data folder (`--data-dir`).
     pub root: PathBuf,
 }
 
 impl Layout {
+    /// The layout of a devnet kept in `root`; touches nothing on disk.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
 
+    /// The local registry file that stands in for the chain.
     pub fn registry(&self) -> PathBuf {
         self.root.join("registry.json")
     }
 
+    /// The ledger the validator writes its weights to, next to the registry.
     pub fn ledger(&self) -> PathBuf {
         default_ledger_path(&self.registry())
     }
 
+    /// The validator's SQLite database (`validator.sqlite`).
     pub fn database(&self) -> PathBuf {
         self.root.join("validator.sqlite")
     }
 
+    /// The folder of the devnet's test wallets (validator and miners).
     pub fn wallets(&self) -> PathBuf {
         self.root.join("wallets")
     }

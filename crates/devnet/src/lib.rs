@@ -8,6 +8,8 @@
 //! subnet (a validator against real miners, the CLI through a validator's gateway) live
 //! here too.
 
+#![deny(missing_docs)]
+
 mod layout;
 mod leaderboard;
 mod nodes;
@@ -26,9 +28,14 @@ pub use nodes::NETUID;
 /// What a devnet run is asked to do.
 #[derive(Debug, Clone)]
 pub struct DevnetOptions {
+    /// Folder holding the registry, test wallets, validator database and weights ledger;
+    /// kept after the run, and its previous run's files are replaced.
     pub data_dir: PathBuf,
+    /// Validator rounds to score before writing weights and stopping.
     pub rounds: u32,
+    /// Miners to register and serve on loopback (at least one).
     pub miners: u32,
+    /// Circuit the subnet runs, by name (e.g. `conv3x3`, `vgg9`, `test-tiny`).
     pub circuit: String,
 }
 
@@ -37,6 +44,7 @@ pub struct DevnetOptions {
 pub struct DevnetOutcome {
     /// Rounds completed (fewer than asked when interrupted).
     pub rounds: u32,
+    /// Whether the run stopped early on the interrupt (then no final weights are written).
     pub interrupted: bool,
     /// The validator's final standings and weights.
     pub leaderboard: Leaderboard,
