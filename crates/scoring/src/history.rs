@@ -18,21 +18,39 @@ const PENALTY_STEEPNESS: f64 = 100.0;
 /// Scored queries over which a new hotkey's standing ramps up to its full value.
 pub const RAMP_QUERIES: usize = 10;
 
+/// Fewest consecutive passed queries a sustained latency is measured over: a speed
+/// record is never set from one lucky query.
+pub const MIN_SUSTAINED_QUERIES: usize = 10;
+
 /// One query as the standing sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QueryRecord {
     score: f64,
     failed: bool,
+    /// Validator-measured seconds per item of a passed query; absent for failures and
+    /// in histories stored before speed records existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seconds_per_item: Option<f64>,
 }
 
 impl QueryRecord {
-    /// A failed query scores 0; a score that is not finite and non-negative is
-    /// recorded as 0.
-    pub fn new(score: f64, failed: bool) -> Self {
-        let valid = score.is_finite() && score >= 0.0;
+    /// A passed query. A score that is not finite and non-negative is recorded as 0; a
+    /// time that is not finite and non-negative is not recorded.
+    pub fn passed(score: f64, seconds_per_item: f64) -> Self {
+        let valid = |x: f64| x.is_finite() && x >= 0.0;
         Self {
-            score: if failed || !valid { 0.0 } else { score },
-            failed,
+            score: if valid(score) { score } else { 0.0 },
+            failed: false,
+            seconds_per_item: valid(seconds_per_item).then_some(seconds_per_item),
+        }
+    }
+
+    /// A failed query: it scores 0.
+    pub fn failed() -> Self {
+        Self {
+            score: 0.0,
+            failed: true,
+            seconds_per_item: None,
         }
     }
 
@@ -42,14 +60,26 @@ impl QueryRecord {
     }
 
     /// Whether the query failed (a failure counts against [`crate::FAILURE_TOLERANCE`]).
-    pub fn failed(&self) -> bool {
+    pub fn is_failure(&self) -> bool {
         self.failed
+    }
+
+    /// Seconds per item of a passed query.
+    pub fn seconds_per_item(&self) -> Option<f64> {
+        self.seconds_per_item
     }
 }
 
 impl From<&QueryOutcome> for QueryRecord {
     fn from(outcome: &QueryOutcome) -> Self {
-        Self::new(outcome.score(), outcome.is_failure())
+        match outcome {
+            QueryOutcome::Passed {
+                score,
+                seconds_per_item,
+                ..
+            } => Self::passed(*score, *seconds_per_item),
+            QueryOutcome::Failed(_) => Self::failed(),
+        }
     }
 }
 
@@ -59,16 +89,14 @@ pub enum HistoryError {
     /// It holds more than [`HISTORY_LEN`] records; how many.
     #[error("history holds {0} records, at most {HISTORY_LEN} allowed")]
     TooLong(usize),
-    /// A record [`QueryRecord::new`] could not have made (a failure scoring above 0,
-    /// a negative or non-finite score).
-    #[error("record {index} is inconsistent (score {score}, failed {failed})")]
+    /// A record [`QueryRecord::passed`] or [`QueryRecord::failed`] could not have made
+    /// (a failure with a score or a time, a negative or non-finite number).
+    #[error("record {index} is inconsistent: {record:?}")]
     BadRecord {
         /// Its position, oldest first, from 0.
         index: usize,
-        /// Its stored score.
-        score: f64,
-        /// Its stored failure flag.
-        failed: bool,
+        /// The record as stored.
+        record: QueryRecord,
     },
 }
 
@@ -110,7 +138,7 @@ impl MinerHistory {
     }
 
     /// Oldest first.
-    pub fn records(&self) -> impl ExactSizeIterator<Item = &QueryRecord> {
+    pub fn records(&self) -> impl DoubleEndedIterator<Item = &QueryRecord> + ExactSizeIterator {
         self.records.iter()
     }
 
@@ -132,14 +160,7 @@ impl MinerHistory {
         if scores.is_empty() {
             return 0.0;
         }
-        scores.sort_by(f64::total_cmp);
-        let mid = scores.len() / 2;
-        if scores.len() % 2 == 1 {
-            scores[mid]
-        } else {
-            // Halve before adding so two huge scores cannot overflow.
-            scores[mid - 1] / 2.0 + scores[mid] / 2.0
-        }
+        median(&mut scores)
     }
 
     /// The median score, divided by `1 + 2.5^(100 * excess)` when the failure rate
@@ -171,6 +192,36 @@ impl MinerHistory {
         let passed = self.records.len() - self.failures();
         passed.min(RAMP_QUERIES) as f64 / RAMP_QUERIES as f64
     }
+
+    /// The miner's sustained seconds per item: the median over its last `queries`
+    /// queries (clamped to [`MIN_SUSTAINED_QUERIES`]..=[`HISTORY_LEN`]), if every one of
+    /// them passed and was timed. `None` otherwise: one failure among them, or too few
+    /// queries yet, and the miner has no sustained latency to claim a record with.
+    pub fn sustained_latency(&self, queries: usize) -> Option<f64> {
+        let queries = queries.clamp(MIN_SUSTAINED_QUERIES, HISTORY_LEN);
+        if self.records.len() < queries {
+            return None;
+        }
+        let mut latencies = self
+            .records
+            .iter()
+            .skip(self.records.len() - queries)
+            .map(|r| r.seconds_per_item)
+            .collect::<Option<Vec<f64>>>()?;
+        Some(median(&mut latencies))
+    }
+}
+
+/// Median of a non-empty list (mean of the two middle values for an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        // Halve before adding so two huge values cannot overflow.
+        values[mid - 1] / 2.0 + values[mid] / 2.0
+    }
 }
 
 impl TryFrom<Vec<QueryRecord>> for MinerHistory {
@@ -180,11 +231,18 @@ impl TryFrom<Vec<QueryRecord>> for MinerHistory {
             return Err(HistoryError::TooLong(records.len()));
         }
         for (index, record) in records.iter().enumerate() {
-            if QueryRecord::new(record.score, record.failed) != *record {
+            let remade = match (record.failed, record.seconds_per_item) {
+                (true, _) => QueryRecord::failed(),
+                (false, Some(seconds)) => QueryRecord::passed(record.score, seconds),
+                (false, None) => QueryRecord {
+                    seconds_per_item: None,
+                    ..QueryRecord::passed(record.score, 0.0)
+                },
+            };
+            if remade != *record {
                 return Err(HistoryError::BadRecord {
                     index,
-                    score: record.score,
-                    failed: record.failed,
+                    record: *record,
                 });
             }
         }
@@ -207,10 +265,10 @@ mod tests {
     fn history(scores: &[f64], failures: usize) -> MinerHistory {
         let mut history = MinerHistory::new();
         for &score in scores {
-            history.push(QueryRecord::new(score, false));
+            history.push(QueryRecord::passed(score, 1.0));
         }
         for _ in 0..failures {
-            history.push(QueryRecord::new(0.0, true));
+            history.push(QueryRecord::failed());
         }
         history
     }
@@ -233,7 +291,7 @@ mod tests {
     fn window_keeps_the_last_forty() {
         let mut h = history(&[100.0; 10], 0);
         for _ in 0..HISTORY_LEN {
-            h.push(QueryRecord::new(1.0, false));
+            h.push(QueryRecord::passed(1.0, 1.0));
         }
         assert_eq!(h.len(), HISTORY_LEN);
         assert_eq!(h.standing(), 1.0);
@@ -262,7 +320,7 @@ mod tests {
         let mut h = MinerHistory::new();
         let mut standings = Vec::new();
         for _ in 0..15 {
-            h.push(QueryRecord::new(3.0, false));
+            h.push(QueryRecord::passed(3.0, 1.0));
             standings.push(h.standing());
         }
         assert!(standings.windows(2).all(|w| w[1] >= w[0]), "{standings:?}");
@@ -296,11 +354,33 @@ mod tests {
     }
 
     #[test]
-    fn records_sanitize_scores() {
-        assert_eq!(QueryRecord::new(f64::NAN, false).score(), 0.0);
-        assert_eq!(QueryRecord::new(f64::INFINITY, false).score(), 0.0);
-        assert_eq!(QueryRecord::new(-3.0, false).score(), 0.0);
-        assert_eq!(QueryRecord::new(7.0, true).score(), 0.0);
+    fn records_sanitize_scores_and_times() {
+        assert_eq!(QueryRecord::passed(f64::NAN, 1.0).score(), 0.0);
+        assert_eq!(QueryRecord::passed(f64::INFINITY, 1.0).score(), 0.0);
+        assert_eq!(QueryRecord::passed(-3.0, 1.0).score(), 0.0);
+        assert_eq!(QueryRecord::passed(7.0, f64::NAN).seconds_per_item(), None);
+        assert_eq!(QueryRecord::passed(7.0, -1.0).seconds_per_item(), None);
+        assert_eq!(QueryRecord::failed().score(), 0.0);
+    }
+
+    #[test]
+    fn sustained_latency_needs_ten_clean_timed_queries() {
+        let mut h = MinerHistory::new();
+        for i in 0..MIN_SUSTAINED_QUERIES - 1 {
+            h.push(QueryRecord::passed(1.0, 2.0 + i as f64));
+            assert_eq!(h.sustained_latency(1), None, "never from {} queries", i + 1);
+        }
+        h.push(QueryRecord::passed(1.0, 100.0));
+        // 2..=10 and 100: the median of ten is (6 + 7) / 2.
+        assert_eq!(h.sustained_latency(1), Some(6.5));
+        assert_eq!(h.sustained_latency(20), None);
+        h.push(QueryRecord::failed());
+        assert_eq!(h.sustained_latency(10), None, "a failure among them");
+        for _ in 0..MIN_SUSTAINED_QUERIES {
+            h.push(QueryRecord::passed(1.0, 3.0));
+        }
+        assert_eq!(h.sustained_latency(10), Some(3.0));
+        assert_eq!(h.sustained_latency(11), None);
     }
 
     #[test]
@@ -309,14 +389,21 @@ mod tests {
         let json = serde_json::to_string(&h).unwrap();
         assert_eq!(
             json,
-            r#"[{"score":1.5,"failed":false},{"score":2.5,"failed":false},{"score":0.0,"failed":true}]"#
+            r#"[{"score":1.5,"failed":false,"seconds_per_item":1.0},{"score":2.5,"failed":false,"seconds_per_item":1.0},{"score":0.0,"failed":true}]"#
         );
         assert_eq!(serde_json::from_str::<MinerHistory>(&json).unwrap(), h);
-        let failed_with_score = r#"[{"score":1.0,"failed":true}]"#;
-        assert!(serde_json::from_str::<MinerHistory>(failed_with_score).is_err());
-        let negative = r#"[{"score":-1.0,"failed":false}]"#;
-        assert!(serde_json::from_str::<MinerHistory>(negative).is_err());
-        let too_long = serde_json::to_string(&vec![QueryRecord::new(1.0, false); 41]).unwrap();
+        let untimed = r#"[{"score":1.5,"failed":false}]"#;
+        let back = serde_json::from_str::<MinerHistory>(untimed).unwrap();
+        assert_eq!(back.records().next().unwrap().seconds_per_item(), None);
+        for bad in [
+            r#"[{"score":1.0,"failed":true}]"#,
+            r#"[{"score":0.0,"failed":true,"seconds_per_item":1.0}]"#,
+            r#"[{"score":-1.0,"failed":false}]"#,
+            r#"[{"score":1.0,"failed":false,"seconds_per_item":-1.0}]"#,
+        ] {
+            assert!(serde_json::from_str::<MinerHistory>(bad).is_err(), "{bad}");
+        }
+        let too_long = serde_json::to_string(&vec![QueryRecord::passed(1.0, 1.0); 41]).unwrap();
         assert!(serde_json::from_str::<MinerHistory>(&too_long).is_err());
     }
 }

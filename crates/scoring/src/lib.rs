@@ -14,27 +14,36 @@
 //! 3. [`MinerHistory`]: the last [`HISTORY_LEN`] query outcomes of a miner; its
 //!    [`MinerHistory::standing`] is their median score, crushed when failures exceed
 //!    [`FAILURE_TOLERANCE`].
-//! 4. [`normalize_weights`]: standings to on-chain weights.
+//! 4. [`reward_weights`]: standings to on-chain weights, by the Pareto allocation over
+//!    tiers of standings ([`pareto_allocation`]) plus the bounties of miners that set
+//!    speed records ([`RecordBook`]).
 //!
 //! Every function returns finite numbers for any input: NaN and infinities are mapped
 //! to the worst case, never propagated.
 
 #![deny(missing_docs)]
 
+pub mod bounty;
 pub mod gates;
 pub mod history;
 pub mod item;
 pub mod params;
+pub mod pareto;
 pub mod query;
 pub mod similarity;
 pub mod weights;
 
+pub use bounty::{Bounty, BountyPolicy, RecordBook, RecordEvent, SpeedRecord};
+
 pub use gates::{
     GateError, GatePolicy, GateRule, Gates, ItemExpectation, derive_gates, exact_match_fraction,
 };
-pub use history::{FAILURE_TOLERANCE, HISTORY_LEN, HistoryError, MinerHistory, QueryRecord};
+pub use history::{
+    FAILURE_TOLERANCE, HISTORY_LEN, HistoryError, MIN_SUSTAINED_QUERIES, MinerHistory, QueryRecord,
+};
 pub use item::{ItemEvidence, ItemFailure, ItemOutcome, check_item};
 pub use params::{CircuitKind, ParamsError, ScoringParams, UnknownCircuit};
+pub use pareto::{ParetoAllocation, ParetoPolicy, pareto_allocation, pareto_exponent, tiers};
 pub use query::{QueryFailure, QueryOutcome, judge_query, query_score};
 pub use similarity::{cosine_similarity, top1};
-pub use weights::normalize_weights;
+pub use weights::{PolicyError, RewardPolicy, Rewards, reward_weights};

@@ -147,8 +147,8 @@ mod tests {
     fn score_formula() {
         assert_eq!(query_score(&P, 1.0, 50.0), 1.0);
         assert_eq!(query_score(&P, 1.0, 25.0), 8.0);
-        assert_eq!(query_score(&P, 1.0, 0.001), 1e6);
-        assert_eq!(query_score(&P, 1.0, 0.5), query_score(&P, 1.0, 0.0));
+        assert_eq!(query_score(&P, 1.0, 1e-6), P.max_score());
+        assert_eq!(query_score(&P, 1.0, P.t_floor), query_score(&P, 1.0, 0.0));
         let s = query_score(&P, 0.99, 50.0);
         assert!((s - 0.99f64.powi(3)).abs() < 1e-12);
     }
@@ -163,7 +163,7 @@ mod tests {
             query_score(&P, f64::INFINITY, 1.0),
             query_score(&P, 1.0, 1.0)
         );
-        assert_eq!(query_score(&P, 1.0, -5.0), 1e6);
+        assert_eq!(query_score(&P, 1.0, -5.0), P.max_score());
         let absurd = ScoringParams {
             t_floor: 1e-300,
             alpha: 10.0,

@@ -10,7 +10,7 @@ use brainlock_circuit::{
 };
 use brainlock_scoring::{
     CircuitKind, GatePolicy, Gates, ItemEvidence, ItemExpectation, MinerHistory, QueryOutcome,
-    ScoringParams, check_item, derive_gates, judge_query, normalize_weights,
+    ScoringParams, check_item, derive_gates, judge_query, reward_weights,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -225,7 +225,8 @@ fn assert_ranking(scenario: &Scenario, report: &Report) {
         .iter()
         .map(MinerHistory::standing)
         .collect();
-    let weights = normalize_weights(&standings);
+    let weights =
+        reward_weights(&standings, &vec![0.0; standings.len()], &Default::default()).weights;
     for (miner, (standing, history)) in MINERS.iter().zip(standings.iter().zip(&report.histories)) {
         eprintln!(
             "{}: {miner:?}: standing {standing:.4}, failure rate {:.3}",
@@ -255,11 +256,11 @@ fn assert_ranking(scenario: &Scenario, report: &Report) {
     assert!(cheaters.iter().all(|&s| s == 0.0), "{cheaters:?}");
     assert!(weights[2..].iter().all(|&w| w == 0.0));
     assert!((weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-    // Three times slower with the same quality: about 27 times less weight.
-    let ratio = weights[0] / weights[1];
+    // Three times slower: one rank lower. With two ranks the top one (at least one
+    // rank) gets the 80% top share.
     assert!(
-        (20.0..35.0).contains(&ratio),
-        "honest/slow weight ratio {ratio}"
+        (weights[0] - 0.8).abs() < 1e-9 && (weights[1] - 0.2).abs() < 1e-9,
+        "{weights:?}"
     );
 }
 

@@ -2,7 +2,7 @@
 
 use brainlock_scoring::{
     GateRule, Gates, HISTORY_LEN, ItemEvidence, ItemExpectation, MinerHistory, QueryRecord,
-    ScoringParams, check_item, cosine_similarity, normalize_weights, query_score,
+    ScoringParams, check_item, cosine_similarity, query_score,
 };
 use proptest::prelude::*;
 
@@ -24,7 +24,13 @@ fn any_f64() -> impl Strategy<Value = f64> {
 }
 
 fn record() -> impl Strategy<Value = QueryRecord> {
-    (any_f64(), any::<bool>()).prop_map(|(score, failed)| QueryRecord::new(score, failed))
+    (any_f64(), any_f64(), any::<bool>()).prop_map(|(score, seconds, failed)| {
+        if failed {
+            QueryRecord::failed()
+        } else {
+            QueryRecord::passed(score, seconds)
+        }
+    })
 }
 
 proptest! {
@@ -102,7 +108,8 @@ proptest! {
         let back = serde_json::from_str::<MinerHistory>(&json).unwrap();
         prop_assert_eq!(back.len(), history.len());
         for (a, b) in back.records().zip(history.records()) {
-            prop_assert_eq!(a.failed(), b.failed());
+            prop_assert_eq!(a.is_failure(), b.is_failure());
+            prop_assert_eq!(a.seconds_per_item().is_some(), b.seconds_per_item().is_some());
             prop_assert!((a.score() - b.score()).abs() <= 1e-12 * b.score());
         }
     }
@@ -114,28 +121,7 @@ proptest! {
             history.push(r);
         }
         let before = history.standing();
-        history.push(QueryRecord::new(0.0, true));
+        history.push(QueryRecord::failed());
         prop_assert!(history.standing() <= before);
-    }
-
-    #[test]
-    fn weights_are_a_distribution_or_all_zero(standings in prop::collection::vec(any_f64(), 0..30)) {
-        let weights = normalize_weights(&standings);
-        prop_assert_eq!(weights.len(), standings.len());
-        prop_assert!(weights.iter().all(|w| w.is_finite() && (0.0..=1.0).contains(w)));
-        let sum: f64 = weights.iter().sum();
-        let any_positive = standings.iter().any(|s| s.is_finite() && *s > 0.0);
-        if any_positive {
-            prop_assert!((sum - 1.0).abs() < 1e-9, "{sum}");
-        } else {
-            prop_assert_eq!(sum, 0.0);
-        }
-        // Order is preserved among valid standings.
-        for (i, j) in (0..standings.len()).flat_map(|i| (0..standings.len()).map(move |j| (i, j))) {
-            let (si, sj) = (standings[i], standings[j]);
-            if si.is_finite() && sj.is_finite() && si >= 0.0 && sj >= 0.0 && si > sj {
-                prop_assert!(weights[i] >= weights[j]);
-            }
-        }
     }
 }
