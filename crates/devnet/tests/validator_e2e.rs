@@ -416,7 +416,7 @@ async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
     let restarted = Validator::new(config, chain.clone(), Arc::new(keypair(1)))
         .await
         .unwrap();
-    let before = validator.weights(&metagraph);
-    assert_eq!(restarted.weights(&metagraph), before);
+    let before = validator.weights(&metagraph, 0);
+    assert_eq!(restarted.weights(&metagraph, 0), before);
     assert!(restarted.standing(&miners[0].1) > restarted.standing(&miners[1].1));
 }

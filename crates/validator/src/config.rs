@@ -20,6 +20,7 @@ use brainlock_circuit::CONV3X3;
 use brainlock_daemon::neuron::{LoggingTable, SubtensorTable, WalletTable};
 use brainlock_daemon::{NeuronArgs, NeuronConfig, NeuronFile};
 use brainlock_gateway::{CustomerConfig, GatewayConfig, GatewayLimits, QuotaConfig};
+use brainlock_scoring::{BountyPolicy, ParetoPolicy, RewardPolicy};
 use clap::Parser;
 use serde::Deserialize;
 
@@ -124,6 +125,33 @@ pub struct Cli {
     /// Customer gateway listen address [default: 0.0.0.0].
     #[arg(long = "gateway.ip")]
     pub gateway_ip: Option<String>,
+    /// Tier width: standings within this fraction of each other share a tier and its
+    /// prizes [default: 0.05].
+    #[arg(long = "rewards.tolerance")]
+    pub rewards_tolerance: Option<f64>,
+    /// Fraction of the ranked miners, from the top, whose share is set by
+    /// --rewards.top_share [default: 0.2].
+    #[arg(long = "rewards.top_fraction")]
+    pub rewards_top_fraction: Option<f64>,
+    /// Share of the weights the top --rewards.top_fraction of ranks receive; the power
+    /// law over ranks is solved for it [default: 0.8].
+    #[arg(long = "rewards.top_share")]
+    pub rewards_top_share: Option<f64>,
+    /// How much faster than the speed record a miner's sustained latency must be to set
+    /// a new one and earn a bounty, as a fraction [default: 0.1].
+    #[arg(long = "bounty.step")]
+    pub bounty_step: Option<f64>,
+    /// Share of the weights that running bounties receive; 0 keeps records without
+    /// paying bounties [default: 0].
+    #[arg(long = "bounty.share")]
+    pub bounty_share: Option<f64>,
+    /// Tempos a bounty runs, decaying linearly to nothing [default: 20].
+    #[arg(long = "bounty.tempos")]
+    pub bounty_tempos: Option<u32>,
+    /// Consecutive passed queries a sustained latency is the median of, 10 to 40
+    /// [default: 40].
+    #[arg(long = "bounty.queries")]
+    pub bounty_queries: Option<usize>,
 }
 
 /// The same settings as the file holds them.
@@ -167,6 +195,36 @@ pub struct FileConfig {
     pub scoring: Option<ScoringTable>,
     /// The customer gateway (organic queries).
     pub gateway: Option<GatewayTable>,
+    /// `[rewards]`: the Pareto allocation (`--rewards.*`).
+    pub rewards: Option<RewardsTable>,
+    /// `[bounty]`: speed records and bounties (`--bounty.*`).
+    pub bounty: Option<BountyTable>,
+}
+
+/// `[rewards]`: how standings become weights.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewardsTable {
+    /// `tolerance`: tier width, a fraction (`--rewards.tolerance`).
+    pub tolerance: Option<f64>,
+    /// `top_fraction`: fraction of ranks whose share is set (`--rewards.top_fraction`).
+    pub top_fraction: Option<f64>,
+    /// `top_share`: the share those ranks receive (`--rewards.top_share`).
+    pub top_share: Option<f64>,
+}
+
+/// `[bounty]`: speed records and their bounties.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BountyTable {
+    /// `step`: improvement over the record that sets a new one (`--bounty.step`).
+    pub step: Option<f64>,
+    /// `share`: share of the weights running bounties receive (`--bounty.share`).
+    pub share: Option<f64>,
+    /// `tempos`: how long a bounty runs (`--bounty.tempos`).
+    pub tempos: Option<u32>,
+    /// `queries`: queries a sustained latency is measured over (`--bounty.queries`).
+    pub queries: Option<usize>,
 }
 
 /// `[gateway]`: where it listens, and the gateway's own settings (`[gateway.limits]`,
@@ -246,7 +304,8 @@ pub struct NeuronTable {
 pub struct ScoringTable {
     /// `t_ref`: reference seconds per item; a miner this fast with perfect quality scores 1.
     pub t_ref: Option<f64>,
-    /// `t_floor`: seconds per item below which being faster earns nothing more.
+    /// `t_floor`: seconds per item below which timings are not trusted (a timer-jitter
+    /// guard, not a speed cap).
     pub t_floor: Option<f64>,
     /// `alpha`: exponent turning speed ratios into score ratios.
     pub alpha: Option<f64>,
@@ -289,6 +348,8 @@ pub struct ValidatorConfig {
     pub scoring: ScoringTable,
     /// `None`: no customer gateway.
     pub gateway: Option<GatewaySettings>,
+    /// Pareto allocation, speed records and bounties (`[rewards]`, `[bounty]`).
+    pub rewards: RewardPolicy,
 }
 
 /// Default `--neuron.max_concurrent_queries`.
@@ -326,6 +387,7 @@ impl Default for ValidatorConfig {
             metrics_addr: None,
             scoring: ScoringTable::default(),
             gateway: None,
+            rewards: RewardPolicy::default(),
         }
     }
 }
@@ -391,6 +453,7 @@ impl ValidatorConfig {
                 logging: file.logging,
             },
         );
+        let rewards = rewards_policy(&cli, file.rewards, file.bounty)?;
         let timeout = file.timeout.unwrap_or_default();
         let weights = file.weights.unwrap_or_default();
         let scheduling = file.neuron.unwrap_or_default();
@@ -499,8 +562,57 @@ impl ValidatorConfig {
             metrics_addr,
             scoring: file.scoring.unwrap_or_default(),
             gateway,
+            rewards,
         })
     }
+}
+
+/// Flags over `[rewards]` and `[bounty]` over the defaults, validated.
+fn rewards_policy(
+    cli: &Cli,
+    rewards: Option<RewardsTable>,
+    bounty: Option<BountyTable>,
+) -> Result<RewardPolicy, ConfigError> {
+    let (rewards, bounty) = (rewards.unwrap_or_default(), bounty.unwrap_or_default());
+    let defaults = RewardPolicy::default();
+    let policy = RewardPolicy {
+        pareto: ParetoPolicy {
+            tolerance: cli
+                .rewards_tolerance
+                .or(rewards.tolerance)
+                .unwrap_or(defaults.pareto.tolerance),
+            top_fraction: cli
+                .rewards_top_fraction
+                .or(rewards.top_fraction)
+                .unwrap_or(defaults.pareto.top_fraction),
+            top_share: cli
+                .rewards_top_share
+                .or(rewards.top_share)
+                .unwrap_or(defaults.pareto.top_share),
+        },
+        bounty: BountyPolicy {
+            step: cli
+                .bounty_step
+                .or(bounty.step)
+                .unwrap_or(defaults.bounty.step),
+            share: cli
+                .bounty_share
+                .or(bounty.share)
+                .unwrap_or(defaults.bounty.share),
+            tempos: cli
+                .bounty_tempos
+                .or(bounty.tempos)
+                .unwrap_or(defaults.bounty.tempos),
+            queries: cli
+                .bounty_queries
+                .or(bounty.queries)
+                .unwrap_or(defaults.bounty.queries),
+        },
+    };
+    policy
+        .validate()
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    Ok(policy)
 }
 
 #[cfg(test)]
@@ -657,6 +769,31 @@ mod tests {
         ] {
             assert!(ValidatorConfig::merge(Cli::parse_from(bad), FileConfig::default()).is_err());
         }
+    }
+
+    #[test]
+    fn rewards_from_flags_and_file() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            [rewards]
+            top_share = 0.7
+            [bounty]
+            share = 0.1
+            tempos = 5
+            "#,
+        )
+        .unwrap();
+        let cli = Cli::parse_from(["v", "--bounty.share", "0.25", "--rewards.tolerance", "0.1"]);
+        let policy = ValidatorConfig::merge(cli, file).unwrap().rewards;
+        assert_eq!(policy.pareto.top_share, 0.7);
+        assert_eq!(policy.pareto.tolerance, 0.1);
+        assert_eq!(policy.pareto.top_fraction, 0.2);
+        assert_eq!(policy.bounty.share, 0.25);
+        assert_eq!(policy.bounty.tempos, 5);
+        assert_eq!(policy.bounty.step, 0.1);
+        let cli = Cli::parse_from(["v", "--bounty.queries", "3"]);
+        let error = ValidatorConfig::merge(cli, FileConfig::default()).unwrap_err();
+        assert!(error.to_string().contains("bounty.queries"), "{error}");
     }
 
     #[test]

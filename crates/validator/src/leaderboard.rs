@@ -19,6 +19,32 @@ pub struct Leaderboard {
     pub miners: Vec<MinerStanding>,
     /// Block of the last successful weight setting.
     pub last_weights_block: Option<u64>,
+    /// The circuit's speed record, if anyone has set one.
+    pub record: Option<RecordStanding>,
+}
+
+/// The best sustained seconds per item shown on the validator's circuit.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RecordStanding {
+    /// The circuit's id.
+    pub circuit: String,
+    /// Hotkey of the miner that set it (SS58).
+    pub hotkey: String,
+    /// That miner's uid, if it is still serving.
+    pub uid: Option<u16>,
+    /// Its sustained seconds per item.
+    pub seconds_per_item: f64,
+    /// Block at which it was set.
+    pub block: u64,
+}
+
+/// A running bounty.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct BountyStatus {
+    /// What is left of it, 1 when awarded, decaying linearly to 0.
+    pub remaining: f64,
+    /// Tempos until it has decayed to nothing.
+    pub tempos_left: f64,
 }
 
 /// One miner's standing: its recent outcomes, failure rate and score.
@@ -44,8 +70,15 @@ pub struct MinerStanding {
     pub score: f64,
     /// Median of the window's scores, with the failure penalty.
     pub standing: f64,
-    /// Normalized weight this validator gives (sums to 1 over miners, or all 0).
+    /// Median seconds per item over the last clean queries, once there are enough of
+    /// them (what a speed record is judged on).
+    pub sustained_latency: Option<f64>,
+    /// Pareto tier, 1 for the best; `None` without a positive standing.
+    pub tier: Option<usize>,
+    /// Weight this validator gives (sums to 1 over miners, or all 0).
     pub weight: f64,
+    /// The miner's running bounty, if it holds one.
+    pub bounty: Option<BountyStatus>,
 }
 
 impl Leaderboard {

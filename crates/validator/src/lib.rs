@@ -29,7 +29,7 @@ mod weights;
 pub use circuit::{CircuitError, Workload};
 pub use config::{Cli, ValidatorConfig};
 pub use gateway::serve as serve_gateway;
-pub use leaderboard::{Leaderboard, MinerStanding};
+pub use leaderboard::{BountyStatus, Leaderboard, MinerStanding, RecordStanding};
 pub use metrics::Metrics;
 pub use query::PrepareError;
 pub use relay::MinerRelay;

@@ -1,7 +1,8 @@
 //! The validator's Prometheus series, through the maintained `prometheus-client` crate
 //! (OpenMetrics text): query outcomes, the validator's own cost
 //! per stage, rounds, weight settings, and the leaderboard (each miner's latency,
-//! quality, failure rate, standing and weight), read when Prometheus scrapes.
+//! quality, failure rate, standing, tier, bounty and weight, and the circuit's speed
+//! record), read when Prometheus scrapes.
 //! `brainlock_daemon::metrics` serves them on the metrics address.
 
 use std::sync::atomic::AtomicU64;
@@ -121,7 +122,7 @@ type MinerGauge = (
     fn(&MinerStanding) -> Option<f64>,
 );
 
-const MINER_GAUGES: [MinerGauge; 5] = [
+const MINER_GAUGES: [MinerGauge; 9] = [
     (
         "miner_latency_seconds",
         "Seconds per item of the miner's last passed query",
@@ -141,7 +142,31 @@ const MINER_GAUGES: [MinerGauge; 5] = [
         Some(m.standing)
     }),
     ("miner_weight", "Normalized weight", |m| Some(m.weight)),
+    ("miner_tier", "Pareto tier, 1 for the best", |m| {
+        m.tier.map(|t| t as f64)
+    }),
+    (
+        "miner_sustained_latency_seconds",
+        "Median seconds per item over the last clean queries",
+        |m| m.sustained_latency,
+    ),
+    (
+        "miner_bounty_remaining",
+        "What is left of the miner's bounty, 1 when awarded",
+        |m| m.bounty.map(|b| b.remaining),
+    ),
+    (
+        "miner_bounty_tempos_left",
+        "Tempos until the miner's bounty has decayed to nothing",
+        |m| m.bounty.map(|b| b.tempos_left),
+    ),
 ];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RecordLabels {
+    circuit: LabelText,
+    hotkey: LabelText,
+}
 
 /// The leaderboard as gauges, read when Prometheus scrapes.
 #[derive(Debug)]
@@ -157,6 +182,19 @@ impl Collector for LeaderboardGauges {
             None,
             block.metric_type(),
         )?)?;
+        if let Some(record) = &board.record {
+            let mut family = encoder.encode_descriptor(
+                "speed_record_seconds",
+                "The circuit's speed record: best sustained seconds per item",
+                None,
+                MetricType::Gauge,
+            )?;
+            let labels = RecordLabels {
+                circuit: LabelText(record.circuit.clone()),
+                hotkey: LabelText(record.hotkey.clone()),
+            };
+            ConstGauge::new(record.seconds_per_item).encode(family.encode_family(&labels)?)?;
+        }
         for (name, help, read) in MINER_GAUGES {
             let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             for miner in &board.miners {
@@ -179,7 +217,7 @@ mod tests {
     use brainlock_epistula::AccountId;
 
     use super::*;
-    use crate::leaderboard::MinerStanding;
+    use crate::leaderboard::{BountyStatus, MinerStanding, RecordStanding};
     use crate::store::FailureKind;
 
     #[test]
@@ -198,8 +236,21 @@ mod tests {
                 quality: None,
                 score: 0.0,
                 standing: 0.0,
+                sustained_latency: None,
+                tier: Some(2),
                 weight: 0.0,
+                bounty: Some(BountyStatus {
+                    remaining: 0.5,
+                    tempos_left: 10.0,
+                }),
             }],
+            record: Some(RecordStanding {
+                circuit: "conv3x3".into(),
+                hotkey: hotkey.to_string(),
+                uid: Some(3),
+                seconds_per_item: 0.75,
+                block: 40,
+            }),
             ..Leaderboard::default()
         };
         let (_tx, rx) = watch::channel(board);
@@ -226,5 +277,14 @@ mod tests {
             "no quality without a passed query"
         );
         assert!(text.contains("brainlock_validator_block 42\n"));
+        assert!(text.contains(&format!(
+            "brainlock_validator_speed_record_seconds{{circuit=\"conv3x3\",hotkey=\"{hotkey}\"}} 0.75\n"
+        )));
+        for line in ["miner_tier", "miner_bounty_tempos_left"] {
+            assert!(
+                text.contains(&format!("brainlock_validator_{line}{{uid=\"3\"")),
+                "{line}: {text}"
+            );
+        }
     }
 }

@@ -142,7 +142,10 @@ mod tests {
             quality: None,
             score: standing,
             standing,
+            sustained_latency: None,
+            tier: None,
             weight: 0.0,
+            bounty: None,
         }
     }
 

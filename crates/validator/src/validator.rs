@@ -149,7 +149,7 @@ impl Validator {
             .connect_timeout(Duration::from_secs(10))
             .build()?;
         let standings = Arc::new(
-            Standings::restore(store)
+            Standings::restore(store, workload.id(), config.rewards)
                 .await
                 .map_err(store_step("restoring standings"))?,
         );
@@ -292,6 +292,7 @@ impl Validator {
             .weight_rules(netuid)
             .await
             .map_err(chain_step("reading the weight rules"))?;
+        self.standings.set_tempo(rules.tempo);
         let me = metagraph.by_hotkey(self.chain.hotkey()).map(|n| n.uid);
         let miners: Vec<u16> = metagraph.serving_miners().map(|n| n.uid).collect();
         let validators: Vec<u16> = metagraph.validators().map(|n| n.uid).collect();
@@ -490,9 +491,10 @@ impl Validator {
         inputs
     }
 
-    /// Current weights: normalized standings of the metagraph's serving miners.
-    pub fn weights(&self, metagraph: &Metagraph) -> Vec<(u16, f64)> {
-        self.standings.weights(metagraph)
+    /// Current weights of the metagraph's serving miners at `block`: the Pareto
+    /// allocation of their standings plus running bounties.
+    pub fn weights(&self, metagraph: &Metagraph, block: u64) -> Vec<(u16, f64)> {
+        self.standings.weights(metagraph, block)
     }
 
     /// Whether a query has changed a standing since weights were last set, so that

@@ -54,6 +54,7 @@ impl WeightSetter {
                 return None;
             }
         };
+        self.standings.set_tempo(rules.tempo);
         let interval = self.interval.unwrap_or(u64::from(rules.tempo));
         if let Some(last) = self.standings.last_weights_block()
             && block < last.saturating_add(interval)
@@ -124,7 +125,7 @@ impl WeightSetter {
         let version = self.standings.version();
         let weights: Vec<(u16, f32)> = self
             .standings
-            .weights(metagraph)
+            .weights(metagraph, block)
             .into_iter()
             .map(|(uid, w)| (uid, w as f32))
             .collect();

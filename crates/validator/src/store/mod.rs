@@ -3,7 +3,8 @@
 //!
 //! The queries table is the source of truth for standings: after a restart the
 //! validator rebuilds every miner's last-40 window from it, so a restart neither
-//! forgets a cheater's failures nor an honest miner's record.
+//! forgets a cheater's failures nor an honest miner's record. Speed records and their
+//! bounties have a table of their own, so they outlive the query windows.
 
 mod migrate;
 mod records;
@@ -12,6 +13,7 @@ pub use records::{FailureKind, Outcome, QueryRecord, StoredQuery, WeightSetting}
 
 use std::time::Duration;
 
+use brainlock_scoring::{Bounty, RecordBook, SpeedRecord};
 use sqlx::AnyPool;
 use sqlx::Row;
 use sqlx::any::AnyPoolOptions;
@@ -197,11 +199,96 @@ impl Store {
         Ok(block.map(|b| b as u64))
     }
 
+    /// Stores a new speed record on `circuit`, with its bounty if it earned one.
+    pub async fn insert_speed_record(
+        &self,
+        circuit: &str,
+        record: &SpeedRecord<String>,
+        previous: Option<f64>,
+        bounty: Option<&Bounty<String>>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO speed_records (circuit, miner_hotkey, seconds_per_item, previous_seconds_per_item, \
+             block, set_at_ms, bounty_expires_block) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(circuit.to_string())
+        .bind(record.holder.clone())
+        .bind(record.seconds_per_item)
+        .bind(previous)
+        .bind(record.block as i64)
+        .bind(crate::clock::now_ms())
+        .bind(bounty.map(|b| b.expires_block as i64))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks `hotkey`'s running bounties on `circuit` as forfeited at `block`.
+    pub async fn forfeit_bounty(
+        &self,
+        circuit: &str,
+        hotkey: &str,
+        block: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE speed_records SET bounty_forfeited_block = $1 WHERE circuit = $2 \
+             AND miner_hotkey = $3 AND bounty_expires_block IS NOT NULL AND bounty_forfeited_block IS NULL",
+        )
+        .bind(block as i64)
+        .bind(circuit.to_string())
+        .bind(hotkey.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The record book of `circuit` as stored: its latest record, and each holder's
+    /// latest bounty unless forfeited.
+    pub async fn record_book(&self, circuit: &str) -> Result<RecordBook<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT miner_hotkey, seconds_per_item, block, bounty_expires_block, bounty_forfeited_block \
+             FROM speed_records WHERE circuit = $1 ORDER BY id",
+        )
+        .bind(circuit.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let block = |row: &sqlx::any::AnyRow, column: &str| -> Result<Option<u64>, StoreError> {
+            let value: Option<i64> = row.try_get(column)?;
+            value
+                .map(|b| u64::try_from(b).map_err(|_| StoreError::Corrupt(format!("{column} {b}"))))
+                .transpose()
+        };
+        let mut record = None;
+        let mut bounties: Vec<Bounty<String>> = Vec::new();
+        for row in &rows {
+            let holder: String = row.try_get("miner_hotkey")?;
+            let set_at = block(row, "block")?.unwrap_or_default();
+            bounties.retain(|b| b.holder != holder);
+            if let Some(expires_block) = block(row, "bounty_expires_block")?
+                && block(row, "bounty_forfeited_block")?.is_none()
+            {
+                bounties.push(Bounty {
+                    holder: holder.clone(),
+                    awarded_block: set_at,
+                    expires_block,
+                });
+            }
+            record = Some(SpeedRecord {
+                holder,
+                seconds_per_item: row.try_get("seconds_per_item")?,
+                block: set_at,
+            });
+        }
+        Ok(RecordBook::restore(record, bounties))
+    }
+
     /// Closes the connection pool.
     pub async fn close(&self) {
         self.pool.close().await;
     }
 }
 
+#[cfg(test)]
+pub(crate) mod test_db;
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::store::test_db::TestPostgres;
 
 fn record(hotkey: &str, score: f64, outcome: Outcome) -> QueryRecord {
     QueryRecord {
@@ -81,43 +82,13 @@ async fn sqlite_queries_and_weights_survive_reopening() {
 }
 
 /// The same round trip on a real PostgreSQL server, in a database of its own.
-/// `BRAINLOCK_TEST_POSTGRES` holds the URL of a database on that server from which
-/// the test may create others; `.ci/run` starts a server and sets it. Without it the
-/// test is skipped locally and fails under `CI=true`, so CI always exercises the
-/// PostgreSQL path.
 #[tokio::test]
 async fn postgres_queries_and_weights_survive_reopening() {
-    use sqlx::Connection;
-
-    let Ok(admin_url) = std::env::var("BRAINLOCK_TEST_POSTGRES") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the PostgreSQL store test: set BRAINLOCK_TEST_POSTGRES \
-             (`.ci/run` starts a server with scripts/test-postgres.sh)"
-        );
-        eprintln!("BRAINLOCK_TEST_POSTGRES not set: PostgreSQL path not exercised");
+    let Some(database) = TestPostgres::create("store").await else {
         return;
     };
-    sqlx::any::install_default_drivers();
-    let database = format!(
-        "brainlock_test_{}_{}",
-        std::process::id(),
-        crate::clock::now_ms()
-    );
-    let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
-    // The name is ours (digits and underscores), not input.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .expect("a URL ending in /database");
-    queries_and_weights_survive_reopening(&format!("{base}/{database}"), Backend::Postgres).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {database}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    queries_and_weights_survive_reopening(&database.url, Backend::Postgres).await;
+    database.drop().await;
 }
 
 #[test]
