@@ -35,6 +35,9 @@ use common::*;
 /// Ten queries to show a sustained latency, two more for the improver to beat it.
 const ROUNDS: usize = 12;
 
+/// A miner's name, its answers' delays by answer number, and its corruption period.
+type Shape = (&'static str, fn(usize) -> Duration, Option<usize>);
+
 /// How a front shapes the answers of the real miner behind it.
 #[derive(Clone)]
 struct Front {
@@ -142,7 +145,7 @@ async fn an_improver_sets_the_record_and_a_flaky_miner_never_does() {
     let validator_kp = keypair(1);
     register(&registry, &validator_kp, Role::Validator, 0.0).await;
 
-    let shapes: [(&str, fn(usize) -> Duration, Option<usize>); 3] = [
+    let shapes: [Shape; 3] = [
         ("steady", |_| Duration::from_secs(3), None),
         (
             "improver",
