@@ -1,3 +1,6 @@
+//! Properties of the lookup encoding: box indices, positions, phase offsets and
+//! wrapped lookups over arbitrary accumulators.
+
 use brainlock_circuit::encoding::{
     box_index, box_position, lookup_input_delta_log2, lookup_phase_offset, wrapped_lookup,
 };

@@ -1,3 +1,5 @@
+//! Circuit validation: every malformed circuit is refused with the problem named.
+
 use brainlock_circuit::validate::LayerProblem;
 use brainlock_circuit::{
     Circuit, Layer, LayerOutput, LinearOp, LookupLayer, Shape, ValidationError,

@@ -1,3 +1,6 @@
+//! The `brainlock` binary: the command-line tool of customers, operators and model
+//! authors (`brainlock --help` is the manual); everything it does lives in the library.
+
 use std::process::ExitCode;
 
 use clap::Parser;

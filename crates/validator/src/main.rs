@@ -1,3 +1,6 @@
+//! The `brainlock-validator` binary: parses flags and config, starts logging, and runs
+//! the validator until a shutdown signal.
+
 use clap::Parser;
 
 use brainlock_daemon::shutdown_signal;
