@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use brainlock_circuit::calibrate::CalibrationConfig;
+use brainlock_circuit::CalibrationConfig;
 use brainlock_circuit::{
     AgreementReport, BuildConfig, Circuit, LayerOutput, NoiseModel, NoisySimulator, ParameterSet,
     Simulator, conv3x3_with, synthetic_images, vgg9_with,

@@ -113,7 +113,7 @@ pub fn layer_affinities(
 /// strips' arrangement, i.e. onto the boundaries of two points' strips: trying every
 /// pair of points and boundary sides, each boundary pulled inside its strip by
 /// [`INSIDE`], finds it.
-pub fn best_affine_weight(points: &[(f64, i64, u64)]) -> u64 {
+pub(crate) fn best_affine_weight(points: &[(f64, i64, u64)]) -> u64 {
     const INSIDE: f64 = 1e-6;
     let weight_of = |a: f64, b: f64| -> u64 {
         points

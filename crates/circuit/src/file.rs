@@ -9,7 +9,7 @@ use crate::model::Circuit;
 use crate::validate::ValidationError;
 
 /// Largest circuit file accepted (VGG9 with its tables is about 5 MB).
-pub const MAX_CIRCUIT_FILE_BYTES: u64 = 256 << 20;
+pub(crate) const MAX_CIRCUIT_FILE_BYTES: u64 = 256 << 20;
 
 /// Why a circuit file could not be loaded or saved (FORMAT.md).
 #[derive(Debug, Error)]

@@ -265,7 +265,7 @@ impl NoiseModel {
 }
 
 /// Squared 2-norm of each output channel's weights (the noise gain of the sum).
-pub fn channel_weight_norms2(op: &LinearOp, channels: usize) -> Vec<f64> {
+pub(crate) fn channel_weight_norms2(op: &LinearOp, channels: usize) -> Vec<f64> {
     let norm2 = |row: &[i8]| row.iter().map(|&w| (w as f64).powi(2)).sum::<f64>();
     match op {
         LinearOp::Conv2d {

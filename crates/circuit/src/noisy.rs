@@ -15,7 +15,7 @@ use crate::noise_model::NoiseModel;
 use crate::validate::ValidationError;
 
 /// Per layer, per output channel, lookup noise std in boxes.
-pub type LayerSigmas = Vec<Vec<f64>>;
+pub(crate) type LayerSigmas = Vec<Vec<f64>>;
 
 /// Simulates a circuit with Gaussian rounding noise.
 #[derive(Debug, Clone)]

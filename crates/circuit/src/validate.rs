@@ -8,15 +8,15 @@ use thiserror::Error;
 use crate::model::{Circuit, LayerOutput, LinearOp, Shape};
 
 /// Largest tensor (values per image) a circuit may produce; bounds simulator memory.
-pub const MAX_TENSOR_LEN: usize = 1 << 22;
+pub(crate) const MAX_TENSOR_LEN: usize = 1 << 22;
 /// Largest rounding threshold R (tables have 2^R entries per channel).
-pub const MAX_ROUNDING_BITS: u32 = 16;
+pub(crate) const MAX_ROUNDING_BITS: u32 = 16;
 /// Largest signed input width.
-pub const MAX_INPUT_BITS: u32 = 16;
+pub(crate) const MAX_INPUT_BITS: u32 = 16;
 /// Largest |table value| and |lo|: keeps every clear computation far from i64 limits.
-pub const MAX_TABLE_ABS: i64 = 1 << 24;
+pub(crate) const MAX_TABLE_ABS: i64 = 1 << 24;
 /// Largest |lo| of a lookup channel, in accumulator units.
-pub const MAX_LO_ABS: i64 = 1 << 40;
+pub(crate) const MAX_LO_ABS: i64 = 1 << 40;
 
 /// Why a circuit is structurally unusable (see FORMAT.md).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -286,7 +286,7 @@ impl LinearOp {
 }
 
 /// Allowed shift range for rounding threshold R (see [`crate::encoding`]).
-pub fn shift_range(rounding_bits: u32) -> (i32, i32) {
+pub(crate) fn shift_range(rounding_bits: u32) -> (i32, i32) {
     (-(rounding_bits as i32), 62 - rounding_bits as i32)
 }
 

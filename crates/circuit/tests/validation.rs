@@ -1,8 +1,7 @@
 //! Circuit validation: every malformed circuit is refused with the problem named.
 
-use brainlock_circuit::validate::LayerProblem;
 use brainlock_circuit::{
-    Circuit, Layer, LayerOutput, LinearOp, LookupLayer, Shape, ValidationError,
+    Circuit, Layer, LayerOutput, LayerProblem, LinearOp, LookupLayer, Shape, ValidationError,
 };
 
 fn base() -> Circuit {

@@ -2,7 +2,7 @@
 //! build them (same names, same seed), and the input images fed to it.
 
 use anyhow::{Context, bail};
-use brainlock_circuit::{Circuit, DEFAULT_CIRCUIT_SEED, images::quantize_pixel, synthetic_image};
+use brainlock_circuit::{Circuit, DEFAULT_CIRCUIT_SEED, quantize_pixel, synthetic_image};
 use brainlock_fhe::Profile;
 use brainlock_fhe::workload;
 use rand::{Rng, SeedableRng};
@@ -59,7 +59,7 @@ pub fn load_input(spec: &str, circuit: &Circuit) -> anyhow::Result<Vec<i64>> {
 /// Synthetic input `index`: a synthetic natural-looking image for CIFAR-shaped
 /// circuits, uniform values of the input's bit width otherwise.
 pub fn synthetic_input(circuit: &Circuit, index: u64) -> Vec<i64> {
-    if circuit.input_shape == brainlock_circuit::images::IMAGE_SHAPE && circuit.input_bits == 8 {
+    if circuit.input_shape == brainlock_circuit::IMAGE_SHAPE && circuit.input_bits == 8 {
         return synthetic_image(SYNTHETIC_SET_SEED, index);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(SYNTHETIC_SET_SEED);
@@ -95,7 +95,7 @@ mod tests {
     fn image_files_are_resized_and_quantized() {
         let circuit = brainlock_circuit::Circuit { ..test_tiny() };
         let rgb = Circuit {
-            input_shape: brainlock_circuit::images::IMAGE_SHAPE,
+            input_shape: brainlock_circuit::IMAGE_SHAPE,
             input_bits: 8,
             ..circuit
         };

@@ -14,13 +14,13 @@
 pub mod headers;
 pub mod keypair;
 mod mnemonic;
-pub mod policy;
-pub mod replay;
-pub mod verify;
+mod policy;
+mod replay;
+mod verify;
 pub mod wallet;
 
 #[cfg(feature = "client")]
-pub mod client;
+mod client;
 
 pub use brainlock_account::AccountId;
 pub use headers::SignedHeaders;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 /// Why [`ReplayCache::reserve`] refused a uuid.
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
-pub enum ReplayError {
+pub(crate) enum ReplayError {
     /// The uuid is already reserved or was confirmed within its window: a replay.
     #[error("uuid already used")]
     Replayed,
@@ -46,14 +46,14 @@ impl Entries {
 
 /// A bounded, time-windowed set of seen request uuids. Clones share one set.
 #[derive(Clone)]
-pub struct ReplayCache {
+pub(crate) struct ReplayCache {
     entries: Arc<Mutex<Entries>>,
     capacity: usize,
 }
 
 impl ReplayCache {
     /// An empty cache holding at most `capacity` uuids (pending plus confirmed).
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             entries: Arc::default(),
             capacity,
@@ -62,7 +62,7 @@ impl ReplayCache {
 
     /// Reserves `uuid` until its request is authenticated or given up. `expires_at_ms`
     /// is when the request's timestamp leaves the window.
-    pub fn reserve(
+    pub(crate) fn reserve(
         &self,
         uuid: Uuid,
         expires_at_ms: u64,
@@ -87,12 +87,14 @@ impl ReplayCache {
     }
 
     /// Uuids held (pending and confirmed, including expired ones not yet purged).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         lock(&self.entries).by_uuid.len()
     }
 
     /// True when no uuid is held.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
@@ -105,7 +107,7 @@ fn lock(entries: &Mutex<Entries>) -> MutexGuard<'_, Entries> {
 }
 
 /// A uuid held for one request; released on drop unless confirmed.
-pub struct Reservation {
+pub(crate) struct Reservation {
     entries: Arc<Mutex<Entries>>,
     key: u128,
     expires_at_ms: u64,
@@ -114,7 +116,7 @@ pub struct Reservation {
 
 impl Reservation {
     /// Marks the uuid as used until its expiry.
-    pub fn confirm(mut self) {
+    pub(crate) fn confirm(mut self) {
         let mut entries = lock(&self.entries);
         entries.by_uuid.insert(self.key, Some(self.expires_at_ms));
         entries.by_expiry.insert((self.expires_at_ms, self.key));

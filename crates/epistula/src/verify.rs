@@ -18,9 +18,9 @@ use crate::policy::SenderPolicy;
 use crate::replay::{ReplayCache, ReplayError, Reservation};
 
 /// How far a timestamp may be from the receiver's clock, either way.
-pub const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
 /// Uuids remembered at once; about 100 bytes each.
-pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
+pub(crate) const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 
 /// Why a request was refused. `brainlock_api::server::ApiError` turns each variant into
 /// its HTTP answer.

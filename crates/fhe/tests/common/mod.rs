@@ -1,8 +1,7 @@
 //! Shared fixtures: one key set per test binary (key generation is the slow part) and
 //! small hand-made circuits calibrated by the circuit crate.
 
-use brainlock_circuit::calibrate::CalibrationConfig;
-use brainlock_circuit::spec::{Activation, ActivationShape, LayerSpec, NetworkSpec};
+use brainlock_circuit::{Activation, ActivationShape, CalibrationConfig, LayerSpec, NetworkSpec};
 use brainlock_circuit::{Circuit, LinearOp, Shape, calibrate};
 use brainlock_fhe::{ClientKey, CompressedEvaluationKey, EvaluationKey, Profile};
 use rand::{Rng, SeedableRng};
