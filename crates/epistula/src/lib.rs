@@ -26,7 +26,7 @@ pub use brainlock_account::AccountId;
 pub use headers::SignedHeaders;
 pub use keypair::{CryptoType, KeyError, Keypair};
 pub use policy::{AllowList, AnyOf, SenderPolicy};
-pub use verify::{Authenticated, EpistulaError, VerifiedHeaders, Verifier};
+pub use verify::{Authenticated, EpistulaError, HeaderProblem, VerifiedHeaders, Verifier};
 
 #[cfg(feature = "client")]
 pub use client::{SignedClient, SignedRequest};

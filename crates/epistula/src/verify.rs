@@ -22,6 +22,32 @@ pub(crate) const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
 /// Uuids remembered at once; about 100 bytes each.
 pub(crate) const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 
+/// What is wrong with a header's value.
+#[derive(Debug, Error)]
+pub enum HeaderProblem {
+    /// The value is not visible ASCII.
+    #[error("not visible ASCII")]
+    NotAscii,
+    /// `Epistula-Version` is not `2`.
+    #[error("{0:?} is not \"2\"")]
+    Version(String),
+    /// The timestamp is not decimal unix milliseconds that fit in 64 bits.
+    #[error("{0:?} is not unix milliseconds")]
+    Timestamp(String),
+    /// The uuid does not parse.
+    #[error("bad uuid: {0}")]
+    Uuid(#[from] uuid::Error),
+    /// The address is not an SS58 account with prefix 42.
+    #[error("bad SS58 address: {0}")]
+    Account(#[from] brainlock_account::Ss58Error),
+    /// The signature is not 128 hex digits (an optional `0x` aside).
+    #[error("wrong length: expected 64 bytes (128 hex digits), got {0} characters")]
+    SignatureLength(usize),
+    /// The signature has the right length but is not hex.
+    #[error("bad hex: {0}")]
+    SignatureHex(#[from] hex::FromHexError),
+}
+
 /// Why a request was refused. `brainlock_api::server::ApiError` turns each variant into
 /// its HTTP answer.
 #[derive(Debug, Error)]
@@ -31,12 +57,13 @@ pub enum EpistulaError {
     MissingHeader(&'static str),
     /// A header is present but unusable: not visible ASCII, version not `2`, timestamp not
     /// decimal milliseconds, bad uuid or SS58 address, or a signature not 64 bytes of hex.
-    #[error("malformed header {name}: {reason}")]
+    #[error("malformed header {name}: {problem}")]
     MalformedHeader {
         /// The header, as spelled on the wire (`Epistula-Timestamp`, ...).
         name: &'static str,
         /// What is wrong with its value.
-        reason: String,
+        #[source]
+        problem: HeaderProblem,
     },
     /// `Epistula-Signed-For` names another hotkey than this neuron's.
     #[error("request is signed for {found}, but this neuron is {expected}")]
@@ -134,16 +161,15 @@ impl Verifier {
         if version != PROTOCOL_VERSION {
             return Err(malformed(
                 "Epistula-Version",
-                format!("{version:?} is not \"2\""),
+                HeaderProblem::Version(version.into()),
             ));
         }
         let timestamp_ms = parse_timestamp(timestamp_text)?;
-        let uuid =
-            Uuid::parse_str(uuid_text).map_err(|e| malformed("Epistula-Uuid", e.to_string()))?;
-        let sender = AccountId::from_ss58(signed_by_text)
-            .map_err(|e| malformed("Epistula-Signed-By", e.to_string()))?;
+        let uuid = Uuid::parse_str(uuid_text).map_err(|e| malformed("Epistula-Uuid", e))?;
+        let sender =
+            AccountId::from_ss58(signed_by_text).map_err(|e| malformed("Epistula-Signed-By", e))?;
         let signed_for = AccountId::from_ss58(signed_for_text)
-            .map_err(|e| malformed("Epistula-Signed-For", e.to_string()))?;
+            .map_err(|e| malformed("Epistula-Signed-For", e))?;
         let signature = parse_signature("Epistula-Request-Signature", signature_text)?;
 
         if signed_for != self.me {
@@ -243,10 +269,10 @@ impl VerifiedHeaders {
     }
 }
 
-fn malformed(name: &'static str, reason: impl Into<String>) -> EpistulaError {
+fn malformed(name: &'static str, problem: impl Into<HeaderProblem>) -> EpistulaError {
     EpistulaError::MalformedHeader {
         name,
-        reason: reason.into(),
+        problem: problem.into(),
     }
 }
 
@@ -258,19 +284,16 @@ pub(crate) fn header<'a>(
     let value = headers.get(key).ok_or(EpistulaError::MissingHeader(name))?;
     value
         .to_str()
-        .map_err(|_| malformed(name, "not visible ASCII"))
+        .map_err(|_| malformed(name, HeaderProblem::NotAscii))
 }
 
 fn parse_timestamp(text: &str) -> Result<u64, EpistulaError> {
     const NAME: &str = "Epistula-Timestamp";
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(malformed(
-            NAME,
-            format!("{text:?} is not unix milliseconds"),
-        ));
-    }
-    text.parse()
-        .map_err(|_| malformed(NAME, format!("{text:?} is out of range")))
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    digits
+        .then(|| text.parse().ok())
+        .flatten()
+        .ok_or_else(|| malformed(NAME, HeaderProblem::Timestamp(text.into())))
 }
 
 /// Parses `0x` + 128 hex digits (the prefix is optional, as the reference accepts).
@@ -282,14 +305,10 @@ pub(crate) fn parse_signature(
     if digits.len() != 128 {
         return Err(malformed(
             name,
-            format!(
-                "wrong length: expected 64 bytes (128 hex digits), got {} characters",
-                digits.len()
-            ),
+            HeaderProblem::SignatureLength(digits.len()),
         ));
     }
     let mut signature = [0u8; 64];
-    hex::decode_to_slice(digits, &mut signature)
-        .map_err(|e| malformed(name, format!("bad hex: {e}")))?;
+    hex::decode_to_slice(digits, &mut signature).map_err(|e| malformed(name, e))?;
     Ok(signature)
 }

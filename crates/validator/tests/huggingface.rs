@@ -157,19 +157,19 @@ async fn server_errors_and_bad_bodies_are_clear_errors() {
     let missing = ImageSource::open(&SourceSpec::parse("nobody/nothing").unwrap(), &base).unwrap();
     let err = missing.draw(32, 32, &mut rng).await.unwrap_err();
     assert!(
-        matches!(&err, ImageError::Http(m) if m.contains("404")),
+        matches!(&err, ImageError::Status { status: 404, .. }),
         "{err}"
     );
 
     let dataset = DatasetRef::parse("uoft-cs/cifar10:plain_text:test").unwrap();
     let bad = ImageSource::open(&SourceSpec::HuggingFace(dataset), &base).unwrap();
     let err = bad.draw(32, 32, &mut rng).await.unwrap_err();
-    assert!(matches!(err, ImageError::Schema(_)), "{err}");
+    assert!(matches!(err, ImageError::Json { .. }), "{err}");
 
     let refused =
         ImageSource::open(&SourceSpec::parse("a/b").unwrap(), "http://127.0.0.1:1").unwrap();
     assert!(matches!(
         refused.draw(32, 32, &mut rng).await.unwrap_err(),
-        ImageError::Http(_)
+        ImageError::Http { .. }
     ));
 }

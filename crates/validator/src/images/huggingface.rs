@@ -124,13 +124,15 @@ pub struct HfSource {
 impl HfSource {
     /// A source for `dataset` at the viewer API base URL `endpoint`.
     pub fn new(endpoint: &str, dataset: DatasetRef) -> Result<Self, ImageError> {
-        let endpoint = url::Url::parse(endpoint)
-            .map_err(|e| ImageError::Http(format!("endpoint {endpoint:?}: {e}")))?;
+        let endpoint = url::Url::parse(endpoint).map_err(|source| ImageError::Url {
+            url: endpoint.to_string(),
+            source,
+        })?;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .user_agent(concat!("brainlock-validator/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ImageError::Http(e.to_string()))?;
+            .map_err(ImageError::HttpClient)?;
         Ok(Self {
             client,
             endpoint,
@@ -161,12 +163,12 @@ impl HfSource {
         let cell = row.row.get(&resolved.column).ok_or_else(|| {
             ImageError::Schema(format!("row {offset} lacks column {:?}", resolved.column))
         })?;
-        let cell: ImageCell = serde_json::from_value(cell.clone())
-            .map_err(|e| ImageError::Schema(format!("image cell of row {offset}: {e}")))?;
-        let src = self
-            .endpoint
-            .join(&cell.src)
-            .map_err(|e| ImageError::Schema(format!("image src {:?}: {e}", cell.src)))?;
+        let cell: ImageCell =
+            serde_json::from_value(cell.clone()).map_err(|source| ImageError::Json {
+                what: format!("image cell of row {offset}"),
+                source,
+            })?;
+        let src = self.join(&cell.src)?;
         let bytes = self.get_limited(src, MAX_IMAGE_BYTES).await?;
         Image::decode(&bytes, height, width)
     }
@@ -202,15 +204,15 @@ impl HfSource {
 
     /// The configured config (or the first one) and its `test` split (or its first).
     async fn pick_split(&self) -> Result<(String, String), ImageError> {
-        let mut url = self
-            .endpoint
-            .join("splits")
-            .map_err(|e| ImageError::Http(e.to_string()))?;
+        let mut url = self.join("splits")?;
         url.query_pairs_mut()
             .append_pair("dataset", &self.dataset.name);
         let body = self.get_limited(url, MAX_JSON_BYTES).await?;
-        let splits: SplitsResponse = serde_json::from_slice(&body)
-            .map_err(|e| ImageError::Schema(format!("/splits: {e}")))?;
+        let splits: SplitsResponse =
+            serde_json::from_slice(&body).map_err(|source| ImageError::Json {
+                what: "/splits".into(),
+                source,
+            })?;
         let candidates: Vec<&SplitEntry> = splits
             .splits
             .iter()
@@ -231,10 +233,7 @@ impl HfSource {
         split: &str,
         offset: u64,
     ) -> Result<RowsResponse, ImageError> {
-        let mut url = self
-            .endpoint
-            .join("rows")
-            .map_err(|e| ImageError::Http(e.to_string()))?;
+        let mut url = self.join("rows")?;
         url.query_pairs_mut()
             .append_pair("dataset", &self.dataset.name)
             .append_pair("config", config)
@@ -242,34 +241,45 @@ impl HfSource {
             .append_pair("offset", &offset.to_string())
             .append_pair("length", "1");
         let body = self.get_limited(url, MAX_JSON_BYTES).await?;
-        serde_json::from_slice(&body).map_err(|e| ImageError::Schema(format!("/rows: {e}")))
+        serde_json::from_slice(&body).map_err(|source| ImageError::Json {
+            what: "/rows".into(),
+            source,
+        })
+    }
+
+    /// `path` (relative or absolute) against the endpoint.
+    fn join(&self, path: &str) -> Result<url::Url, ImageError> {
+        self.endpoint.join(path).map_err(|source| ImageError::Url {
+            url: path.to_string(),
+            source,
+        })
     }
 
     /// GET with a status check and a cap on the body, read chunk by chunk.
     async fn get_limited(&self, url: url::Url, max: usize) -> Result<Vec<u8>, ImageError> {
         let shown = format!("{}{}", url.host_str().unwrap_or(""), url.path());
-        let mut response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| ImageError::Http(format!("{shown}: {e}")))?;
+        let mut response =
+            self.client
+                .get(url)
+                .send()
+                .await
+                .map_err(|source| ImageError::Http {
+                    url: shown.clone(),
+                    source,
+                })?;
         if !response.status().is_success() {
-            return Err(ImageError::Http(format!(
-                "{shown}: HTTP {}",
-                response.status()
-            )));
+            return Err(ImageError::Status {
+                url: shown,
+                status: response.status().as_u16(),
+            });
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| ImageError::Http(format!("{shown}: {e}")))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|source| ImageError::Http {
+            url: shown.clone(),
+            source,
+        })? {
             if body.len() + chunk.len() > max {
-                return Err(ImageError::Http(format!(
-                    "{shown}: response over {max} bytes"
-                )));
+                return Err(ImageError::TooLarge { url: shown, max });
             }
             body.extend_from_slice(&chunk);
         }

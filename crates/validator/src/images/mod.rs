@@ -92,10 +92,51 @@ pub enum ImageError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The dataset server could not be reached or answered with an error.
-    #[error("dataset server: {0}")]
-    Http(String),
-    /// The dataset server's answer does not have the expected shape.
+    /// The HTTP client for the dataset server could not be built.
+    #[error("dataset server client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+    /// A dataset server URL (the endpoint, or one it sent) does not parse.
+    #[error("dataset server URL {url:?}: {source}")]
+    Url {
+        /// The URL as given.
+        url: String,
+        /// Why it does not parse.
+        source: url::ParseError,
+    },
+    /// The dataset server could not be reached, or the connection broke.
+    #[error("dataset server {url}: {source}")]
+    Http {
+        /// Host and path asked for.
+        url: String,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+    /// The dataset server answered with an error status.
+    #[error("dataset server {url}: HTTP {status}")]
+    Status {
+        /// Host and path asked for.
+        url: String,
+        /// The HTTP status it answered with.
+        status: u16,
+    },
+    /// The dataset server's answer is larger than anything it should send.
+    #[error("dataset server {url}: response over {max} bytes")]
+    TooLarge {
+        /// Host and path asked for.
+        url: String,
+        /// The cap, bytes.
+        max: usize,
+    },
+    /// The dataset server's answer is not the JSON expected.
+    #[error("dataset server {what}: {source}")]
+    Json {
+        /// Which answer (`/rows`, `/splits`, an image cell).
+        what: String,
+        /// The decoding error.
+        source: serde_json::Error,
+    },
+    /// The dataset server's answer decodes but lacks what is needed (rows, an image
+    /// column, a matching split).
     #[error("dataset server answered something unexpected: {0}")]
     Schema(String),
 }
