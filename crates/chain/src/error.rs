@@ -62,24 +62,28 @@ pub enum ChainError {
         message: String,
     },
     /// The node could not be reached or dropped the connection; the only transient error.
+    ///
+    /// Sources are boxed here and below: this crate does not depend on the client
+    /// (subxt) whose errors they are.
     #[error("connection to the chain failed: {0}")]
-    Connection(String),
+    Connection(#[source] BoxError),
     /// The node returned storage or runtime-API data that does not decode as expected.
     #[error("unexpected chain data: {0}")]
-    Decode(String),
+    Decode(#[source] BoxError),
     /// The extrinsic was invalid or failed on chain (dispatch error, bad nonce, ...).
     #[error("the chain rejected the transaction: {0}")]
     Rejected(String),
-    /// Encrypting weights to a drand round for commit-reveal failed.
-    ///
-    /// The source is the timelock crate's error, boxed: this crate does not depend on
-    /// the implementation that commits weights.
+    /// Encrypting weights to a drand round for commit-reveal failed (the timelock
+    /// crate's error).
     #[error("timelock encryption failed")]
-    Timelock(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Timelock(#[source] BoxError),
     /// The caller's settings are inconsistent (wrong netuid for a registry, full registry, ...).
     #[error("invalid configuration: {0}")]
     Config(String),
 }
+
+/// An error of a crate this one does not depend on.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl ChainError {
     /// Whether retrying the same request later may succeed (network trouble, as opposed

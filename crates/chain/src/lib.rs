@@ -16,7 +16,7 @@ mod types;
 mod weights;
 
 pub use api::Chain;
-pub use error::ChainError;
+pub use error::{BoxError, ChainError};
 pub use local::{LocalRegistry, Registration, Role};
 pub use prepare::{PreparedWeights, prepare_weights};
 pub use rules::{CommitReveal, WeightRules};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use brainlock_account::AccountId;
 use brainlock_chain::{
-    AxonInfo, Chain, ChainError, CommitReveal, Metagraph, Submission, WeightRules, WeightsReceipt,
-    prepare_weights,
+    AxonInfo, BoxError, Chain, ChainError, CommitReveal, Metagraph, Submission, WeightRules,
+    WeightsReceipt, prepare_weights,
 };
 use brainlock_epistula::{CryptoType, Keypair};
 use subxt::client::OnlineClientAtBlock;
@@ -57,12 +57,12 @@ pub struct SubtensorChain {
     options: SubtensorOptions,
 }
 
-fn connection<E: std::fmt::Display>(e: E) -> ChainError {
-    ChainError::Connection(e.to_string())
+fn connection(e: impl Into<BoxError>) -> ChainError {
+    ChainError::Connection(e.into())
 }
 
-fn decode<E: std::fmt::Display>(e: E) -> ChainError {
-    ChainError::Decode(e.to_string())
+fn decode(e: impl Into<BoxError>) -> ChainError {
+    ChainError::Decode(e.into())
 }
 
 async fn connect(network: &Network) -> Result<Client, ChainError> {
@@ -191,7 +191,7 @@ fn unix_now() -> u64 {
 }
 
 fn narrow<T: TryFrom<u64>>(entry: &str, value: u64) -> Result<T, ChainError> {
-    T::try_from(value).map_err(|_| ChainError::Decode(format!("{entry} = {value} is out of range")))
+    T::try_from(value).map_err(|_| decode(format!("{entry} = {value} is out of range")))
 }
 
 async fn read_rules(at: &AtBlock, netuid: u16) -> Result<WeightRules, ChainError> {
