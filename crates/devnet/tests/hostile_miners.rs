@@ -191,14 +191,11 @@ async fn first_weight_setting(store: Store, started: Instant) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_miners_cannot_stall_rounds_weights_or_memory() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("info,brainlock_miner=warn")
-        .with_test_writer()
-        .try_init();
-    let dir = tempfile::tempdir().unwrap();
-    let registry = dir.path().join("registry.json");
-    let validator_kp = keypair(1);
-    register(&registry, &validator_kp, Role::Validator, 0.0).await;
+    let TestSubnet {
+        dir,
+        registry,
+        validator: validator_kp,
+    } = test_subnet().await;
 
     let honest_kp = keypair(9);
     register(&registry, &honest_kp, Role::Miner, 0.0).await;

@@ -136,14 +136,11 @@ async fn front(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_improver_sets_the_record_and_a_flaky_miner_never_does() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("info,brainlock_miner=warn")
-        .with_test_writer()
-        .try_init();
-    let dir = tempfile::tempdir().unwrap();
-    let registry = dir.path().join("registry.json");
-    let validator_kp = keypair(1);
-    register(&registry, &validator_kp, Role::Validator, 0.0).await;
+    let TestSubnet {
+        dir,
+        registry,
+        validator: validator_kp,
+    } = test_subnet().await;
 
     let shapes: [Shape; 3] = [
         ("steady", |_| Duration::from_secs(3), None),

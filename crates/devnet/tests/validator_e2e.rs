@@ -276,14 +276,11 @@ async fn front(behaviour: Behaviour, upstream: Option<SocketAddr>) -> SocketAddr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn honest_beats_delayed_beats_cheaters_and_failures_score_zero() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("info,brainlock_miner=warn")
-        .with_test_writer()
-        .try_init();
-    let dir = tempfile::tempdir().unwrap();
-    let registry = dir.path().join("registry.json");
-    let validator_kp = keypair(1);
-    register(&registry, &validator_kp, Role::Validator, 0.0).await;
+    let TestSubnet {
+        dir,
+        registry,
+        validator: validator_kp,
+    } = test_subnet().await;
 
     let behaviours = [
         Behaviour::Honest,

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use brainlock_chain::{AxonInfo, Chain, LocalRegistry, Registration, Role};
@@ -17,6 +17,35 @@ use brainlock_validator::images::SourceSpec;
 pub(crate) const NETUID: u16 = 55;
 /// The 32-lookup demo circuit: a query takes well under a second.
 pub(crate) const CIRCUIT: &str = "test-tiny";
+
+/// A fresh subnet for one test: a temporary directory holding the local registry,
+/// with the validator's hotkey ([`keypair`]`(1)`) registered on it.
+pub(crate) struct TestSubnet {
+    /// Removed when the test ends.
+    pub(crate) dir: tempfile::TempDir,
+    /// The local registry file.
+    pub(crate) registry: PathBuf,
+    /// The validator's hotkey.
+    pub(crate) validator: Keypair,
+}
+
+/// Logs to the test's output (miners quiet unless they warn) and registers the
+/// validator of a fresh [`TestSubnet`].
+pub(crate) async fn test_subnet() -> TestSubnet {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("info,brainlock_miner=warn")
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry.json");
+    let validator = keypair(1);
+    register(&registry, &validator, Role::Validator, 0.0).await;
+    TestSubnet {
+        dir,
+        registry,
+        validator,
+    }
+}
 
 /// A deterministic sr25519 hotkey.
 pub(crate) fn keypair(seed: u8) -> Keypair {
