@@ -28,8 +28,8 @@ pub use sim::{MinerRun, Run, SimConfig, simulate};
 /// Why a simulation could not run or its outputs could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The reward rules are out of range.
-    #[error("invalid reward policy: {0}")]
+    /// The reward rules are out of range (the source says which setting).
+    #[error("invalid reward policy")]
     Policy(#[from] brainlock_scoring::PolicyError),
     /// The simulated validator's schedule is impossible.
     #[error("invalid simulation settings: {0}")]
@@ -42,8 +42,8 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// An output file or folder could not be written.
-    #[error("writing {}: {source}", path.display())]
+    /// An output file or folder could not be written (the source says why).
+    #[error("writing {}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
