@@ -12,7 +12,7 @@ use crate::sim::Run;
 /// Width and height of the image, in pixels.
 const SIZE: (u32, u32) = (1000, 560);
 /// Width of the legend column at the right, in pixels.
-const LEGEND_WIDTH: u32 = 230;
+const LEGEND_WIDTH: u32 = 250;
 /// The font family every text is drawn in: DejaVu Sans, embedded, so drawing needs no
 /// font installed on the machine.
 const FONT: &str = "sans-serif";
