@@ -8,11 +8,14 @@ pub mod classify;
 pub mod cli;
 pub mod devnet_cmd;
 pub mod gateway_cmd;
+pub mod incentives_cmd;
 pub mod registry_cmd;
 pub mod wallet;
 pub mod workload;
 
-use cli::{CircuitCommand, Cli, Command, GatewayCommand, RegistryCommand, WalletCommand};
+use cli::{
+    CircuitCommand, Cli, Command, GatewayCommand, IncentivesCommand, RegistryCommand, WalletCommand,
+};
 
 /// Runs one parsed command line.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -40,5 +43,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             role,
             stake,
         }) => registry_cmd::register(&registry, netuid, &wallet, role, stake).await,
+        Command::Incentives(IncentivesCommand::Simulate(args)) => incentives_cmd::simulate(&args),
     }
 }
