@@ -290,6 +290,11 @@ pub struct SimulateArgs {
     /// Tempos a bounty runs, decaying linearly.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub bounty_tempos: u32,
+    /// What a tier of indistinguishable standings receives: `pooled` (the prizes of the
+    /// ranks it occupies: every improvement pays) or `shared` (one prize: extra hotkeys
+    /// of one machine gain nothing) [validators' default: pooled].
+    #[arg(long, default_value_t = brainlock_scoring::TierPrize::Pooled, value_name = "RULE")]
+    pub tier_prize: brainlock_scoring::TierPrize,
 }
 
 /// What a registered neuron does on the subnet (`--role`).

@@ -15,6 +15,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     };
     config.policy.bounty.share = args.bounty_share;
     config.policy.bounty.tempos = args.bounty_tempos;
+    config.policy.pareto.tier_prize = args.tier_prize;
     let names: Vec<&str> = if args.scenarios.is_empty() {
         SCENARIOS.to_vec()
     } else {
@@ -58,6 +59,9 @@ mod tests {
         let two = parse(&["--scenario", "sybil", "--scenario", "copycat"]).unwrap();
         assert_eq!(two.scenarios, ["sybil", "copycat"]);
         assert!(parse(&["--scenario", "nonesuch"]).is_err());
+        let shared = parse(&["--tier-prize", "shared"]).unwrap();
+        assert_eq!(shared.tier_prize, brainlock_scoring::TierPrize::Shared);
+        assert!(parse(&["--tier-prize", "fair"]).is_err());
     }
 
     #[test]

@@ -43,7 +43,10 @@ pub use history::{
 };
 pub use item::{ItemEvidence, ItemFailure, ItemOutcome, check_item};
 pub use params::{CircuitKind, ParamsError, ScoringParams, UnknownCircuit};
-pub use pareto::{ParetoAllocation, ParetoPolicy, pareto_allocation, pareto_exponent, tiers};
+pub use pareto::{
+    ParetoAllocation, ParetoPolicy, TierPrize, UnknownTierPrize, pareto_allocation,
+    pareto_exponent, tiers,
+};
 pub use query::{QueryFailure, QueryOutcome, judge_query, query_score};
 pub use similarity::{cosine_similarity, top1};
 pub use weights::{PolicyError, RewardPolicy, Rewards, reward_weights};

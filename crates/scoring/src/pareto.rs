@@ -7,19 +7,69 @@
 //! cannot be told apart, so such miners form a tier and split the prizes of the ranks
 //! they occupy equally.
 //!
-//! Why pooled prizes rather than DESIGN's "tier `r` gets `r^(-a)`, split inside the
-//! tier": with a fixed prize per tier, a miner that catches up with a crowded tier
-//! shares one prize with all of it, and can end up with less than it had alone one tier
-//! lower; a rational miner would then stay slower on purpose. Pooling the prizes of the
-//! ranks a tier occupies makes every improvement pay (see [`pareto_allocation`]). The
-//! price: hotkeys with equal standings each bring their rank's prize, so a machine that
-//! registers several hotkeys and keeps them all as fast as one gains; each hotkey pays
-//! its registration, and `brainlock incentives simulate` measures what it gains.
+//! Two rules for a tier's prize ([`TierPrize`]):
+//! - [`TierPrize::Pooled`] (default): a tier splits the prizes of the ranks its members
+//!   occupy. Every improvement pays (see [`pareto_allocation`]). The price: hotkeys with
+//!   equal standings each bring their rank's prize, so a machine that registers several
+//!   hotkeys and keeps them all as fast as one gains; each hotkey pays its registration,
+//!   and `brainlock incentives simulate` measures what it gains.
+//! - [`TierPrize::Shared`] (DESIGN's rule): tier `r` of `K` receives one prize
+//!   `r^(-a)`, `a` solved over the `K` tiers, split among its members. Extra hotkeys of
+//!   one machine gain nothing, but a miner that catches up with a crowded tier shares
+//!   one prize with all of it and can end up with less than it had alone one tier lower,
+//!   so it may rather stay slower.
+//!
+//! No rule can have both: it cannot tell hotkeys of one machine from independent
+//! miners that caught up.
 
 use serde::{Deserialize, Serialize};
 
 /// Largest exponent tried: `2^(-64)` is already nothing next to the top prize.
 const MAX_EXPONENT: f64 = 64.0;
+
+/// What a tier of miners with indistinguishable standings receives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierPrize {
+    /// The prizes of the ranks its members occupy, split equally: every improvement
+    /// pays, extra hotkeys of one machine each bring a rank's prize.
+    #[default]
+    Pooled,
+    /// One prize per tier, split equally: extra hotkeys of one machine gain nothing, a
+    /// miner catching up with a crowded tier may lose weight.
+    Shared,
+}
+
+impl TierPrize {
+    /// The name flags and config files use.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TierPrize::Pooled => "pooled",
+            TierPrize::Shared => "shared",
+        }
+    }
+}
+
+impl std::fmt::Display for TierPrize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A tier prize rule name that is neither `pooled` nor `shared`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown tier prize rule {0:?}: pooled or shared")]
+pub struct UnknownTierPrize(pub String);
+
+impl std::str::FromStr for TierPrize {
+    type Err = UnknownTierPrize;
+    fn from_str(name: &str) -> Result<Self, UnknownTierPrize> {
+        [TierPrize::Pooled, TierPrize::Shared]
+            .into_iter()
+            .find(|rule| rule.as_str() == name)
+            .ok_or_else(|| UnknownTierPrize(name.to_owned()))
+    }
+}
 
 /// How standings become shares.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,6 +83,9 @@ pub struct ParetoPolicy {
     pub top_fraction: f64,
     /// The share those top ranks receive. Default 0.8.
     pub top_share: f64,
+    /// What a tier receives. Default [`TierPrize::Pooled`].
+    #[serde(default)]
+    pub tier_prize: TierPrize,
 }
 
 impl Default for ParetoPolicy {
@@ -41,6 +94,7 @@ impl Default for ParetoPolicy {
             tolerance: 0.05,
             top_fraction: 0.2,
             top_share: 0.8,
+            tier_prize: TierPrize::Pooled,
         }
     }
 }
@@ -134,7 +188,7 @@ fn rank_prizes(ranks: usize, exponent: f64) -> Vec<f64> {
 
 /// Standings to shares (see the module documentation).
 ///
-/// A miner's weight is the mean prize of the block of ranks its tier occupies, and the
+/// Under [`TierPrize::Pooled`], a miner's weight is the mean prize of the block of ranks its tier occupies, and the
 /// number of ranks (hence the exponent) depends only on how many standings are
 /// positive. Prizes fall with rank, so:
 /// - every improvement pays: when one miner's standing rises and the others' stay, it
@@ -145,13 +199,20 @@ fn rank_prizes(ranks: usize, exponent: f64) -> Vec<f64> {
 ///   keeps its place on the grid while miners leave the band upwards (its block loses
 ///   its best rank) or join it from below (its block gains a worse one). Its weight
 ///   never rises, and falls as soon as anyone passes it or catches up with it.
+///
+/// Under [`TierPrize::Shared`], tier `r` of `K` receives prize `r` of `K` ranks, split
+/// equally among its members.
 pub fn pareto_allocation(standings: &[f64], policy: &ParetoPolicy) -> ParetoAllocation {
     let tiers = tiers(standings, policy.tolerance);
     let order = ranked(standings);
-    let exponent = pareto_exponent(order.len(), policy.top_fraction, policy.top_share);
-    let prizes = rank_prizes(order.len(), exponent);
+    let ranks = match policy.tier_prize {
+        TierPrize::Pooled => order.len(),
+        TierPrize::Shared => tiers.iter().flatten().max().copied().unwrap_or(0),
+    };
+    let exponent = pareto_exponent(ranks, policy.top_fraction, policy.top_share);
+    let prizes = rank_prizes(ranks, exponent);
     let mut weights = vec![0.0; standings.len()];
-    // `order` lists each tier's members together: split each run's pooled prizes.
+    // `order` lists each tier's members together: split each run's prize.
     let mut start = 0;
     while start < order.len() {
         let tier = tiers[order[start]];
@@ -160,7 +221,11 @@ pub fn pareto_allocation(standings: &[f64], policy: &ParetoPolicy) -> ParetoAllo
                 .iter()
                 .take_while(|&&i| tiers[i] == tier)
                 .count();
-        let share = prizes[start..end].iter().sum::<f64>() / (end - start) as f64;
+        let prize = match policy.tier_prize {
+            TierPrize::Pooled => prizes[start..end].iter().sum::<f64>(),
+            TierPrize::Shared => prizes[tier.expect("ranked standings have a tier") - 1],
+        };
+        let share = prize / (end - start) as f64;
         for &i in &order[start..end] {
             weights[i] = share;
         }
@@ -219,6 +284,20 @@ mod tests {
         assert_eq!(pareto_exponent(10, 0.2, 1.0), MAX_EXPONENT);
         // Two ranks: the top one (at least one rank) gets 80%, so a = 2.
         assert!((pareto_exponent(2, 0.2, 0.8) - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn shared_tiers_are_neutral_to_hotkeys_of_one_machine() {
+        let policy = ParetoPolicy {
+            tier_prize: TierPrize::Shared,
+            ..ParetoPolicy::default()
+        };
+        let alone = pareto_allocation(&[10.0, 5.0, 2.0], &policy).weights;
+        let sybils = pareto_allocation(&[10.0, 5.0, 5.0, 5.0, 5.0, 5.0, 2.0], &policy).weights;
+        assert!((sybils[1..6].iter().sum::<f64>() - alone[1]).abs() < 1e-12);
+        assert!((sybils[0] - alone[0]).abs() < 1e-12 && (sybils[6] - alone[2]).abs() < 1e-12);
+        assert_eq!("shared".parse::<TierPrize>(), Ok(TierPrize::Shared));
+        assert!("fair".parse::<TierPrize>().is_err());
     }
 
     #[test]

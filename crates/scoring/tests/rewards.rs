@@ -2,7 +2,7 @@
 
 use brainlock_scoring::{
     BountyPolicy, MIN_SUSTAINED_QUERIES, MinerHistory, QueryRecord, RecordBook, RecordEvent,
-    RewardPolicy, SpeedRecord, reward_weights,
+    RewardPolicy, SpeedRecord, TierPrize, reward_weights, tiers,
 };
 use proptest::prelude::*;
 
@@ -32,6 +32,7 @@ fn standings() -> impl Strategy<Value = Vec<f64>> {
     )
 }
 
+/// Reward policies with the default tier prize rule, [`TierPrize::Pooled`].
 fn policy() -> impl Strategy<Value = RewardPolicy> {
     (0.0f64..0.3, 0.05f64..=0.5, 0.5f64..=0.95, 0.0f64..=0.5).prop_map(
         |(tolerance, top_fraction, top_share, share)| {
@@ -45,6 +46,16 @@ fn policy() -> impl Strategy<Value = RewardPolicy> {
     )
 }
 
+/// Reward policies under either tier prize rule.
+fn any_rule_policy() -> impl Strategy<Value = RewardPolicy> {
+    (policy(), any::<bool>()).prop_map(|(mut policy, shared)| {
+        if shared {
+            policy.pareto.tier_prize = TierPrize::Shared;
+        }
+        policy
+    })
+}
+
 fn no_bounties(n: usize) -> Vec<f64> {
     vec![0.0; n]
 }
@@ -54,7 +65,7 @@ proptest! {
     fn weights_are_finite_and_sum_to_one(
         standings in prop::collection::vec(any_f64(), 0..40),
         bounty in any_f64(),
-        policy in policy(),
+        policy in any_rule_policy(),
     ) {
         let bounties: Vec<f64> = (0..standings.len()).map(|i| if i % 3 == 0 { bounty } else { 0.0 }).collect();
         let weights = reward_weights(&standings, &bounties, &policy).weights;
@@ -72,7 +83,7 @@ proptest! {
     fn equal_standings_get_equal_weights(
         mut standings in standings(),
         copies in 1usize..5,
-        policy in policy(),
+        policy in any_rule_policy(),
     ) {
         let value = standings[0];
         standings.extend(std::iter::repeat_n(value, copies));
@@ -139,6 +150,7 @@ proptest! {
     fn the_top_fifth_of_tiers_gets_the_top_share(
         gaps in prop::collection::vec(1.06f64..3.0, 1..60),
         top_share in 0.6f64..0.95,
+        shared in any::<bool>(),
     ) {
         // Standings more than the 5% tolerance apart: one miner per tier.
         let mut standing = 1e4;
@@ -149,6 +161,9 @@ proptest! {
         }
         let mut policy = RewardPolicy::default();
         policy.pareto.top_share = top_share;
+        if shared {
+            policy.pareto.tier_prize = TierPrize::Shared;
+        }
         let rewards = reward_weights(&standings, &no_bounties(standings.len()), &policy);
         let tiers = standings.len();
         prop_assert_eq!(rewards.tiers.iter().flatten().max().copied(), Some(tiers));
@@ -156,6 +171,33 @@ proptest! {
         prop_assume!(top < tiers && top_share > top as f64 / tiers as f64);
         let share: f64 = rewards.weights[..top].iter().sum();
         prop_assert!((share - top_share).abs() < 0.01 * top_share, "top {} of {} tiers get {}", top, tiers, share);
+    }
+
+    #[test]
+    fn shared_tiers_pay_extra_hotkeys_nothing(
+        mut standings in standings(),
+        who in any::<prop::sample::Index>(),
+        copies in 1usize..6,
+        mut policy in policy(),
+    ) {
+        policy.pareto.tier_prize = TierPrize::Shared;
+        let i = who.index(standings.len());
+        if standings[i] <= 0.0 {
+            standings[i] = 1.0;
+        }
+        let none = no_bounties(standings.len());
+        let alone = reward_weights(&standings, &none, &policy).weights[i];
+        let mut sybils = standings.clone();
+        sybils.extend(std::iter::repeat_n(standings[i], copies));
+        let weights = reward_weights(&sybils, &no_bounties(sybils.len()), &policy).weights;
+        let together = weights[i] + weights[standings.len()..].iter().sum::<f64>();
+        // A machine alone in its tier; with tier mates its hotkeys take more of the
+        // tier's one prize from them.
+        let tiers = tiers(&standings, policy.pareto.tolerance);
+        let alone_in_tier = (0..standings.len()).all(|j| j == i || tiers[j] != tiers[i]);
+        if alone_in_tier {
+            prop_assert!(together <= alone * (1.0 + 1e-9), "{} hotkeys earn {} against {}", copies + 1, together, alone);
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use brainlock_circuit::CONV3X3;
 use brainlock_daemon::neuron::{LoggingTable, SubtensorTable, WalletTable};
 use brainlock_daemon::{NeuronArgs, NeuronConfig, NeuronFile};
 use brainlock_gateway::{CustomerConfig, GatewayConfig, GatewayLimits, QuotaConfig};
-use brainlock_scoring::{BountyPolicy, ParetoPolicy, RewardPolicy};
+use brainlock_scoring::{BountyPolicy, ParetoPolicy, RewardPolicy, TierPrize};
 use clap::Parser;
 use serde::Deserialize;
 
@@ -137,6 +137,12 @@ pub struct Cli {
     /// law over ranks is solved for it [default: 0.8].
     #[arg(long = "rewards.top_share")]
     pub rewards_top_share: Option<f64>,
+    /// What a tier of indistinguishable standings receives: `pooled`, the prizes of the
+    /// ranks it occupies (every improvement pays; extra hotkeys of one machine each
+    /// bring a rank's prize), or `shared`, one prize split among its members (extra
+    /// hotkeys gain nothing; catching up with a crowded tier can cost) [default: pooled].
+    #[arg(long = "rewards.tier_prize", value_name = "RULE")]
+    pub rewards_tier_prize: Option<TierPrize>,
     /// How much faster than the speed record a miner's sustained latency must be to set
     /// a new one and earn a bounty, as a fraction [default: 0.1].
     #[arg(long = "bounty.step")]
@@ -211,6 +217,8 @@ pub struct RewardsTable {
     pub top_fraction: Option<f64>,
     /// `top_share`: the share those ranks receive (`--rewards.top_share`).
     pub top_share: Option<f64>,
+    /// `tier_prize`: `pooled` or `shared` (`--rewards.tier_prize`).
+    pub tier_prize: Option<TierPrize>,
 }
 
 /// `[bounty]`: speed records and their bounties.
@@ -589,6 +597,10 @@ fn rewards_policy(
                 .rewards_top_share
                 .or(rewards.top_share)
                 .unwrap_or(defaults.pareto.top_share),
+            tier_prize: cli
+                .rewards_tier_prize
+                .or(rewards.tier_prize)
+                .unwrap_or(defaults.pareto.tier_prize),
         },
         bounty: BountyPolicy {
             step: cli
@@ -777,6 +789,7 @@ mod tests {
             r#"
             [rewards]
             top_share = 0.7
+            tier_prize = "shared"
             [bounty]
             share = 0.1
             tempos = 5
@@ -788,6 +801,7 @@ mod tests {
         assert_eq!(policy.pareto.top_share, 0.7);
         assert_eq!(policy.pareto.tolerance, 0.1);
         assert_eq!(policy.pareto.top_fraction, 0.2);
+        assert_eq!(policy.pareto.tier_prize, TierPrize::Shared);
         assert_eq!(policy.bounty.share, 0.25);
         assert_eq!(policy.bounty.tempos, 5);
         assert_eq!(policy.bounty.step, 0.1);
