@@ -79,13 +79,18 @@ pub enum ChainError {
     Timelock(#[source] BoxError),
     /// The caller's settings are inconsistent (wrong netuid for a registry, full registry, ...).
     #[error("invalid configuration: {0}")]
-    Config(String),
+    Config(#[source] BoxError),
 }
 
 /// An error of a crate this one does not depend on.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl ChainError {
+    /// [`ChainError::Config`] from a message of our own.
+    pub fn config(message: impl Into<String>) -> Self {
+        ChainError::Config(message.into().into())
+    }
+
     /// Whether retrying the same request later may succeed (network trouble, as opposed
     /// to a request the chain will always refuse).
     pub fn is_transient(&self) -> bool {

@@ -97,16 +97,16 @@ impl SubtensorChain {
     pub async fn connect_as(network: &str, hotkey: &Keypair) -> Result<Self, ChainError> {
         let network: Network = network
             .parse()
-            .map_err(|e: crate::network::UnknownNetwork| ChainError::Config(e.to_string()))?;
+            .map_err(|e: crate::network::UnknownNetwork| ChainError::Config(e.into()))?;
         if hotkey.crypto_type() != CryptoType::Sr25519 {
-            return Err(ChainError::Config(format!(
+            return Err(ChainError::config(format!(
                 "hotkey {} is {:?}: extrinsics are signed with sr25519 hotkeys only",
                 hotkey.account_id().to_ss58(),
                 hotkey.crypto_type()
             )));
         }
         let signer = HotkeySigner::from_seed(*hotkey.secret_seed())
-            .map_err(|e| ChainError::Config(e.to_string()))?;
+            .map_err(|e| ChainError::Config(e.into()))?;
         Self::connect(SubtensorOptions::new(network), signer).await
     }
 

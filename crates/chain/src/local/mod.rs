@@ -101,7 +101,7 @@ impl LocalRegistry {
             |file| Ok(file.netuid),
         )?;
         if file_netuid != netuid {
-            return Err(ChainError::Config(format!(
+            return Err(ChainError::config(format!(
                 "local registry {} is for subnet {file_netuid}, not {netuid}",
                 registry.display()
             )));
@@ -145,7 +145,7 @@ impl LocalRegistry {
     /// and returns its uid. Uids are handed out in order, as the chain does.
     pub async fn register(&self, registration: Registration) -> Result<u16, ChainError> {
         if !(registration.stake.is_finite() && registration.stake >= 0.0) {
-            return Err(ChainError::Config(format!(
+            return Err(ChainError::config(format!(
                 "stake {} must be a non-negative number",
                 registration.stake
             )));
@@ -207,7 +207,7 @@ impl LocalRegistry {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || work(&inner))
             .await
-            .map_err(|e| ChainError::Config(format!("registry task failed: {e}")))?
+            .map_err(|e| ChainError::Config(Box::new(e)))?
     }
 }
 
@@ -235,7 +235,7 @@ fn next_uid(file: &RegistryFile) -> Result<u16, ChainError> {
         .map(|n| u32::from(n.uid) + 1)
         .max()
         .unwrap_or(0);
-    u16::try_from(next).map_err(|_| ChainError::Config("the registry is full (65536 uids)".into()))
+    u16::try_from(next).map_err(|_| ChainError::config("the registry is full (65536 uids)"))
 }
 
 fn to_metagraph(file: &RegistryFile, block: u64) -> Metagraph {
@@ -304,7 +304,7 @@ impl Chain for LocalRegistry {
                 return Err(ChainError::UnknownSubnet(netuid));
             }
             if axon.addr.port() == 0 || axon.addr.ip().is_unspecified() {
-                return Err(ChainError::Config(format!(
+                return Err(ChainError::config(format!(
                     "axon address {} is not reachable",
                     axon.addr
                 )));
