@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use brainlock_api::{DecodeLimits, InferRequest, routes};
 use brainlock_chain::{AxonInfo, Chain, Role};
 use brainlock_cli::cli::{Cli, Command};
@@ -117,26 +117,9 @@ async fn record_and_forward(State(recorder): State<Recorder>, request: Request) 
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
     recorder.seen.lock().unwrap().push(observe(&parts, &body));
-    let mut forwarded = recorder
-        .http
-        .request(
-            parts.method.clone(),
-            format!("http://{}{}", recorder.upstream, parts.uri.path()),
-        )
-        .body(body);
-    for (name, value) in &parts.headers {
-        if name != "host" && name != "content-length" {
-            forwarded = forwarded.header(name, value);
-        }
-    }
-    let answer = forwarded.send().await.unwrap();
-    let status = answer.status();
-    let content_type = answer.headers().get("content-type").cloned();
-    let mut response = (status, answer.bytes().await.unwrap()).into_response();
-    if let Some(content_type) = content_type {
-        response.headers_mut().insert("content-type", content_type);
-    }
-    response
+    forward(&recorder.http, recorder.upstream, &parts, body)
+        .await
+        .into_response()
 }
 
 async fn recording_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<Observed>>>) {
@@ -149,12 +132,7 @@ async fn recording_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<Obs
     let app = Router::new()
         .fallback(record_and_forward)
         .with_state(recorder);
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (addr, seen)
+    (serve(app).await, seen)
 }
 
 fn gateway_validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {

@@ -172,11 +172,7 @@ async fn hostile_miner(behaviour: Hostile) -> SocketAddr {
     if behaviour == Hostile::Hang {
         return hanging_listener().await;
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = Router::new().fallback(front_handler).with_state(behaviour);
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
+    serve(Router::new().fallback(front_handler).with_state(behaviour)).await
 }
 
 /// Seconds until the store holds a weight setting (polled every 50 ms).

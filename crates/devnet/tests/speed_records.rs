@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use brainlock_api::{Frame, FrameDecoder, FramePayload, encode_frame};
@@ -56,27 +55,11 @@ struct Front {
 async fn front_handler(State(front): State<Front>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
-    let path = parts.uri.path().to_string();
-    let mut forwarded = front
-        .http
-        .request(parts.method, format!("http://{}{path}", front.upstream))
-        .body(body);
-    for (name, value) in &parts.headers {
-        if name != "host" && name != "content-length" {
-            forwarded = forwarded.header(name, value);
-        }
+    let answer = forward(&front.http, front.upstream, &parts, body).await;
+    if parts.uri.path() != brainlock_api::routes::INFER || !answer.status.is_success() {
+        return answer.into_response();
     }
-    let response = forwarded.send().await.unwrap();
-    let status = response.status();
-    let content_type = response.headers().get("content-type").cloned();
-    let bytes: Bytes = response.bytes().await.unwrap();
-    if path != brainlock_api::routes::INFER || !status.is_success() {
-        let mut response = (status, bytes).into_response();
-        if let Some(ct) = content_type {
-            response.headers_mut().insert("content-type", ct);
-        }
-        return response;
-    }
+    let bytes = answer.body;
     let n = front.answered.fetch_add(1, Ordering::SeqCst);
     tokio::time::sleep((front.delay)(n)).await;
     let corrupt = front
@@ -127,11 +110,7 @@ async fn front(
         corrupt_every,
         output_bytes: outputs * (profile.big_lwe_dimension() + 1) * 8,
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = Router::new().fallback(front_handler).with_state(front);
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
+    serve(Router::new().fallback(front_handler).with_state(front)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -23,9 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use brainlock_api::{
     DecodeLimits, ErrorBody, ErrorCode, Frame, FrameDecoder, FramePayload, InferRequest, KeyId,
@@ -56,13 +55,6 @@ enum Behaviour {
     Truncated,
     BadFrame,
     WrongItem,
-}
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
 }
 
 /// A real miner for `kp`, accepting the validator's hotkey; returns its address.
@@ -103,29 +95,6 @@ fn output_bytes(front: &Front, cts: impl Fn(usize, &mut [u64])) -> Vec<u8> {
     out
 }
 
-async fn forward(
-    front: &Front,
-    method: Method,
-    path: &str,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, HeaderMap, Bytes) {
-    let upstream = front.upstream.expect("front has an upstream");
-    let mut request = front
-        .http
-        .request(method, format!("http://{upstream}{path}"))
-        .body(body);
-    for (name, value) in &headers {
-        if name != "host" && name != "content-length" {
-            request = request.header(name, value);
-        }
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    (status, headers, response.bytes().await.unwrap())
-}
-
 fn frames_of(body: &[u8]) -> Vec<Frame> {
     let mut decoder = FrameDecoder::new(64 << 20);
     decoder.push(body);
@@ -152,16 +121,12 @@ async fn front_handler(State(front): State<Front>, request: Request) -> Response
     let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
     let path = parts.uri.path().to_string();
     let is_infer = path == brainlock_api::routes::INFER;
-    if front.upstream.is_some() {
-        let (status, headers, bytes) =
-            forward(&front, parts.method, &path, parts.headers, body).await;
-        if !is_infer || !status.is_success() {
-            let mut response = (status, bytes).into_response();
-            if let Some(ct) = headers.get("content-type") {
-                response.headers_mut().insert("content-type", ct.clone());
-            }
-            return response;
+    if let Some(upstream) = front.upstream {
+        let answer = forward(&front.http, upstream, &parts, body).await;
+        if !is_infer || !answer.status.is_success() {
+            return answer.into_response();
         }
+        let bytes = answer.body;
         return match front.behaviour {
             Behaviour::Delayed => {
                 tokio::time::sleep(DELAY).await;

@@ -7,6 +7,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use brainlock_chain::{AxonInfo, Chain, LocalRegistry, Registration, Role};
 use brainlock_daemon::{ChainSource, NeuronConfig, WalletConfig};
 use brainlock_epistula::{AccountId, CryptoType, Keypair};
@@ -130,5 +135,58 @@ pub(crate) fn validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {
         circuit: CIRCUIT.into(),
         weights_interval: Some(0),
         ..ValidatorConfig::default()
+    }
+}
+
+/// Serves `router` on a loopback port until the test ends; returns its address.
+pub(crate) async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// What the miner behind a test front answered.
+pub(crate) struct Forwarded {
+    pub(crate) status: StatusCode,
+    pub(crate) content_type: Option<HeaderValue>,
+    pub(crate) body: Bytes,
+}
+
+impl Forwarded {
+    /// The answer passed on unchanged.
+    pub(crate) fn into_response(self) -> Response {
+        let mut response = (self.status, self.body).into_response();
+        if let Some(content_type) = self.content_type {
+            response.headers_mut().insert("content-type", content_type);
+        }
+        response
+    }
+}
+
+/// Forwards a request a test front received to the miner at `upstream`, with its
+/// headers (the Epistula signature covers the body and the receiver, not the host).
+pub(crate) async fn forward(
+    http: &reqwest::Client,
+    upstream: SocketAddr,
+    parts: &Parts,
+    body: Bytes,
+) -> Forwarded {
+    let mut request = http
+        .request(
+            parts.method.clone(),
+            format!("http://{upstream}{}", parts.uri.path()),
+        )
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    let answer = request.send().await.unwrap();
+    Forwarded {
+        status: answer.status(),
+        content_type: answer.headers().get("content-type").cloned(),
+        body: answer.bytes().await.unwrap(),
     }
 }
