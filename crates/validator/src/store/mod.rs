@@ -211,6 +211,10 @@ impl Store {
             "INSERT INTO speed_records (circuit, miner_hotkey, seconds_per_item, previous_seconds_per_item, \
              block, set_at_ms, bounty_expires_block) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
+        // Not cached: through `AnyPool`, a statement first prepared with a NULL in a
+        // DOUBLE column declares that parameter as an integer on PostgreSQL, and the
+        // next value the column gets is refused ("incorrect binary data format").
+        .persistent(false)
         .bind(circuit.to_string())
         .bind(record.holder.clone())
         .bind(record.seconds_per_item)
