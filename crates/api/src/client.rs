@@ -9,8 +9,8 @@ use bytes::Bytes;
 use reqwest::{Method, Response, header};
 
 use crate::{
-    ErrorBody, ErrorCode, Frame, FrameDecoder, FrameError, GatewayInfo, InferRequest, KeyId,
-    KeyUploadResponse, MinerInfo, RequestError, routes,
+    CanaryReceipt, CanaryReport, ErrorBody, ErrorCode, Frame, FrameDecoder, FrameError,
+    GatewayInfo, InferRequest, KeyId, KeyUploadResponse, MinerInfo, RequestError, routes,
 };
 
 /// Default bound on one result frame: a `conv3x3` output under the largest profile
@@ -220,6 +220,21 @@ impl MinerClient {
             received: 0,
             max_bytes: self.max_stream_bytes,
         })
+    }
+
+    /// Reports failed canaries of the session under `report.key_id` to a gateway.
+    pub async fn report(&self, report: &CanaryReport) -> Result<CanaryReceipt, ClientError> {
+        let body = serde_json::to_vec(report)
+            .map_err(|e| ClientError::Decode(format!("canary report: {e}")))?;
+        let response = self
+            .send(
+                Method::POST,
+                routes::REPORTS,
+                Bytes::from(body),
+                Some("application/json"),
+            )
+            .await?;
+        read_json(response, "canary receipt").await
     }
 
     async fn send(

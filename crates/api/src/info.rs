@@ -85,6 +85,32 @@ pub struct CustomerLimits {
     pub max_batch: u32,
     /// Requests must hold exactly `max_batch` inputs.
     pub exact_batch: bool,
+    /// Infer requests one evaluation key serves: upload a fresh key after that many.
+    pub max_requests_per_key: u32,
+    /// Seconds an uploaded key stays usable.
+    pub key_ttl_seconds: u64,
+}
+
+/// The body of a gateway's `POST /v1/reports`: a customer's canary items failed in the
+/// answers to requests under `key_id`. It names the session only; nothing in it is
+/// secret (no key material, no decrypted value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryReport {
+    /// The evaluation key of the session whose answers failed.
+    pub key_id: KeyId,
+    /// Canary items the customer checked in the session.
+    pub canaries: u32,
+    /// How many of them failed (at least one).
+    pub failed: u32,
+}
+
+/// The gateway's answer to a [`CanaryReport`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanaryReceipt {
+    /// The customer's requests now avoid the miner that served the session, and the
+    /// validator checks that miner with extra scored queries.
+    pub miner_avoided: bool,
 }
 
 /// The body of a successful `PUT /v1/keys`.

@@ -35,7 +35,10 @@ pub use frame::{
     encode_frame, encode_frame_header,
 };
 pub use ids::{CircuitId, IdError, KeyId, ProfileId};
-pub use info::{Backend, CustomerLimits, GatewayInfo, KeyUploadResponse, MinerInfo, MinerLimits};
+pub use info::{
+    Backend, CanaryReceipt, CanaryReport, CustomerLimits, GatewayInfo, KeyUploadResponse,
+    MinerInfo, MinerLimits,
+};
 pub use request::{DecodeLimits, InferRequest, REQUEST_MAGIC, RequestError};
 
 /// Version of the Brainlock wire protocol. It is sent in [`MinerInfo`] and in the

@@ -8,6 +8,9 @@ pub const KEYS: &str = "/v1/keys";
 /// `POST`: body = binary [`crate::InferRequest`]; answers a stream of [`crate::Frame`]s.
 /// Epistula-authenticated.
 pub const INFER: &str = "/v1/infer";
+/// `POST` (gateways only): body = JSON [`crate::CanaryReport`]; answers
+/// [`crate::CanaryReceipt`]. Authenticated like every customer request.
+pub const REPORTS: &str = "/v1/reports";
 /// `GET`: liveness, no authentication.
 pub const HEALTHZ: &str = "/healthz";
 

@@ -123,9 +123,16 @@ pub struct ClassifyArgs {
     /// The hotkey that signs requests to a miner or gateway.
     #[command(flatten)]
     pub wallet: WalletArgs,
-    /// Seconds to wait for the whole remote inference before giving up.
+    /// Seconds to wait for each remote infer request before giving up.
     #[arg(long, default_value_t = 1800.0, value_name = "SECONDS")]
     pub timeout: f64,
+    /// Canary items mixed into the session at random places: synthetic images whose
+    /// answer this machine computes with the exact simulation and checks after
+    /// decryption. When one fails, the session is retried once with a fresh key and,
+    /// through a gateway, the failure is reported so that your requests avoid that
+    /// miner [default: 1 through a gateway, 0 otherwise].
+    #[arg(long, value_name = "N")]
+    pub canaries: Option<u32>,
     /// Print only the final JSON line (no progress bar, no table).
     #[arg(long)]
     pub json: bool,

@@ -219,6 +219,7 @@ async fn classify_through_the_validator_gateway_matches_clear_simulation_and_loo
         gateway_settings,
         me,
         validator.workload(),
+        validator.sessions().clone(),
         validator.relay(),
         stopped(stop_rx),
     )
@@ -238,6 +239,10 @@ async fn classify_through_the_validator_gateway_matches_clear_simulation_and_loo
             &gateway_url,
             "--api-key",
             api_key,
+            // Sessions here are one request long, like the validator's: no room for a
+            // canary (tests/canaries.rs covers them).
+            "--canaries",
+            "0",
             "--json",
         ])
         .unwrap();

@@ -9,11 +9,13 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::session::SessionPolicyError;
+
 /// Prefix of every API key the gateway issues, so a leaked key is recognizable.
 pub const API_KEY_PREFIX: &str = "blk_";
 
 /// Why a gateway configuration was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
     /// A customer's name is empty or blank.
     #[error("customer #{index} has an empty name")]
@@ -39,6 +41,9 @@ pub enum ConfigError {
     /// A limit is zero; its TOML path (e.g. `limits.max_batch`).
     #[error("{0} must be positive")]
     NotPositive(&'static str),
+    /// The session policy is invalid.
+    #[error(transparent)]
+    Sessions(#[from] SessionPolicyError),
 }
 
 /// Per-customer allowances. Rates are token buckets: a customer may spend the full
@@ -84,8 +89,6 @@ pub struct GatewayLimits {
     /// Evaluation keys held for all customers together, in bytes; over it uploads are
     /// refused as busy.
     pub max_key_store_bytes: u64,
-    /// Seconds an uploaded key stays usable: customers use fresh keys per session.
-    pub key_ttl_seconds: u64,
     /// Seconds a request body may take to arrive: a customer that trickles its bytes
     /// must not hold a connection and its memory.
     pub body_read_timeout_seconds: u64,
@@ -100,18 +103,12 @@ impl Default for GatewayLimits {
             exact_batch: true,
             max_keys_per_customer: 2,
             max_key_store_bytes: 2 << 30,
-            key_ttl_seconds: 3600,
             body_read_timeout_seconds: 60,
         }
     }
 }
 
 impl GatewayLimits {
-    /// How long an uploaded key stays usable (`key_ttl_seconds`).
-    pub fn key_ttl(&self) -> Duration {
-        Duration::from_secs(self.key_ttl_seconds)
-    }
-
     /// A body of at most `max_bytes`, read within the body-read timeout.
     pub fn body_limit(&self, max_bytes: u64) -> BodyLimit {
         BodyLimit {
@@ -149,6 +146,31 @@ pub struct GatewayConfig {
     pub quota: QuotaConfig,
     /// The admitted customers; nobody else gets in.
     pub customers: Vec<CustomerConfig>,
+    /// What a customer's canary report does (`[gateway.reports]`).
+    pub reports: ReportConfig,
+}
+
+/// What happens when a customer reports a failed canary.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportConfig {
+    /// Seconds the reporting customer's requests avoid the reported miner.
+    pub avoid_seconds: u64,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        Self {
+            avoid_seconds: 24 * 3600,
+        }
+    }
+}
+
+impl ReportConfig {
+    /// How long a reported miner is avoided.
+    pub fn avoid(&self) -> Duration {
+        Duration::from_secs(self.avoid_seconds)
+    }
 }
 
 impl GatewayConfig {
@@ -165,11 +187,11 @@ impl GatewayConfig {
                 "limits.max_keys_per_customer",
             ),
             (limits.max_key_store_bytes, "limits.max_key_store_bytes"),
-            (limits.key_ttl_seconds, "limits.key_ttl_seconds"),
             (
                 limits.body_read_timeout_seconds,
                 "limits.body_read_timeout_seconds",
             ),
+            (self.reports.avoid_seconds, "reports.avoid_seconds"),
         ] {
             if value == 0 {
                 return Err(ConfigError::NotPositive(name));

@@ -1,19 +1,24 @@
-//! Evaluation keys customers uploaded, held until they are relayed. Bounded per
-//! customer (oldest evicted), in total bytes (uploads refused when full) and in time
-//! (keys expire: customers use fresh keys per session).
+//! Evaluation keys customers uploaded, each the key of one session (see
+//! [`crate::session`]): bounded per customer (oldest evicted), in total bytes (uploads
+//! refused when full), in time (the session policy's key lifetime) and in use (its
+//! most requests per key). A key is bound to the miner that served its first request,
+//! so the miner sees one upload and then the session's requests, as in a synthetic
+//! session.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use brainlock_api::server::ApiError;
 use brainlock_api::{ErrorCode, KeyId};
+use brainlock_epistula::AccountId;
 use brainlock_fhe::Profile;
 use bytes::Bytes;
 
 use crate::config::GatewayLimits;
-use brainlock_api::server::ApiError;
+use crate::session::SessionModel;
 
-/// One uploaded key.
+/// One uploaded key, as a request sees it.
 #[derive(Debug, Clone)]
 pub struct StoredKey {
     /// The key's content id (SHA-256 of `bytes`), which the customer names it by.
@@ -22,42 +27,96 @@ pub struct StoredKey {
     pub profile: &'static Profile,
     /// The wire bytes exactly as uploaded (what the miner receives).
     pub bytes: Bytes,
-    uploaded: Instant,
+    /// The miner that holds the key (it served the session's earlier requests).
+    pub miner: Option<AccountId>,
 }
+
+#[derive(Debug)]
+struct Session {
+    customer: String,
+    key: StoredKey,
+    uploaded: Instant,
+    requests: u32,
+    last_request: Option<Instant>,
+}
+
+/// Ids of keys whose sessions ran requests, remembered (the newest) so that a key is
+/// never uploaded for a second session: a miner would see a key come back, which no
+/// synthetic session does.
+const RETIRED_CAPACITY: usize = 4096;
 
 #[derive(Debug, Default)]
 struct Store {
-    /// (customer, key), oldest first.
-    keys: VecDeque<(String, StoredKey)>,
+    /// Oldest first.
+    sessions: VecDeque<Session>,
     total_bytes: u64,
+    retired: VecDeque<KeyId>,
 }
 
 impl Store {
-    fn remove_at(&mut self, index: usize) {
-        if let Some((_, key)) = self.keys.remove(index) {
-            self.total_bytes -= key.bytes.len() as u64;
+    /// Ends the session at `index`; what it did is observed by the model.
+    fn end(&mut self, index: usize, model: &SessionModel) {
+        if let Some(session) = self.sessions.remove(index) {
+            self.total_bytes -= session.key.bytes.len() as u64;
+            model.observe_session(session.requests);
+            if session.requests > 0 {
+                if self.retired.len() == RETIRED_CAPACITY {
+                    self.retired.pop_front();
+                }
+                self.retired.push_back(session.key.id);
+            }
         }
     }
 
-    fn expire(&mut self, limits: &GatewayLimits, now: Instant) {
-        let ttl = limits.key_ttl();
-        while let Some((_, key)) = self.keys.front() {
-            if now.saturating_duration_since(key.uploaded) < ttl {
+    /// Whether the key `id` has served requests (in a live session or an ended one).
+    fn used(&self, id: &KeyId) -> bool {
+        self.retired.contains(id)
+            || self
+                .sessions
+                .iter()
+                .any(|s| s.key.id == *id && s.requests > 0)
+    }
+
+    fn expire(&mut self, model: &SessionModel, now: Instant) {
+        let ttl = model.policy().key_ttl();
+        while let Some(session) = self.sessions.front() {
+            if now.saturating_duration_since(session.uploaded) < ttl {
                 break;
             }
-            self.remove_at(0);
+            self.end(0, model);
         }
+    }
+
+    fn find(&self, customer: &str, id: &KeyId) -> Option<usize> {
+        self.sessions
+            .iter()
+            .position(|s| s.customer == customer && s.key.id == *id)
     }
 }
 
-/// The evaluation keys customers have uploaded, each held until its TTL runs out
-/// or newer keys evict it. Cloning shares the one store.
-#[derive(Debug, Clone, Default)]
+/// The customers' sessions. Cloning shares the one store.
+#[derive(Debug, Clone)]
 pub struct KeyStore {
     inner: Arc<Mutex<Store>>,
+    model: SessionModel,
+}
+
+fn unknown_key(id: &KeyId, why: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::UnknownKey,
+        format!("evaluation key {id} {why}: upload a fresh key"),
+    )
 }
 
 impl KeyStore {
+    /// A store whose sessions follow `model`'s policy and are observed by it.
+    pub fn new(model: SessionModel) -> Self {
+        Self {
+            inner: Arc::default(),
+            model,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
         // Updates keep `total_bytes` consistent before anything can panic.
         self.inner
@@ -65,8 +124,9 @@ impl KeyStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Stores a checked key for `customer`, evicting its oldest keys over the
-    /// per-customer limit. Re-uploading a held key refreshes it.
+    /// Starts a session with a checked key for `customer`, ending its oldest sessions
+    /// over the per-customer limit. A key that already served requests is refused:
+    /// one key, one session. Re-uploading a key not used yet is harmless.
     pub fn insert(
         &self,
         customer: &str,
@@ -77,23 +137,32 @@ impl KeyStore {
     ) -> Result<KeyId, ApiError> {
         let id = KeyId::of(&bytes);
         let mut store = self.lock();
-        store.expire(limits, now);
-        if let Some(index) = store
-            .keys
-            .iter()
-            .position(|(c, k)| c == customer && k.id == id)
-        {
-            store.remove_at(index);
+        store.expire(&self.model, now);
+        if store.used(&id) {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "evaluation key {id} has served a session already: generate a fresh key \
+                     for each session"
+                ),
+            ));
         }
-        while store.keys.iter().filter(|(c, _)| c == customer).count()
+        if let Some(index) = store.find(customer, &id) {
+            store.end(index, &self.model);
+        }
+        while store
+            .sessions
+            .iter()
+            .filter(|s| s.customer == customer)
+            .count()
             >= limits.max_keys_per_customer as usize
         {
             let oldest = store
-                .keys
+                .sessions
                 .iter()
-                .position(|(c, _)| c == customer)
+                .position(|s| s.customer == customer)
                 .expect("counted above");
-            store.remove_at(oldest);
+            store.end(oldest, &self.model);
         }
         let size = bytes.len() as u64;
         if store.total_bytes + size > limits.max_key_store_bytes {
@@ -103,33 +172,64 @@ impl KeyStore {
             ));
         }
         store.total_bytes += size;
-        store.keys.push_back((
-            customer.to_string(),
-            StoredKey {
+        store.sessions.push_back(Session {
+            customer: customer.to_string(),
+            key: StoredKey {
                 id,
                 profile,
                 bytes,
-                uploaded: now,
+                miner: None,
             },
-        ));
+            uploaded: now,
+            requests: 0,
+            last_request: None,
+        });
         Ok(id)
     }
 
-    /// The customer's key `id`; another customer's key is as unknown as a missing one.
-    pub fn get(
+    /// Counts one more infer request on the customer's key `id` and returns the key.
+    /// Refused when the key is unknown (another customer's is as unknown as a missing
+    /// one), expired, or has served its session's most requests.
+    pub fn begin_request(
         &self,
         customer: &str,
         id: &KeyId,
-        limits: &GatewayLimits,
         now: Instant,
-    ) -> Option<StoredKey> {
+    ) -> Result<StoredKey, ApiError> {
         let mut store = self.lock();
-        store.expire(limits, now);
+        store.expire(&self.model, now);
+        let index = store
+            .find(customer, id)
+            .ok_or_else(|| unknown_key(id, "is not held for you (expired or never uploaded)"))?;
+        let max = self.model.policy().max_requests;
+        let session = &mut store.sessions[index];
+        if session.requests >= max {
+            // Kept until it expires, so that a canary report can still name its miner.
+            return Err(unknown_key(id, &format!("has served its {max} requests")));
+        }
+        if let Some(last) = session.last_request {
+            self.model.observe_gap(now.saturating_duration_since(last));
+        }
+        session.requests += 1;
+        session.last_request = Some(now);
+        Ok(session.key.clone())
+    }
+
+    /// Records that `miner` now holds the customer's key `id`, or that no miner does
+    /// (`None`: the next request goes to a newly drawn miner, with the key).
+    pub fn bind(&self, customer: &str, id: &KeyId, miner: Option<AccountId>) {
+        let mut store = self.lock();
+        if let Some(index) = store.find(customer, id) {
+            store.sessions[index].key.miner = miner;
+        }
+    }
+
+    /// The miner that holds the customer's key `id`, if the session is live and bound.
+    pub fn bound_miner(&self, customer: &str, id: &KeyId) -> Option<AccountId> {
+        let store = self.lock();
         store
-            .keys
-            .iter()
-            .find(|(c, k)| c == customer && k.id == *id)
-            .map(|(_, k)| k.clone())
+            .find(customer, id)
+            .and_then(|index| store.sessions[index].key.miner)
     }
 
     /// Bytes held for all customers.
@@ -141,15 +241,23 @@ impl KeyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::SessionPolicy;
     use std::time::Duration;
 
     fn limits() -> GatewayLimits {
         GatewayLimits {
             max_keys_per_customer: 2,
             max_key_store_bytes: 10,
-            key_ttl_seconds: 60,
             ..Default::default()
         }
+    }
+
+    fn model() -> SessionModel {
+        SessionModel::new(SessionPolicy {
+            max_requests: 3,
+            key_ttl_seconds: 60,
+            ..SessionPolicy::default()
+        })
     }
 
     fn profile() -> &'static Profile {
@@ -158,7 +266,7 @@ mod tests {
 
     #[test]
     fn keys_are_per_customer_bounded_and_expire() {
-        let store = KeyStore::default();
+        let store = KeyStore::new(model());
         let t0 = Instant::now();
         let l = limits();
         let a1 = store
@@ -167,16 +275,24 @@ mod tests {
         let a2 = store
             .insert("a", profile(), Bytes::from_static(b"k2"), &l, t0)
             .unwrap();
-        assert!(store.get("a", &a1, &l, t0).is_some());
+        assert!(store.begin_request("a", &a1, t0).is_ok());
         assert!(
-            store.get("b", &a1, &l, t0).is_none(),
+            store.begin_request("b", &a1, t0).is_err(),
             "keys are private to their customer"
+        );
+        let again = store.insert("a", profile(), Bytes::from_static(b"k1"), &l, t0);
+        assert_eq!(
+            again.unwrap_err().status().as_u16(),
+            400,
+            "one key, one session"
         );
         let a3 = store
             .insert("a", profile(), Bytes::from_static(b"k3"), &l, t0)
             .unwrap();
-        assert!(store.get("a", &a1, &l, t0).is_none(), "oldest evicted");
-        assert!(store.get("a", &a2, &l, t0).is_some() && store.get("a", &a3, &l, t0).is_some());
+        assert!(store.begin_request("a", &a1, t0).is_err(), "oldest evicted");
+        let again = store.insert("b", profile(), Bytes::from_static(b"k1"), &l, t0);
+        assert!(again.is_err(), "an ended session's key stays retired");
+        assert!(store.begin_request("a", &a2, t0).is_ok());
         assert_eq!(store.total_bytes(), 4);
         // Re-uploading the same key does not count twice.
         store
@@ -190,7 +306,45 @@ mod tests {
         assert_eq!(err.status().as_u16(), 429);
         // Expiry.
         let later = t0 + Duration::from_secs(61);
-        assert!(store.get("a", &a3, &l, later).is_none());
+        assert!(store.begin_request("a", &a3, later).is_err());
         assert_eq!(store.total_bytes(), 0);
+        // Sessions observed: the evicted a1 and the expired a2 (one request each); the
+        // a3s ran none.
+        assert_eq!(store.model.observed().0, 2);
+    }
+
+    #[test]
+    fn a_key_serves_one_session_bound_to_one_miner() {
+        let model = model();
+        let store = KeyStore::new(model.clone());
+        let t0 = Instant::now();
+        let id = store
+            .insert("a", profile(), Bytes::from_static(b"k"), &limits(), t0)
+            .unwrap();
+        let miner = AccountId([7; 32]);
+        assert_eq!(store.begin_request("a", &id, t0).unwrap().miner, None);
+        store.bind("a", &id, Some(miner));
+        let second = t0 + Duration::from_secs(2);
+        assert_eq!(
+            store.begin_request("a", &id, second).unwrap().miner,
+            Some(miner)
+        );
+        store.bind("a", &id, None);
+        assert_eq!(store.bound_miner("a", &id), None);
+        // The third request is the policy's last; the session is kept (a report may
+        // still name its miner) until it expires.
+        store.bind("a", &id, Some(miner));
+        assert!(store.begin_request("a", &id, second).is_ok());
+        let refused = store.begin_request("a", &id, second).unwrap_err();
+        assert_eq!(refused.status().as_u16(), 404, "{refused:?}");
+        assert_eq!(store.bound_miner("a", &id), Some(miner));
+        assert_eq!(model.observed(), (0, 2), "two pauses");
+        assert!(
+            store
+                .begin_request("a", &id, t0 + Duration::from_secs(60))
+                .is_err()
+        );
+        assert_eq!(store.total_bytes(), 0);
+        assert_eq!(model.observed(), (1, 2), "one session of three requests");
     }
 }

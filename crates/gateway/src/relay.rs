@@ -3,12 +3,15 @@
 //!
 //! The validator implements [`Relay`] with the very code path of its synthetic
 //! queries (same key upload, same infer request, same headers, same deadlines, its own
-//! hotkey), so a miner cannot tell a customer's request from a scored one.
+//! hotkey, one scheduler per miner), so a miner cannot tell a customer's request from
+//! a scored one. The gateway keeps each session on one miner ([`Route::holder`]), as
+//! a synthetic session is, and away from the miners its customer reported.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use brainlock_api::{CircuitId, Frame, KeyId, ProfileId};
+use brainlock_epistula::AccountId;
 use bytes::Bytes;
 use futures_util::Stream;
 
@@ -27,6 +30,26 @@ pub struct RelayRequest {
     pub key_bytes: Bytes,
     /// Serialized encrypted inputs, checked against the circuit's input shape.
     pub inputs: Vec<Bytes>,
+    /// Which miner may serve it.
+    pub route: Route,
+}
+
+/// Where a request may go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Route {
+    /// The miner that holds the session's key (it served the session's earlier
+    /// requests): the request goes there while it still serves, without a new upload.
+    pub holder: Option<AccountId>,
+    /// Miners the customer reported: never chosen.
+    pub avoid: Vec<AccountId>,
+}
+
+/// A relayed request on its way back.
+pub struct Relayed {
+    /// The miner that took the request (it now holds the key).
+    pub miner: AccountId,
+    /// Its answer, frame by frame.
+    pub frames: FrameStream,
 }
 
 /// Why a relay failed.
@@ -45,10 +68,15 @@ pub type FrameStream = Pin<Box<dyn Stream<Item = Result<Frame, RelayError>> + Se
 
 /// Implemented by the validator.
 pub trait Relay: Send + Sync + 'static {
-    /// Sends `request` to a well-standing miner under the validator's hotkey and
-    /// returns its frame stream once the miner accepted the request.
+    /// Sends `request` to a well-standing miner allowed by its route, under the
+    /// validator's hotkey (uploading the key first unless the miner holds it), and
+    /// returns the frame stream once the miner accepted the request.
     fn relay(
         &self,
         request: RelayRequest,
-    ) -> impl Future<Output = Result<FrameStream, RelayError>> + Send;
+    ) -> impl Future<Output = Result<Relayed, RelayError>> + Send;
+
+    /// A customer's canaries failed on `miner`'s answers: check it with extra scored
+    /// queries.
+    fn suspect(&self, miner: AccountId);
 }

@@ -4,6 +4,7 @@
 //!   customer needs the hotkey to sign for it);
 //! - `PUT /v1/keys`: upload an evaluation key, answered with its id;
 //! - `POST /v1/infer`: a binary infer request; the answer streams one frame per item;
+//! - `POST /v1/reports`: a customer's failed canaries (JSON [`CanaryReport`]);
 //! - `GET /healthz`.
 //!
 //! Every check that can refuse a request runs before anything is relayed: credentials
@@ -21,15 +22,15 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use brainlock_api::server::{ApiError, read_body};
 use brainlock_api::{
-    CustomerLimits, DecodeLimits, ErrorCode, Frame, FramePayload, GatewayInfo, InferRequest,
-    KeyUploadResponse, PROTOCOL_VERSION, encode_frame, routes,
+    CanaryReceipt, CanaryReport, CustomerLimits, DecodeLimits, ErrorCode, Frame, FramePayload,
+    GatewayInfo, InferRequest, KeyUploadResponse, PROTOCOL_VERSION, encode_frame, routes,
 };
 use brainlock_fhe::{CompressedEvaluationKey, EncryptedInput, EngineError, Limits};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::quota::InflightGuard;
-use crate::relay::{FrameStream, Relay, RelayError, RelayRequest};
+use crate::relay::{FrameStream, Relay, RelayError, RelayRequest, Relayed, Route};
 use crate::state::{GatewayState, Shared};
 
 /// The gateway's routes. Serve them on their own listener (the gateway's port).
@@ -38,6 +39,7 @@ pub fn router<R: Relay>(state: GatewayState<R>) -> Router {
         .route(routes::INFO, get(info::<R>))
         .route(routes::KEYS, put(upload_key::<R>))
         .route(routes::INFER, post(infer::<R>))
+        .route(routes::REPORTS, post(report::<R>))
         .route(routes::HEALTHZ, get(|| async { "ok" }))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .with_state(state)
@@ -57,6 +59,8 @@ async fn info<R: Relay>(State(state): State<GatewayState<R>>) -> Json<GatewayInf
             max_body_bytes: limits.max_body_bytes,
             max_batch: limits.max_batch,
             exact_batch: limits.exact_batch,
+            max_requests_per_key: shared.sessions.policy().max_requests,
+            key_ttl_seconds: shared.sessions.policy().key_ttl_seconds,
         },
     })
 }
@@ -173,18 +177,6 @@ async fn infer<R: Relay>(
             ),
         ));
     }
-    let key = shared
-        .keys
-        .get(&customer.name, &request.key_id, &limits, Instant::now())
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::UnknownKey,
-                format!(
-                    "evaluation key {} is not held for you: upload it first",
-                    request.key_id
-                ),
-            )
-        })?;
     let fhe_limits = fhe_limits(shared);
     for (index, input) in request.inputs.iter().enumerate() {
         EncryptedInput::from_bytes(
@@ -200,9 +192,14 @@ async fn infer<R: Relay>(
         shared
             .quotas
             .start_inference(&customer.name, &customer.quota, items, Instant::now())?;
+    // Counted last, so a request refused above does not use up the session.
+    let now = Instant::now();
+    let key = shared
+        .keys
+        .begin_request(&customer.name, &request.key_id, now)?;
 
     tracing::info!(customer = %customer.name, items, "relaying a customer request");
-    let frames = shared
+    let Relayed { miner, frames } = shared
         .relay
         .relay(RelayRequest {
             customer: customer.name.clone(),
@@ -211,6 +208,10 @@ async fn infer<R: Relay>(
             key_id: key.id,
             key_bytes: key.bytes,
             inputs: request.inputs,
+            route: Route {
+                holder: key.miner,
+                avoid: shared.avoidance.avoided(&customer.name, now),
+            },
         })
         .await
         .map_err(|e| match e {
@@ -220,7 +221,69 @@ async fn infer<R: Relay>(
             ),
             RelayError::Miner(m) => ApiError::new(ErrorCode::UpstreamFailed, m),
         })?;
+    shared.keys.bind(&customer.name, &key.id, Some(miner));
     Ok(stream_response(frames, items as usize, guard))
+}
+
+/// Largest canary report body accepted.
+const MAX_REPORT_BYTES: u64 = 4096;
+
+/// A customer's canaries failed on a session's answers: its requests avoid the miner
+/// that served the session from now on (the session's next request goes to another
+/// miner, with the key), and the validator checks that miner with extra scored
+/// queries. Reports are charged to the request quota.
+async fn report<R: Relay>(
+    State(state): State<GatewayState<R>>,
+    request: Request,
+) -> Result<Json<CanaryReceipt>, ApiError> {
+    let shared = &state.shared;
+    let (parts, body) = request.into_parts();
+    let identified = shared.auth.identify(&parts.headers)?;
+    shared.quotas.charge_request(
+        &identified.customer.name,
+        &identified.customer.quota,
+        Instant::now(),
+    )?;
+    let limit = shared.config.limits.body_limit(MAX_REPORT_BYTES);
+    let bytes = read_body(&parts.headers, body, limit, "canary report").await?;
+    let customer = identified.verify_body(&bytes)?;
+    let report: CanaryReport = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("canary report: {e}")))?;
+    if report.failed == 0 || report.failed > report.canaries {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!(
+                "canary report: {} failed of {} canaries; report only failures",
+                report.failed, report.canaries
+            ),
+        ));
+    }
+    let Some(miner) = shared.keys.bound_miner(&customer.name, &report.key_id) else {
+        return Err(ApiError::new(
+            ErrorCode::UnknownKey,
+            format!(
+                "no live session of yours under key {} was served by a miner",
+                report.key_id
+            ),
+        ));
+    };
+    let period = shared.config.reports.avoid();
+    shared
+        .avoidance
+        .avoid(&customer.name, miner, period, Instant::now());
+    shared.keys.bind(&customer.name, &report.key_id, None);
+    shared.relay.suspect(miner);
+    tracing::warn!(
+        customer = %customer.name,
+        %miner,
+        failed = report.failed,
+        canaries = report.canaries,
+        avoid_s = period.as_secs(),
+        "a customer's canaries failed: avoiding the miner for them and checking it"
+    );
+    Ok(Json(CanaryReceipt {
+        miner_avoided: true,
+    }))
 }
 
 /// Streams the miner's frames to the customer. The status is sent before the miner

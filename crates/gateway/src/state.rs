@@ -8,10 +8,12 @@ use brainlock_epistula::AccountId;
 use brainlock_fhe::Profile;
 
 use crate::auth::{AuthSetupError, Authenticator};
+use crate::canary::Avoidance;
 use crate::config::{ConfigError, GatewayConfig};
 use crate::keys::KeyStore;
 use crate::quota::QuotaBook;
 use crate::relay::Relay;
+use crate::session::SessionModel;
 
 /// Why a gateway could not be set up from its configuration.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,8 @@ pub(crate) struct Shared<R> {
     pub auth: Authenticator,
     pub quotas: QuotaBook,
     pub keys: KeyStore,
+    pub avoidance: Avoidance,
+    pub sessions: SessionModel,
     pub relay: Arc<R>,
 }
 
@@ -64,14 +68,18 @@ impl<R> Clone for GatewayState<R> {
 
 impl<R: Relay> GatewayState<R> {
     /// `me`: the validator's hotkey (customers sign Epistula requests for it and read
-    /// it from `GET /v1/info`). `relay`: the validator's relay to miners.
+    /// it from `GET /v1/info`). `sessions`: the validator's session model, which
+    /// customers' keys follow and which observes them. `relay`: the validator's relay
+    /// to miners.
     pub fn new(
         config: GatewayConfig,
         me: AccountId,
         workload: Workload,
+        sessions: SessionModel,
         relay: Arc<R>,
     ) -> Result<Self, GatewayError> {
         config.validate()?;
+        sessions.policy().validate().map_err(ConfigError::from)?;
         let auth = Authenticator::new(&config, me)?;
         let circuit_id = CircuitId::new(workload.circuit.id.clone())?;
         let profile_id = ProfileId::new(workload.profile.id)?;
@@ -84,7 +92,9 @@ impl<R: Relay> GatewayState<R> {
                 workload,
                 auth,
                 quotas: QuotaBook::default(),
-                keys: KeyStore::default(),
+                keys: KeyStore::new(sessions.clone()),
+                avoidance: Avoidance::default(),
+                sessions,
                 relay,
             }),
         })

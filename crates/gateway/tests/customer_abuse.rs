@@ -1,5 +1,6 @@
 //! The gateway against customers that misbehave: every refusal is a clear 4xx and
-//! nothing reaches the relay; a well-formed request reaches it byte for byte.
+//! nothing reaches the relay; a well-formed request reaches it byte for byte, keys
+//! serve one session on one miner, and canary reports move the customer elsewhere.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -7,17 +8,17 @@ use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use brainlock_api::{
-    CircuitId, ErrorBody, ErrorCode, Frame, FrameDecoder, FramePayload, GatewayInfo, InferRequest,
-    KeyId, KeyUploadResponse, ProfileId, routes,
+    CanaryReceipt, CanaryReport, CircuitId, ErrorBody, ErrorCode, Frame, FrameDecoder,
+    FramePayload, GatewayInfo, InferRequest, KeyId, KeyUploadResponse, ProfileId, routes,
 };
 use brainlock_circuit::Circuit;
 use brainlock_circuit::test_tiny;
 use brainlock_epistula::headers::now_ms;
-use brainlock_epistula::{CryptoType, Keypair, SignedHeaders};
+use brainlock_epistula::{AccountId, CryptoType, Keypair, SignedHeaders};
 use brainlock_fhe::{ClientKey, Profile};
 use brainlock_gateway::{
-    CustomerConfig, FrameStream, GatewayConfig, GatewayLimits, GatewayState, QuotaConfig, Relay,
-    RelayError, RelayRequest, Workload, hash_api_key, router,
+    CustomerConfig, GatewayConfig, GatewayLimits, GatewayState, QuotaConfig, Relay, RelayError,
+    RelayRequest, Relayed, SessionModel, SessionPolicy, Workload, hash_api_key, router,
 };
 use bytes::Bytes;
 use tower::ServiceExt;
@@ -25,17 +26,29 @@ use tower::ServiceExt;
 const ALICE_KEY: &str = "blk_alice";
 const BOB_KEY: &str = "blk_bob";
 
-/// A relay that records what it was asked and answers with canned frames.
+/// The miners behind the test relay, in its order of preference.
+const MINERS: [AccountId; 2] = [AccountId([51; 32]), AccountId([52; 32])];
+
+/// A relay that records what it was asked and answers with canned frames, from the
+/// session's holder or else the first of [`MINERS`] the route allows.
 #[derive(Default)]
 struct RecordingRelay {
     seen: Mutex<Vec<RelayRequest>>,
+    suspects: Mutex<Vec<AccountId>>,
     /// When set, the stream fails after the first frame.
     fail_midway: bool,
 }
 
 impl Relay for RecordingRelay {
-    async fn relay(&self, request: RelayRequest) -> Result<FrameStream, RelayError> {
+    async fn relay(&self, request: RelayRequest) -> Result<Relayed, RelayError> {
         let count = request.inputs.len();
+        let route = request.route.clone();
+        let miner = route
+            .holder
+            .into_iter()
+            .chain(MINERS)
+            .find(|m| !route.avoid.contains(m))
+            .ok_or_else(|| RelayError::NoMiner("every miner is avoided".into()))?;
         self.seen.lock().unwrap().push(request);
         let mut items: Vec<Result<Frame, RelayError>> = vec![Ok(Frame {
             index: 0,
@@ -51,7 +64,14 @@ impl Relay for RecordingRelay {
                 }));
             }
         }
-        Ok(Box::pin(futures_util::stream::iter(items)))
+        Ok(Relayed {
+            miner,
+            frames: Box::pin(futures_util::stream::iter(items)),
+        })
+    }
+
+    fn suspect(&self, miner: AccountId) {
+        self.suspects.lock().unwrap().push(miner);
     }
 }
 
@@ -122,6 +142,7 @@ fn config(limits: GatewayLimits) -> GatewayConfig {
                 quota: None,
             },
         ],
+        reports: Default::default(),
     }
 }
 
@@ -144,6 +165,10 @@ fn gateway(limits: GatewayLimits, relay: Arc<RecordingRelay>) -> Router {
             config(limits),
             gateway_hotkey().account_id(),
             workload,
+            SessionModel::new(SessionPolicy {
+                max_requests: 3,
+                ..SessionPolicy::default()
+            }),
             relay,
         )
         .unwrap(),
@@ -497,8 +522,9 @@ async fn wrong_circuit_profile_key_or_ciphertext_is_refused() {
 async fn quotas_are_enforced_per_customer() {
     let relay = Arc::new(RecordingRelay::default());
     let app = gateway(default_limits(), relay.clone());
-    // Bob: two requests per hour.
+    // Bob: two requests per hour. (Both hold the fixture's one key: a test shortcut.)
     let key_id = upload(&app, BOB_KEY).await;
+    upload(&app, ALICE_KEY).await;
     let body = infer_body(
         key_id,
         "test-tiny",
@@ -507,11 +533,18 @@ async fn quotas_are_enforced_per_customer() {
     );
     let (status, _) = send(&app, post_infer(BOB_KEY, body.clone())).await;
     assert_eq!(status, StatusCode::OK);
-    let text = expect_error(&app, post_infer(BOB_KEY, body), 429, "quota_exceeded").await;
+    let text = expect_error(
+        &app,
+        post_infer(BOB_KEY, body.clone()),
+        429,
+        "quota_exceeded",
+    )
+    .await;
     assert!(text.contains("2 per hour"), "{text}");
     assert_eq!(relay.seen.lock().unwrap().len(), 1);
     // Alice is not affected.
-    upload(&app, ALICE_KEY).await;
+    let (status, _) = send(&app, post_infer(ALICE_KEY, body)).await;
+    assert_eq!(status, StatusCode::OK);
     // The quota error is one of the API's codes, which every client parses.
     let parsed = ErrorBody::from_json(
         br#"{"code":"quota_exceeded","message":"request quota of 2 per hour spent"}"#,
@@ -555,4 +588,84 @@ async fn a_relay_failing_midway_answers_every_item() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+fn post_report(api_key: &str, report: &CanaryReport) -> Request<Body> {
+    let body = serde_json::to_vec(report).unwrap();
+    Request::post(routes::REPORTS)
+        .header(header::AUTHORIZATION, format!("Bearer {api_key}"))
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_key_serves_one_session_and_a_canary_report_moves_it() {
+    let relay = Arc::new(RecordingRelay::default());
+    let app = gateway(default_limits(), relay.clone());
+    let (_, body) = send(
+        &app,
+        Request::get(routes::INFO).body(Body::empty()).unwrap(),
+    )
+    .await;
+    let info: GatewayInfo = serde_json::from_slice(&body).unwrap();
+    assert_eq!(info.limits.max_requests_per_key, 3);
+
+    let key_id = upload(&app, ALICE_KEY).await;
+    let infer = || {
+        post_infer(
+            ALICE_KEY,
+            infer_body(
+                key_id,
+                "test-tiny",
+                profile_id(),
+                vec![fixture().input.clone()],
+            ),
+        )
+    };
+    let report = |failed| CanaryReport {
+        key_id,
+        canaries: 2,
+        failed,
+    };
+    // Nothing served yet: nothing to report.
+    expect_error(&app, post_report(ALICE_KEY, &report(1)), 404, "unknown_key").await;
+    for _ in 0..2 {
+        let (status, _) = send(&app, infer()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    {
+        let seen = relay.seen.lock().unwrap();
+        assert_eq!(
+            seen[0].route.holder, None,
+            "the first request draws a miner"
+        );
+        assert_eq!(seen[1].route.holder, Some(MINERS[0]), "the next stay there");
+    }
+    // Reports of nothing, of more than was checked, of another's session: refused.
+    expect_error(&app, post_report(ALICE_KEY, &report(0)), 400, "bad_request").await;
+    expect_error(&app, post_report(ALICE_KEY, &report(3)), 400, "bad_request").await;
+    expect_error(&app, post_report(BOB_KEY, &report(1)), 404, "unknown_key").await;
+    assert!(relay.suspects.lock().unwrap().is_empty());
+
+    let (status, body) = send(&app, post_report(ALICE_KEY, &report(1))).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let receipt: CanaryReceipt = serde_json::from_slice(&body).unwrap();
+    assert!(receipt.miner_avoided);
+    assert_eq!(*relay.suspects.lock().unwrap(), [MINERS[0]]);
+    // The session's last request goes elsewhere, with the key.
+    let (status, _) = send(&app, infer()).await;
+    assert_eq!(status, StatusCode::OK);
+    {
+        let seen = relay.seen.lock().unwrap();
+        assert_eq!(seen[2].route.holder, None);
+        assert_eq!(seen[2].route.avoid, [MINERS[0]]);
+    }
+    // Three requests were the session's allowance.
+    let text = expect_error(&app, infer(), 404, "unknown_key").await;
+    assert!(text.contains("3 requests"), "{text}");
+    // One key, one session: uploading it again is refused.
+    let (status, _) = send(&app, put_key(Some(ALICE_KEY), fixture().key.clone())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(relay.seen.lock().unwrap().len(), 3);
 }

@@ -19,13 +19,16 @@ use std::time::Duration;
 use brainlock_circuit::CONV3X3;
 use brainlock_daemon::neuron::{LoggingTable, SubtensorTable, WalletTable};
 use brainlock_daemon::{NeuronArgs, NeuronConfig, NeuronFile};
-use brainlock_gateway::{CustomerConfig, GatewayConfig, GatewayLimits, QuotaConfig};
+use brainlock_gateway::{
+    CustomerConfig, GatewayConfig, GatewayLimits, QuotaConfig, ReportConfig, SessionPolicy,
+};
 use brainlock_scoring::{BountyPolicy, ParetoPolicy, RewardPolicy, TierPrize};
 use clap::Parser;
 use serde::Deserialize;
 
 use crate::images::SourceSpec;
 use crate::images::huggingface::{DEFAULT_DATASET, DEFAULT_ENDPOINT};
+pub use crate::scheduler::OrganicPolicy;
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +95,9 @@ pub struct Cli {
     /// Deadline of one infer request (to the last frame), seconds [default: 10 x t_ref x batch].
     #[arg(long = "timeout.infer")]
     pub infer_timeout: Option<f64>,
-    /// Deadline of one round, seconds; queries still running then are abandoned and
-    /// recorded as timeouts [default: key-upload + infer deadlines + 30 s].
+    /// Deadline of one round, seconds; sessions still running then are abandoned and
+    /// recorded as timeouts [default: the longest session (key upload, every request,
+    /// every pause) + 30 s].
     #[arg(long = "timeout.round")]
     pub round_timeout: Option<f64>,
     /// Blocks between two weight settings [default: the tempo, 360].
@@ -158,6 +162,37 @@ pub struct Cli {
     /// [default: 40].
     #[arg(long = "bounty.queries")]
     pub bounty_queries: Option<usize>,
+    /// Most infer requests one client key serves, ours and customers' alike (the
+    /// gateway refuses a customer's key after that many) [default: 4].
+    #[arg(long = "sessions.max_requests")]
+    pub sessions_max_requests: Option<u32>,
+    /// Mean requests of a synthetic session until customers' sessions are observed
+    /// [default: 2].
+    #[arg(long = "sessions.mean_requests")]
+    pub sessions_mean_requests: Option<f64>,
+    /// Shortest pause between a synthetic session's requests, seconds [default: 0.5].
+    #[arg(long = "sessions.min_gap")]
+    pub sessions_min_gap: Option<f64>,
+    /// Longest pause between a synthetic session's requests, seconds [default: 5].
+    #[arg(long = "sessions.max_gap")]
+    pub sessions_max_gap: Option<f64>,
+    /// Seconds a client key is usable after its upload, ours and customers'
+    /// [default: 900].
+    #[arg(long = "sessions.key_ttl")]
+    pub sessions_key_ttl: Option<u64>,
+    /// Customers' sessions go to a miner drawn by weight among the K heaviest; 0: all
+    /// [default: 8].
+    #[arg(long = "organic.top_k")]
+    pub organic_top_k: Option<usize>,
+    /// Our requests, scored or relayed, in flight to one miner at once [default: 2].
+    #[arg(long = "organic.requests_per_miner")]
+    pub organic_requests_per_miner: Option<usize>,
+    /// Of those, relayed customers' requests; must be lower [default: 1].
+    #[arg(long = "organic.relays_per_miner")]
+    pub organic_relays_per_miner: Option<usize>,
+    /// Extra scored sessions of a miner a customer's canaries caught [default: 2].
+    #[arg(long = "organic.extra_checks")]
+    pub organic_extra_checks: Option<u32>,
 }
 
 /// The same settings as the file holds them.
@@ -205,6 +240,12 @@ pub struct FileConfig {
     pub rewards: Option<RewardsTable>,
     /// `[bounty]`: speed records and bounties (`--bounty.*`).
     pub bounty: Option<BountyTable>,
+    /// `[sessions]`: how client keys are used (`--sessions.*`; fields as in
+    /// `brainlock_gateway::SessionPolicy`).
+    pub sessions: Option<SessionPolicy>,
+    /// `[organic]`: routing and per-miner lanes (`--organic.*`; fields as in
+    /// [`OrganicPolicy`]).
+    pub organic: Option<OrganicPolicy>,
 }
 
 /// `[rewards]`: how standings become weights.
@@ -253,6 +294,9 @@ pub struct GatewayTable {
     /// `[[gateway.customers]]`: the customers allowed to send organic queries.
     #[serde(default)]
     pub customers: Vec<CustomerConfig>,
+    /// `[gateway.reports]`: what a customer's canary report does.
+    #[serde(default)]
+    pub reports: ReportConfig,
 }
 
 /// The resolved gateway settings.
@@ -358,6 +402,10 @@ pub struct ValidatorConfig {
     pub gateway: Option<GatewaySettings>,
     /// Pareto allocation, speed records and bounties (`[rewards]`, `[bounty]`).
     pub rewards: RewardPolicy,
+    /// How client keys are used (`[sessions]`).
+    pub sessions: SessionPolicy,
+    /// Routing of customers' sessions and per-miner lanes (`[organic]`).
+    pub organic: OrganicPolicy,
 }
 
 /// Default `--neuron.max_concurrent_queries`.
@@ -396,6 +444,8 @@ impl Default for ValidatorConfig {
             scoring: ScoringTable::default(),
             gateway: None,
             rewards: RewardPolicy::default(),
+            sessions: SessionPolicy::default(),
+            organic: OrganicPolicy::default(),
         }
     }
 }
@@ -462,6 +512,8 @@ impl ValidatorConfig {
             },
         );
         let rewards = rewards_policy(&cli, file.rewards, file.bounty)?;
+        let sessions = session_policy(&cli, file.sessions.unwrap_or_default())?;
+        let organic = organic_policy(&cli, file.organic.unwrap_or_default())?;
         let timeout = file.timeout.unwrap_or_default();
         let weights = file.weights.unwrap_or_default();
         let scheduling = file.neuron.unwrap_or_default();
@@ -529,6 +581,7 @@ impl ValidatorConfig {
                         },
                         quota: gateway_table.quota,
                         customers: gateway_table.customers,
+                        reports: gateway_table.reports,
                     },
                 })
             }
@@ -571,8 +624,41 @@ impl ValidatorConfig {
             scoring: file.scoring.unwrap_or_default(),
             gateway,
             rewards,
+            sessions,
+            organic,
         })
     }
+}
+
+/// Flags over `[sessions]` (which serde filled with defaults), validated.
+fn session_policy(cli: &Cli, file: SessionPolicy) -> Result<SessionPolicy, ConfigError> {
+    let policy = SessionPolicy {
+        max_requests: cli.sessions_max_requests.unwrap_or(file.max_requests),
+        mean_requests: cli.sessions_mean_requests.unwrap_or(file.mean_requests),
+        min_gap_seconds: cli.sessions_min_gap.unwrap_or(file.min_gap_seconds),
+        max_gap_seconds: cli.sessions_max_gap.unwrap_or(file.max_gap_seconds),
+        key_ttl_seconds: cli.sessions_key_ttl.unwrap_or(file.key_ttl_seconds),
+    };
+    policy
+        .validate()
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    Ok(policy)
+}
+
+/// Flags over `[organic]` (which serde filled with defaults), validated.
+fn organic_policy(cli: &Cli, file: OrganicPolicy) -> Result<OrganicPolicy, ConfigError> {
+    let policy = OrganicPolicy {
+        top_k: cli.organic_top_k.unwrap_or(file.top_k),
+        requests_per_miner: cli
+            .organic_requests_per_miner
+            .unwrap_or(file.requests_per_miner),
+        relays_per_miner: cli
+            .organic_relays_per_miner
+            .unwrap_or(file.relays_per_miner),
+        extra_checks: cli.organic_extra_checks.unwrap_or(file.extra_checks),
+    };
+    policy.validate().map_err(ConfigError::Invalid)?;
+    Ok(policy)
 }
 
 /// Flags over `[rewards]` and `[bounty]` over the defaults, validated.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use brainlock_api::server::LingeringListener;
 use brainlock_epistula::AccountId;
-use brainlock_gateway::GatewayState;
+use brainlock_gateway::{GatewayState, SessionModel};
 use tokio::task::JoinHandle;
 
 use crate::circuit::Workload;
@@ -16,11 +16,13 @@ use crate::config::GatewaySettings;
 use crate::relay::MinerRelay;
 
 /// Binds the gateway's address and serves it until `shutdown`; returns the bound
-/// address (useful with port 0) and the server task.
+/// address (useful with port 0) and the server task. Customers' keys follow
+/// `sessions`' policy, and `sessions` observes them.
 pub async fn serve(
     settings: GatewaySettings,
     me: AccountId,
     workload: &Workload,
+    sessions: SessionModel,
     relay: MinerRelay,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
@@ -32,6 +34,7 @@ pub async fn serve(
             circuit: Arc::new(workload.circuit.clone()),
             profile: workload.profile,
         },
+        sessions,
         Arc::new(relay),
     )
     .context("configuring the customer gateway")?;

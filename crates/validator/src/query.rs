@@ -1,8 +1,8 @@
-//! One query of one miner: fresh client key, key upload (own deadline), encrypted
-//! batch, streamed frames timed as they arrive, decryption, check against the exact
-//! simulation, score. Every way a miner can fail becomes an [`Outcome::Failed`] with
-//! a [`FailureKind`] and a readable reason; nothing a miner sends can panic or hang
-//! the validator.
+//! One query of one miner: the session's key uploaded (own deadline) once, then per
+//! request an encrypted batch, streamed frames timed as they arrive, decryption, check
+//! against the exact simulation, score. Every way a miner can fail becomes an
+//! [`Outcome::Failed`] with a [`FailureKind`] and a readable reason; nothing a miner
+//! sends can panic or hang the validator.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,10 +56,29 @@ pub struct ClientCost {
     pub decrypt: Duration,
 }
 
-/// A query ready to send: fresh keys, encrypted inputs, expected outputs.
+/// A session's client key: fresh for every session (DESIGN section 5, "Organic
+/// traffic"), used for its few requests and dropped with it.
+pub(crate) struct SessionKey {
+    pub client_key: Arc<ClientKey>,
+    pub key_bytes: Bytes,
+    pub keygen: Duration,
+}
+
+impl SessionKey {
+    /// Generates the key pair. CPU-heavy: call it from a blocking thread.
+    pub(crate) fn generate(workload: &Workload) -> Self {
+        let started = Instant::now();
+        let (client_key, compressed) = ClientKey::generate(workload.profile, None);
+        Self {
+            client_key: Arc::new(client_key),
+            key_bytes: Bytes::from(compressed.to_bytes()),
+            keygen: started.elapsed(),
+        }
+    }
+}
+
+/// A request ready to send: encrypted inputs and their expected outputs.
 pub(crate) struct PreparedQuery {
-    client_key: ClientKey,
-    key_bytes: Bytes,
     request: InferRequestParts,
     expected: Vec<ItemExpectation>,
     cost: ClientCost,
@@ -72,10 +91,13 @@ struct InferRequestParts {
 }
 
 impl PreparedQuery {
-    /// Generates a fresh client key (never reused: a key seen with one image must not
-    /// meet another), encrypts every input and runs the exact simulation. CPU-heavy:
-    /// call it from a blocking thread.
-    pub(crate) fn prepare(workload: &Workload, inputs: &[Vec<i64>]) -> Result<Self, PrepareError> {
+    /// Encrypts every input under the session's key and runs the exact simulation.
+    /// CPU-heavy: call it from a blocking thread.
+    pub(crate) fn prepare(
+        workload: &Workload,
+        client_key: &ClientKey,
+        inputs: &[Vec<i64>],
+    ) -> Result<Self, PrepareError> {
         let started = Instant::now();
         let simulator = brainlock_circuit::Simulator::new(&workload.circuit)?;
         let expected = inputs
@@ -88,11 +110,6 @@ impl PreparedQuery {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let simulate = started.elapsed();
-
-        let started = Instant::now();
-        let (client_key, compressed) = ClientKey::generate(workload.profile, None);
-        let key_bytes = Bytes::from(compressed.to_bytes());
-        let keygen = started.elapsed();
 
         let started = Instant::now();
         let encrypted = inputs
@@ -108,8 +125,6 @@ impl PreparedQuery {
         let encrypt = started.elapsed();
 
         Ok(Self {
-            client_key,
-            key_bytes,
             request: InferRequestParts {
                 circuit: CircuitId::new(workload.circuit.id.clone())?,
                 profile: ProfileId::new(workload.profile.id)?,
@@ -117,16 +132,12 @@ impl PreparedQuery {
             },
             expected,
             cost: ClientCost {
-                keygen,
+                keygen: Duration::ZERO,
                 encrypt,
                 simulate,
                 decrypt: Duration::ZERO,
             },
         })
-    }
-
-    pub(crate) fn batch_size(&self) -> usize {
-        self.expected.len()
     }
 }
 
@@ -227,40 +238,42 @@ pub(crate) fn capped_client(client: MinerClient, frame: usize, batch: usize) -> 
         .with_max_stream_bytes(batch.saturating_mul(frame + brainlock_api::FRAME_HEADER_LEN))
 }
 
-/// Runs a prepared query against a miner and judges it.
+/// Uploads the session's key within its own deadline (not counted in the speed);
+/// returns its id and the seconds the upload took.
+pub(crate) async fn upload_key(
+    client: &MinerClient,
+    key_bytes: Bytes,
+    deadlines: Deadlines,
+) -> Result<(KeyId, f64), Failure> {
+    let started = Instant::now();
+    match tokio::time::timeout(deadlines.key_upload, client.upload_key(key_bytes)).await {
+        Ok(Ok(id)) => Ok((id, started.elapsed().as_secs_f64())),
+        Ok(Err(e)) => Err(classify(&e, "key upload")),
+        Err(_) => Err((
+            FailureKind::Timeout,
+            format!(
+                "key upload: no answer within {:.1} s",
+                deadlines.key_upload.as_secs_f64()
+            ),
+        )),
+    }
+}
+
+/// Runs a prepared request under the uploaded key `key_id` and judges it.
 pub(crate) async fn run(
     client: &MinerClient,
     workload: Arc<Workload>,
+    key_id: KeyId,
+    client_key: Arc<ClientKey>,
     prepared: PreparedQuery,
     deadlines: Deadlines,
 ) -> QueryReport {
     let PreparedQuery {
-        client_key,
-        key_bytes,
         request,
         expected,
         mut cost,
     } = prepared;
     let batch = expected.len();
-
-    // Key upload: its own deadline, not counted in the speed.
-    let upload_started = Instant::now();
-    let key_id: KeyId =
-        match tokio::time::timeout(deadlines.key_upload, client.upload_key(key_bytes)).await {
-            Ok(Ok(id)) => id,
-            Ok(Err(e)) => {
-                let (kind, reason) = classify(&e, "key upload");
-                return QueryReport::failed(kind, reason, cost);
-            }
-            Err(_) => {
-                let reason = format!(
-                    "key upload: no answer within {:.1} s",
-                    deadlines.key_upload.as_secs_f64()
-                );
-                return QueryReport::failed(FailureKind::Timeout, reason, cost);
-            }
-        };
-    let key_upload_seconds = upload_started.elapsed().as_secs_f64();
 
     let infer = InferRequest {
         key_id,
@@ -277,20 +290,14 @@ pub(crate) async fn run(
     let mut frames = match received {
         Ok(Ok(frames)) => frames,
         Ok(Err((kind, reason))) => {
-            return QueryReport {
-                key_upload_seconds: Some(key_upload_seconds),
-                ..QueryReport::failed(kind, reason, cost)
-            };
+            return QueryReport::failed(kind, reason, cost);
         }
         Err(_) => {
             let reason = format!(
                 "infer: stream not finished within {:.1} s",
                 deadlines.infer.as_secs_f64()
             );
-            return QueryReport {
-                key_upload_seconds: Some(key_upload_seconds),
-                ..QueryReport::failed(FailureKind::Timeout, reason, cost)
-            };
+            return QueryReport::failed(FailureKind::Timeout, reason, cost);
         }
     };
     let elapsed = frames.last_at;
@@ -306,7 +313,6 @@ pub(crate) async fn run(
         Ok(Ok(done)) => done,
         Ok(Err((kind, reason))) => {
             return QueryReport {
-                key_upload_seconds: Some(key_upload_seconds),
                 frame_seconds,
                 ..QueryReport::failed(kind, reason, cost)
             };
@@ -314,10 +320,7 @@ pub(crate) async fn run(
         Err(e) => {
             // A panic in our own checking code is our bug, but it must not kill the loop.
             let reason = format!("checking results crashed: {e}");
-            return QueryReport {
-                key_upload_seconds: Some(key_upload_seconds),
-                ..QueryReport::failed(FailureKind::CheckFailed, reason, cost)
-            };
+            return QueryReport::failed(FailureKind::CheckFailed, reason, cost);
         }
     };
     cost.decrypt = decrypt;
@@ -327,14 +330,13 @@ pub(crate) async fn run(
             outcome: Outcome::Passed,
             quality: Some(quality),
             seconds_per_item: Some(seconds_per_item),
-            key_upload_seconds: Some(key_upload_seconds),
+            key_upload_seconds: None,
             score,
             frame_seconds,
             cost,
         },
         Err((kind, reason)) => QueryReport {
             seconds_per_item: Some(seconds_per_item),
-            key_upload_seconds: Some(key_upload_seconds),
             frame_seconds,
             ..QueryReport::failed(kind, reason, cost)
         },
@@ -348,7 +350,7 @@ struct Received {
     last_at: Duration,
 }
 
-type Failure = (FailureKind, String);
+pub(crate) type Failure = (FailureKind, String);
 
 async fn receive_frames(
     client: &MinerClient,

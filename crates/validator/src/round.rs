@@ -1,20 +1,26 @@
-//! The moving parts of a round: admission of queries (a bound on how many run at once
-//! and a memory budget they reserve from), and the set of query tasks in flight, each
-//! remembered with the miner it queries so that one abandoned at the round's deadline
-//! can still be recorded as a timeout.
+//! The moving parts of a round: admission of sessions (a bound on how many run at once
+//! and a memory budget they reserve from), the scored session itself, and the set of
+//! session tasks in flight, each remembered with the miner it queries so that one
+//! abandoned at the round's deadline can still be recorded as a timeout. Queries are
+//! recorded as they finish, not when their session ends.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use brainlock_chain::Neuron;
 use brainlock_epistula::Keypair;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use brainlock_gateway::SessionShape;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::{Id, JoinError, JoinSet};
 
 use crate::circuit::Workload;
 use crate::clock::now_ms;
-use crate::query::{self, Deadlines, PreparedQuery, QueryReport, capped_client};
+use crate::query::{
+    self, ClientCost, Deadlines, PreparedQuery, QueryReport, SessionKey, capped_client,
+};
 use crate::relay::miner_client;
+use crate::scheduler::MinerScheduler;
 use crate::validator::ValidatorError;
 
 /// Memory is counted in KiB permits: a `u32` of them covers 4 TiB.
@@ -60,7 +66,7 @@ impl Admission {
     }
 }
 
-/// Everything a query task needs, shared by all of them.
+/// Everything a session task needs, shared by all of them.
 pub(crate) struct QueryContext {
     pub workload: Arc<Workload>,
     pub keypair: Arc<Keypair>,
@@ -68,38 +74,96 @@ pub(crate) struct QueryContext {
     pub deadlines: Deadlines,
     /// Bound on one result frame ([`query::result_frame_cap`]).
     pub frame_cap: usize,
+    /// The per-miner lanes relayed requests use too.
+    pub scheduler: Arc<MinerScheduler>,
 }
 
-/// One query of `neuron` with `inputs`: fresh keys, key upload, infer, check. Only
-/// validator-side problems (a bad metagraph entry, our own key generation) are errors.
-pub(crate) async fn run_query(
+/// One query, recorded as it finishes.
+pub(crate) type Finished = (Pending, QueryReport);
+
+/// A scored session with `neuron`: a fresh key uploaded once, then one request per
+/// batch of `batches`, paced by `shape`'s pauses, each through the miner's lane and
+/// sent to `reports` as it is judged. It ends early at the first failed query (a
+/// customer would start afresh too). Only validator-side problems (a bad metagraph
+/// entry, our own key generation or encryption) are errors.
+pub(crate) async fn run_session(
     context: Arc<QueryContext>,
     neuron: Neuron,
-    inputs: Vec<Vec<i64>>,
-) -> Result<QueryReport, ValidatorError> {
+    shape: SessionShape,
+    batches: Vec<Vec<Vec<i64>>>,
+    block: u64,
+    reports: mpsc::UnboundedSender<Finished>,
+) -> Result<(), ValidatorError> {
     let Some(addr) = neuron.axon else {
         return Err(ValidatorError::NoAxon(neuron.uid));
     };
     let miner = neuron.hotkey;
     let workload = context.workload.clone();
-    let prepared = tokio::task::spawn_blocking(move || PreparedQuery::prepare(&workload, &inputs))
+    let key = tokio::task::spawn_blocking(move || SessionKey::generate(&workload))
         .await
-        .map_err(|e| ValidatorError::Task("query preparation", e))??;
+        .map_err(|e| ValidatorError::Task("key generation", e))?;
+    let batch = batches.first().map_or(0, Vec::len);
     let client = capped_client(
         miner_client(addr, miner, context.keypair.clone(), context.http.clone()),
         context.frame_cap,
-        prepared.batch_size(),
+        batch,
     );
-    Ok(query::run(
-        &client,
-        context.workload.clone(),
-        prepared,
-        context.deadlines,
-    )
-    .await)
+    let pending = || Pending {
+        neuron: neuron.clone(),
+        block,
+        started_at_ms: now_ms(),
+    };
+
+    let upload = {
+        let _slot = context.scheduler.scored(&miner).await;
+        let started = pending();
+        let upload = query::upload_key(&client, key.key_bytes.clone(), context.deadlines).await;
+        (started, upload)
+    };
+    let (key_id, mut key_upload_seconds) = match upload {
+        (_, Ok((id, seconds))) => (id, Some(seconds)),
+        (started, Err((kind, reason))) => {
+            let cost = ClientCost {
+                keygen: key.keygen,
+                ..ClientCost::default()
+            };
+            let _ = reports.send((started, QueryReport::failed(kind, reason, cost)));
+            return Ok(());
+        }
+    };
+    let mut keygen = key.keygen;
+    let pauses = std::iter::once(Duration::ZERO).chain(shape.gaps.iter().copied());
+    for (inputs, pause) in batches.into_iter().zip(pauses) {
+        tokio::time::sleep(pause).await;
+        let (workload, client_key) = (context.workload.clone(), key.client_key.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            PreparedQuery::prepare(&workload, &client_key, &inputs)
+        })
+        .await
+        .map_err(|e| ValidatorError::Task("query preparation", e))??;
+        let _slot = context.scheduler.scored(&miner).await;
+        let started = pending();
+        let mut report = query::run(
+            &client,
+            context.workload.clone(),
+            key_id,
+            key.client_key.clone(),
+            prepared,
+            context.deadlines,
+        )
+        .await;
+        // The session's key costs are told with its first query.
+        report.key_upload_seconds = key_upload_seconds.take();
+        report.cost.keygen = std::mem::take(&mut keygen);
+        let passed = report.outcome.passed();
+        if reports.send((started, report)).is_err() || !passed {
+            break;
+        }
+    }
+    Ok(())
 }
 
-/// A query in flight: whom it asks, since when, at which block.
+/// A session in flight: whom it asks, since when, at which block.
 #[derive(Clone, Debug)]
 pub(crate) struct Pending {
     pub neuron: Neuron,
@@ -107,26 +171,41 @@ pub(crate) struct Pending {
     pub started_at_ms: i64,
 }
 
-/// What a finished task hands back.
-pub(crate) type Finished = (
-    Pending,
-    Result<Result<QueryReport, ValidatorError>, JoinError>,
-);
+/// What happened next in a round.
+pub(crate) enum Event {
+    /// A query finished.
+    Query(Finished),
+    /// A session task ended: with an error of ours, or crashed.
+    Ended(Pending, Result<Result<(), ValidatorError>, JoinError>),
+}
 
-/// The query tasks of one round.
-#[derive(Default)]
+/// The session tasks of one round and the queries they report.
 pub(crate) struct InFlight {
-    tasks: JoinSet<Result<QueryReport, ValidatorError>>,
+    tasks: JoinSet<Result<(), ValidatorError>>,
     pending: HashMap<Id, Pending>,
+    reports: mpsc::UnboundedSender<Finished>,
+    finished: mpsc::UnboundedReceiver<Finished>,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        let (reports, finished) = mpsc::unbounded_channel();
+        Self {
+            tasks: JoinSet::new(),
+            pending: HashMap::new(),
+            reports,
+            finished,
+        }
+    }
 }
 
 impl InFlight {
-    /// Starts a query task that holds `admitted` until it ends.
+    /// Starts a session task that holds `admitted` until it ends.
     pub(crate) fn spawn(
         &mut self,
         context: Arc<QueryContext>,
         neuron: Neuron,
-        inputs: Vec<Vec<i64>>,
+        session: (SessionShape, Vec<Vec<Vec<i64>>>),
         block: u64,
         admitted: Admitted,
     ) {
@@ -135,45 +214,54 @@ impl InFlight {
             block,
             started_at_ms: now_ms(),
         };
+        let reports = self.reports.clone();
+        let (shape, batches) = session;
         let task = self.tasks.spawn(async move {
             let _admitted = admitted;
-            run_query(context, neuron, inputs).await
+            run_session(context, neuron, shape, batches, block, reports).await
         });
         self.pending.insert(task.id(), pending);
     }
 
+    /// No session running and no query left to record.
     pub(crate) fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
+        self.tasks.is_empty() && self.finished.is_empty()
     }
 
-    /// The next task to finish; `None` when none is running. Cancel-safe.
-    pub(crate) async fn next(&mut self) -> Option<Finished> {
-        let done = self.tasks.join_next_with_id().await?;
-        Some(self.finished(done))
+    /// The next query or session end; `None` when nothing is left. Cancel-safe.
+    pub(crate) async fn next(&mut self) -> Option<Event> {
+        if self.tasks.is_empty() {
+            return self.try_next();
+        }
+        tokio::select! {
+            biased;
+            Some(finished) = self.finished.recv() => Some(Event::Query(finished)),
+            Some(done) = self.tasks.join_next_with_id() => Some(self.ended(done)),
+        }
     }
 
-    /// A task that has already finished, without waiting.
-    pub(crate) fn try_next(&mut self) -> Option<Finished> {
+    /// A query or session end that is already there, without waiting.
+    pub(crate) fn try_next(&mut self) -> Option<Event> {
+        if let Ok(finished) = self.finished.try_recv() {
+            return Some(Event::Query(finished));
+        }
         let done = self.tasks.try_join_next_with_id()?;
-        Some(self.finished(done))
+        Some(self.ended(done))
     }
 
-    fn finished(
-        &mut self,
-        done: Result<(Id, Result<QueryReport, ValidatorError>), JoinError>,
-    ) -> Finished {
+    fn ended(&mut self, done: Result<(Id, Result<(), ValidatorError>), JoinError>) -> Event {
         let (id, result) = match done {
-            Ok((id, report)) => (id, Ok(report)),
+            Ok((id, result)) => (id, Ok(result)),
             Err(e) => (e.id(), Err(e)),
         };
         let pending = self
             .pending
             .remove(&id)
             .expect("every task is spawned with its pending entry");
-        (pending, result)
+        Event::Ended(pending, result)
     }
 
-    /// Aborts every task still running and returns whom they were querying.
+    /// Aborts every session still running and returns whom they were querying.
     pub(crate) fn abandon(&mut self) -> Vec<Pending> {
         self.tasks.abort_all();
         self.tasks.detach_all();

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use brainlock_chain::{Chain, ChainError, Metagraph, Neuron, WeightsReceipt};
 use brainlock_epistula::{AccountId, Keypair};
+use brainlock_gateway::{SessionModel, SessionShape};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::watch;
@@ -18,9 +19,10 @@ use crate::images::{Augmentation, ImageError, ImageSource, augment, circuit_inpu
 use crate::leaderboard::Leaderboard;
 use crate::metrics::Metrics;
 use crate::query::{self, Deadlines, PrepareError, QueryReport};
-use crate::relay::MinerRelay;
-use crate::round::{Admission, Finished, InFlight, Pending, QueryContext, run_query};
+use crate::relay::{MinerRelay, Suspects};
+use crate::round::{Admission, Event, Finished, InFlight, Pending, QueryContext, run_session};
 use crate::schedule::round_order;
+use crate::scheduler::MinerScheduler;
 use crate::standings::Standings;
 use crate::store::{FailureKind, Outcome, QueryRecord, Store, StoreError};
 use crate::weights::WeightSetter;
@@ -66,6 +68,8 @@ pub struct Validator {
     weights: Arc<WeightSetter>,
     admission: Admission,
     context: Arc<QueryContext>,
+    sessions: SessionModel,
+    suspects: Arc<Suspects>,
 }
 
 /// What stops the validator (never a miner's misbehaviour, which is a scored outcome).
@@ -165,7 +169,9 @@ impl Validator {
             http: http.clone(),
             deadlines: deadlines(&config, &workload),
             frame_cap: query::result_frame_cap(&workload),
+            scheduler: Arc::new(MinerScheduler::new(config.organic)),
         });
+        let sessions = SessionModel::new(config.sessions);
         let validator = Self {
             admission: Admission::new(config.max_concurrent_queries, config.query_memory_bytes),
             config,
@@ -179,6 +185,8 @@ impl Validator {
             standings,
             weights,
             context,
+            sessions,
+            suspects: Arc::default(),
         };
         tracing::info!(
             circuit = validator.workload.id(),
@@ -206,7 +214,8 @@ impl Validator {
     }
 
     /// The relay the customer gateway hands checked requests to: it follows this
-    /// validator's leaderboard and uses the client, caps and deadlines of its own queries.
+    /// validator's leaderboard and uses the client, caps, deadlines and per-miner lanes
+    /// of its own queries; the miners it is told about get extra scored sessions.
     pub fn relay(&self) -> MinerRelay {
         MinerRelay::new(
             self.keypair.clone(),
@@ -214,7 +223,15 @@ impl Validator {
             self.leaderboard(),
             self.context.deadlines,
             self.context.frame_cap,
+            self.context.scheduler.clone(),
+            self.suspects.clone(),
         )
+    }
+
+    /// The session model synthetic sessions are drawn from; the gateway's customers
+    /// follow its policy and are observed by it.
+    pub fn sessions(&self) -> &SessionModel {
+        &self.sessions
     }
 
     /// The history database.
@@ -232,11 +249,14 @@ impl Validator {
         self.standings.standing(hotkey)
     }
 
-    /// The deadline of one round: queries still running then are recorded as timeouts.
+    /// The deadline of one round: sessions still running then are recorded as
+    /// timeouts. By default the longest session fits: its key upload, every request
+    /// and every pause.
     pub fn round_timeout(&self) -> Duration {
         self.config.round_timeout.unwrap_or_else(|| {
             let d = self.context.deadlines;
-            d.key_upload + d.infer + ROUND_MARGIN
+            let policy = self.sessions.policy();
+            d.key_upload + d.infer * policy.max_requests + policy.longest_pauses() + ROUND_MARGIN
         })
     }
 
@@ -296,7 +316,7 @@ impl Validator {
         let me = metagraph.by_hotkey(self.chain.hotkey()).map(|n| n.uid);
         let miners: Vec<u16> = metagraph.serving_miners().map(|n| n.uid).collect();
         let validators: Vec<u16> = metagraph.validators().map(|n| n.uid).collect();
-        let order = round_order(
+        let mut order = round_order(
             netuid,
             block,
             u64::from(rules.tempo),
@@ -304,9 +324,17 @@ impl Validator {
             &validators,
             me,
         );
+        let scheduled = order.len();
+        // Miners customers' canaries caught get extra sessions, after everyone's first.
+        for (hotkey, sessions) in self.suspects.take() {
+            if let Some(neuron) = metagraph.by_hotkey(&hotkey).filter(|n| n.axon.is_some()) {
+                order.extend(std::iter::repeat_n(neuron.uid, sessions as usize));
+            }
+        }
         tracing::info!(
             block,
-            miners = order.len(),
+            miners = scheduled,
+            extra_checks = order.len() - scheduled,
             validators = validators.len(),
             "round starts"
         );
@@ -346,8 +374,8 @@ impl Validator {
                 admitted = self.admission.admit(bytes), if queue.peek().is_some() => {
                     let neuron = queue.next().expect("peeked");
                     let block = self.chain.current_block().await.unwrap_or(block);
-                    let inputs = self.draw_inputs().await;
-                    in_flight.spawn(self.context.clone(), neuron, inputs, block, admitted);
+                    let session = self.draw_session().await;
+                    in_flight.spawn(self.context.clone(), neuron, session, block, admitted);
                 }
                 () = tokio::time::sleep_until(deadline) => {
                     self.abandon(&mut in_flight, metagraph, summary).await;
@@ -361,33 +389,29 @@ impl Validator {
         }
     }
 
-    /// Records a finished query task.
-    async fn finish(
-        &self,
-        (pending, result): Finished,
-        metagraph: &Metagraph,
-        summary: &mut RoundSummary,
-    ) {
-        let report = match result {
-            Ok(Ok(report)) => report,
-            Ok(Err(e)) => {
+    /// Records a finished query, or logs a session that ended with our own error.
+    async fn finish(&self, event: Event, metagraph: &Metagraph, summary: &mut RoundSummary) {
+        match event {
+            Event::Query((pending, report)) => {
+                self.count(&pending, &report, summary).await;
+                self.standings.publish(metagraph, pending.block);
+            }
+            Event::Ended(_, Ok(Ok(()))) => {}
+            Event::Ended(pending, Ok(Err(e))) => {
                 // Our side failed (bad metagraph entry, key generation): never scored.
                 let uid = pending.neuron.uid;
                 tracing::error!(uid, error = format!("{e:#}"), "query not made");
-                return;
             }
-            Err(e) => {
+            Event::Ended(pending, Err(e)) => {
                 let uid = pending.neuron.uid;
-                tracing::error!(uid, error = %e, "query task crashed; not scored");
-                return;
+                tracing::error!(uid, error = %e, "session task crashed; not scored");
             }
-        };
-        self.count(&pending, &report, summary).await;
-        self.standings.publish(metagraph, pending.block);
+        }
     }
 
-    /// Queries still running at the deadline: those that finished meanwhile are recorded
-    /// as they are, the rest aborted and recorded as timeouts.
+    /// Sessions still running at the deadline: queries that finished meanwhile are
+    /// recorded as they are, each session's running one aborted and recorded as a
+    /// timeout.
     async fn abandon(
         &self,
         in_flight: &mut InFlight,
@@ -449,22 +473,42 @@ impl Validator {
         Ok(())
     }
 
-    /// Queries one miner now (outside any round), stores the result, updates its
-    /// standing and logs one line. Only validator-side problems are errors.
+    /// Queries one miner now (outside any round) with a session of one request,
+    /// stores the result, updates its standing and logs one line. Only validator-side
+    /// problems are errors.
     pub async fn query_neuron(
         &mut self,
         neuron: &Neuron,
         block: u64,
     ) -> Result<QueryReport, ValidatorError> {
-        let pending = Pending {
-            neuron: neuron.clone(),
+        let batches = vec![self.draw_inputs().await];
+        let (reports, mut finished) = tokio::sync::mpsc::unbounded_channel();
+        let shape = SessionShape::single();
+        run_session(
+            self.context.clone(),
+            neuron.clone(),
+            shape,
+            batches,
             block,
-            started_at_ms: now_ms(),
-        };
-        let inputs = self.draw_inputs().await;
-        let report = run_query(self.context.clone(), neuron.clone(), inputs).await?;
+            reports,
+        )
+        .await?;
+        let (pending, report): Finished = finished
+            .recv()
+            .await
+            .expect("a session reports its first query");
         self.record(&pending, &report).await?;
         Ok(report)
+    }
+
+    /// A session's plan from the session model, and fresh inputs for each request.
+    async fn draw_session(&mut self) -> (SessionShape, Vec<Vec<Vec<i64>>>) {
+        let shape = self.sessions.draw(&mut self.rng);
+        let mut batches = Vec::with_capacity(shape.requests());
+        for _ in 0..shape.requests() {
+            batches.push(self.draw_inputs().await);
+        }
+        (shape, batches)
     }
 
     /// Fresh, augmented images as circuit inputs. A source failure (network, corrupt
@@ -621,6 +665,7 @@ pub async fn run(
             settings,
             me,
             validator.workload(),
+            validator.sessions().clone(),
             validator.relay(),
             stopped,
         )

@@ -134,6 +134,12 @@ pub(crate) fn validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {
         dataset: SourceSpec::Synthetic,
         circuit: CIRCUIT.into(),
         weights_interval: Some(0),
+        // Sessions of one request: one query per miner per round, as tests count them.
+        sessions: brainlock_gateway::SessionPolicy {
+            max_requests: 1,
+            mean_requests: 1.0,
+            ..Default::default()
+        },
         ..ValidatorConfig::default()
     }
 }
@@ -189,4 +195,95 @@ pub(crate) async fn forward(
         content_type: answer.headers().get("content-type").cloned(),
         body: answer.bytes().await.unwrap(),
     }
+}
+
+/// How a shaping front (test-only) changes the answers of the real miner behind it,
+/// by answer number (from 0).
+pub(crate) struct Shaping {
+    /// How long after its request the answer is held back: a shaped answer takes
+    /// exactly that long whenever the real work took less, however loaded the machine.
+    pub(crate) hold: Box<dyn Fn(usize) -> std::time::Duration + Send + Sync>,
+    /// Whether the answer's output ciphertexts are replaced by random bytes.
+    pub(crate) corrupt: Box<dyn Fn(usize) -> bool + Send + Sync>,
+}
+
+impl Shaping {
+    /// Answers as they come.
+    pub(crate) fn honest() -> Self {
+        Self {
+            hold: Box::new(|_| std::time::Duration::ZERO),
+            corrupt: Box::new(|_| false),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct ShapingFront {
+    upstream: SocketAddr,
+    http: reqwest::Client,
+    answered: Arc<std::sync::atomic::AtomicUsize>,
+    shaping: Arc<Shaping>,
+    /// Bytes of output ciphertexts at the end of each result payload.
+    output_bytes: usize,
+}
+
+async fn shaping_handler(
+    axum::extract::State(front): axum::extract::State<ShapingFront>,
+    request: axum::extract::Request,
+) -> Response {
+    let received = tokio::time::Instant::now();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
+    let answer = forward(&front.http, front.upstream, &parts, body).await;
+    if parts.uri.path() != brainlock_api::routes::INFER || !answer.status.is_success() {
+        return answer.into_response();
+    }
+    let n = front
+        .answered
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep_until(received + (front.shaping.hold)(n)).await;
+    let corrupt = (front.shaping.corrupt)(n);
+    let mut decoder = brainlock_api::FrameDecoder::new(64 << 20);
+    decoder.push(&answer.body);
+    let mut out = Vec::new();
+    while let Some(frame) = decoder.next_frame().unwrap() {
+        let brainlock_api::FramePayload::Result(payload) = frame.payload else {
+            panic!("the real miner sent an error frame")
+        };
+        let mut payload = payload.to_vec();
+        if corrupt {
+            let start = payload.len() - front.output_bytes;
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut payload[start..]);
+        }
+        let frame = brainlock_api::Frame {
+            index: frame.index,
+            payload: brainlock_api::FramePayload::Result(payload.into()),
+        };
+        out.extend_from_slice(&brainlock_api::encode_frame(&frame).unwrap());
+    }
+    (
+        [(
+            "content-type",
+            brainlock_api::routes::FRAME_STREAM_CONTENT_TYPE,
+        )],
+        out,
+    )
+        .into_response()
+}
+
+/// A test front for the real miner at `upstream` that shapes its infer answers
+/// ([`Shaping`]); everything else passes unchanged. Returns its address.
+pub(crate) async fn shaping_front(upstream: SocketAddr, shaping: Shaping) -> SocketAddr {
+    let circuit = brainlock_circuit::test_tiny();
+    let profile = brainlock_fhe::Profile::default_for(CIRCUIT);
+    let plan = brainlock_fhe::plan::Plan::new(&circuit).unwrap();
+    let outputs = plan.shapes.last().unwrap().len();
+    let front = ShapingFront {
+        upstream,
+        http: reqwest::Client::new(),
+        answered: Arc::default(),
+        shaping: Arc::new(shaping),
+        output_bytes: outputs * (profile.big_lwe_dimension() + 1) * 8,
+    };
+    serve(Router::new().fallback(shaping_handler).with_state(front)).await
 }
