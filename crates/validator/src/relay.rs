@@ -181,6 +181,7 @@ impl Relay for MinerRelay {
         tracing::info!(customer = %request.customer, uid, items = request.inputs.len(), upload, "relaying to miner");
 
         let upload_key = || async {
+            let _lane = self.scheduler.upload(&miner.hotkey).await;
             let key_id = tokio::time::timeout(
                 self.deadlines.key_upload,
                 client.upload_key(request.key_bytes.clone()),

@@ -116,6 +116,7 @@ pub(crate) async fn run_session(
 
     let upload = {
         let _slot = context.scheduler.scored(&miner).await;
+        let _upload = context.scheduler.upload(&miner).await;
         let started = pending();
         let upload = query::upload_key(&client, key.key_bytes.clone(), context.deadlines).await;
         (started, upload)

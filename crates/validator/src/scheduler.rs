@@ -1,7 +1,9 @@
 //! One scheduler per miner for scored and relayed requests (DESIGN section 5,
 //! "Organic traffic"): each miner gets at most `requests_per_miner` of our requests at
-//! once, whichever kind, and relayed ones take at most `relays_per_miner` of those. So
-//! a miner sees one validator's load the same whoever it carries, customers cannot
+//! once, whichever kind, and relayed ones take at most `relays_per_miner` of those;
+//! our key uploads to one miner go one at a time (a miner expands keys in a few slots
+//! and refuses an upload beyond them: our own concurrency must not fail its queries).
+//! So a miner sees one validator's load the same whoever it carries, customers cannot
 //! crowd out our own checks, and a customer flooding the gateway holds only a bounded
 //! share of any miner: the rest of its capacity stays free for other validators.
 
@@ -60,6 +62,7 @@ impl OrganicPolicy {
 struct Lanes {
     requests: Arc<Semaphore>,
     relays: Arc<Semaphore>,
+    uploads: Arc<Semaphore>,
 }
 
 /// The right to send one request to a miner; released when dropped.
@@ -98,6 +101,7 @@ impl MinerScheduler {
                 Arc::new(Lanes {
                     requests: Arc::new(Semaphore::new(self.policy.requests_per_miner)),
                     relays: Arc::new(Semaphore::new(self.policy.relays_per_miner)),
+                    uploads: Arc::new(Semaphore::new(1)),
                 })
             })
             .clone()
@@ -123,6 +127,13 @@ impl MinerScheduler {
             _request: request.expect("lanes are never closed"),
             _relay: Some(relay.expect("lanes are never closed")),
         }
+    }
+
+    /// Waits for the miner's upload lane: hold it while uploading a key. Cancel-safe.
+    pub(crate) async fn upload(&self, miner: &AccountId) -> OwnedSemaphorePermit {
+        let lanes = self.lanes(miner);
+        let upload = lanes.uploads.clone().acquire_owned().await;
+        upload.expect("lanes are never closed")
     }
 
     /// Whether a relayed request to `miner` would start now.
@@ -159,6 +170,13 @@ mod tests {
         );
         drop((scored, third));
         assert!(scheduler.relay_free(&a));
+        // Uploads to one miner go one at a time.
+        let upload = scheduler.upload(&a).await;
+        let second = tokio::time::timeout(Duration::from_millis(50), scheduler.upload(&a)).await;
+        assert!(second.is_err());
+        let _other_miner = scheduler.upload(&b).await;
+        drop(upload);
+        let _next = scheduler.upload(&a).await;
     }
 
     #[test]
