@@ -82,6 +82,7 @@ async fn canaries_catch_a_miner_that_cheats_customers_and_it_loses_weight() {
             mean_requests: 1.0,
             min_gap_seconds: 0.0,
             max_gap_seconds: 0.1,
+            start_spread_seconds: 0.0,
             ..SessionPolicy::default()
         },
         organic: OrganicPolicy {

@@ -1,5 +1,5 @@
 //! The devnet on the tiny circuit: registry, two miners and a validator on
-//! loopback, two rounds, a leaderboard with non-zero weights for the honest miners,
+//! loopback, two rounds of sessions, a leaderboard with non-zero weights for the honest miners,
 //! weights in the ledger, and a clean shutdown.
 
 use std::time::{Duration, Instant};
@@ -26,22 +26,22 @@ async fn devnet_runs_rounds_and_writes_weights() {
     eprintln!("{}", reports.join("\n"));
     assert!(!outcome.interrupted);
     assert_eq!(outcome.rounds, 2);
-    assert!(
-        reports
+    // Each miner gets a session a round, of one or more queries: every one passes.
+    for round in 1..=2 {
+        let prefix = format!("round {round}/2: ");
+        let line = reports
             .iter()
-            .any(|r| r.starts_with("round 1/2: 2/2 queries passed")),
-        "{reports:?}"
-    );
-    assert!(
-        reports
-            .iter()
-            .any(|r| r.starts_with("round 2/2: 2/2 queries passed")),
-        "{reports:?}"
-    );
+            .find_map(|r| r.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no report of round {round}: {reports:?}"));
+        let counts = line.split(' ').next().unwrap();
+        let (passed, queried) = counts.split_once('/').unwrap();
+        let (passed, queried): (usize, usize) = (passed.parse().unwrap(), queried.parse().unwrap());
+        assert!(passed == queried && queried >= 2, "{line}");
+    }
     let miners = &outcome.leaderboard.miners;
     assert_eq!(miners.len(), 2);
     for miner in miners {
-        assert_eq!(miner.queries, 2, "{miner:?}");
+        assert!(miner.queries >= 2, "{miner:?}");
         assert!(miner.weight > 0.0, "honest miner without weight: {miner:?}");
         assert!(
             miner.latency.is_some_and(|l| l > 0.0) && miner.quality.is_some_and(|q| q > 0.99),

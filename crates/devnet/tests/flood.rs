@@ -66,6 +66,7 @@ async fn a_flooding_customer_cannot_make_the_miner_fail_another_validator() {
     let sessions = SessionPolicy {
         max_requests: SESSION_REQUESTS,
         mean_requests: 1.0,
+        start_spread_seconds: 0.0,
         ..SessionPolicy::default()
     };
     let config_a = ValidatorConfig {

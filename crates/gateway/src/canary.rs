@@ -14,14 +14,17 @@ use brainlock_epistula::AccountId;
 /// Miners one customer avoids at most; the oldest is forgotten past it.
 const MAX_AVOIDED_PER_CUSTOMER: usize = 64;
 
+/// Per customer name: the miners avoided and until when.
+type Avoided = HashMap<String, Vec<(AccountId, Instant)>>;
+
 /// Which miners each customer's requests avoid, and until when. Cloning shares it.
 #[derive(Debug, Clone, Default)]
 pub struct Avoidance {
-    inner: Arc<Mutex<HashMap<String, Vec<(AccountId, Instant)>>>>,
+    inner: Arc<Mutex<Avoided>>,
 }
 
 impl Avoidance {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(AccountId, Instant)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Avoided> {
         // Every update is a push or a retain on one list: a poisoned lock is consistent.
         self.inner
             .lock()

@@ -62,6 +62,11 @@ pub struct SessionPolicy {
     pub max_gap_seconds: f64,
     /// Seconds a key is usable after its upload, for customers and the validator.
     pub key_ttl_seconds: u64,
+    /// A synthetic session starts after a pause drawn uniformly up to this many
+    /// seconds: sessions of one round do not reach every miner at the same moment
+    /// (colluding miners would see a round start; customers' sessions do not start
+    /// together). 0: no pause.
+    pub start_spread_seconds: f64,
 }
 
 impl Default for SessionPolicy {
@@ -72,6 +77,7 @@ impl Default for SessionPolicy {
             min_gap_seconds: 0.5,
             max_gap_seconds: 5.0,
             key_ttl_seconds: 900,
+            start_spread_seconds: 10.0,
         }
     }
 }
@@ -91,6 +97,9 @@ impl SessionPolicy {
         positive(self.max_gap_seconds, "max_gap_seconds")?;
         if !(self.min_gap_seconds.is_finite() && self.min_gap_seconds >= 0.0) {
             return Err(SessionPolicyError::NotPositive("min_gap_seconds"));
+        }
+        if !(self.start_spread_seconds.is_finite() && self.start_spread_seconds >= 0.0) {
+            return Err(SessionPolicyError::NotPositive("start_spread_seconds"));
         }
         if self.min_gap_seconds > self.max_gap_seconds {
             return Err(SessionPolicyError::GapRange {
@@ -112,26 +121,33 @@ impl SessionPolicy {
         Duration::from_secs(self.key_ttl_seconds)
     }
 
-    /// The longest a synthetic session can take besides its requests themselves.
+    /// The longest a synthetic session can take besides its requests themselves: its
+    /// start pause and its pauses between requests.
     pub fn longest_pauses(&self) -> Duration {
         Duration::from_secs_f64(
-            self.max_gap_seconds * f64::from(self.max_requests.saturating_sub(1)),
+            self.start_spread_seconds
+                + self.max_gap_seconds * f64::from(self.max_requests.saturating_sub(1)),
         )
     }
 }
 
-/// One session's plan: how many infer requests, and the pause before each after the
-/// first.
+/// One session's plan: when it starts, how many infer requests, and the pause before
+/// each after the first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionShape {
+    /// Pause before the session starts (its key is generated and uploaded).
+    pub start: Duration,
     /// Pauses before requests 2, 3, ...: `requests - 1` of them.
     pub gaps: Vec<Duration>,
 }
 
 impl SessionShape {
-    /// A session of one request.
+    /// A session of one request, now.
     pub fn single() -> Self {
-        Self { gaps: Vec::new() }
+        Self {
+            start: Duration::ZERO,
+            gaps: Vec::new(),
+        }
     }
 
     /// Infer requests in the session.
@@ -235,7 +251,8 @@ impl SessionModel {
                 Duration::from_secs_f64(seconds)
             })
             .collect();
-        SessionShape { gaps }
+        let start = Duration::from_secs_f64(rng.random_range(0.0..=policy.start_spread_seconds));
+        SessionShape { start, gaps }
     }
 }
 
@@ -259,6 +276,9 @@ mod tests {
             .flat_map(|s| s.gaps.iter().map(Duration::as_secs_f64))
             .collect();
         assert!(gaps.iter().all(|g| (0.5..=5.0).contains(g)));
+        assert!(shapes.iter().all(|s| s.start <= Duration::from_secs(10)));
+        let mean_start = shapes.iter().map(|s| s.start.as_secs_f64()).sum::<f64>() / 20_000.0;
+        assert!((mean_start - 5.0).abs() < 0.1, "{mean_start}");
         let mean_gap = gaps.iter().sum::<f64>() / gaps.len() as f64;
         assert!((mean_gap - 2.75).abs() < 0.05, "{mean_gap}");
     }
@@ -311,9 +331,14 @@ mod tests {
             bad(|p| p.max_gap_seconds = f64::NAN),
             SessionPolicyError::NotPositive("max_gap_seconds")
         );
+        assert_eq!(
+            bad(|p| p.start_spread_seconds = -1.0),
+            SessionPolicyError::NotPositive("start_spread_seconds")
+        );
         let single = SessionPolicy {
             max_requests: 1,
             mean_requests: 1.0,
+            start_spread_seconds: 0.0,
             ..SessionPolicy::default()
         };
         single.validate().unwrap();

@@ -180,6 +180,10 @@ pub struct Cli {
     /// [default: 900].
     #[arg(long = "sessions.key_ttl")]
     pub sessions_key_ttl: Option<u64>,
+    /// A synthetic session starts after a random pause of up to this many seconds, so
+    /// that one round's sessions do not reach every miner at once [default: 10].
+    #[arg(long = "sessions.start_spread")]
+    pub sessions_start_spread: Option<f64>,
     /// Customers' sessions go to a miner drawn by weight among the K heaviest; 0: all
     /// [default: 8].
     #[arg(long = "organic.top_k")]
@@ -638,6 +642,9 @@ fn session_policy(cli: &Cli, file: SessionPolicy) -> Result<SessionPolicy, Confi
         min_gap_seconds: cli.sessions_min_gap.unwrap_or(file.min_gap_seconds),
         max_gap_seconds: cli.sessions_max_gap.unwrap_or(file.max_gap_seconds),
         key_ttl_seconds: cli.sessions_key_ttl.unwrap_or(file.key_ttl_seconds),
+        start_spread_seconds: cli
+            .sessions_start_spread
+            .unwrap_or(file.start_spread_seconds),
     };
     policy
         .validate()
@@ -867,6 +874,40 @@ mod tests {
         ] {
             assert!(ValidatorConfig::merge(Cli::parse_from(bad), FileConfig::default()).is_err());
         }
+    }
+
+    #[test]
+    fn sessions_and_organic_routing_from_flags_and_file() {
+        let file: FileConfig = toml::from_str(
+            "[sessions]\nmax_requests = 6\nkey_ttl_seconds = 60\n[organic]\ntop_k = 3\n",
+        )
+        .unwrap();
+        let cli = Cli {
+            sessions_max_requests: Some(5),
+            organic_extra_checks: Some(4),
+            ..Cli::default()
+        };
+        let config = ValidatorConfig::merge(cli, file).unwrap();
+        assert_eq!(
+            (
+                config.sessions.max_requests,
+                config.sessions.key_ttl_seconds
+            ),
+            (5, 60)
+        );
+        assert_eq!((config.organic.top_k, config.organic.extra_checks), (3, 4));
+        let too_many_relays = Cli {
+            organic_relays_per_miner: Some(2),
+            ..Cli::default()
+        };
+        let error = ValidatorConfig::merge(too_many_relays, FileConfig::default()).unwrap_err();
+        assert!(error.to_string().contains("room for scored"), "{error}");
+        let bad_mean = Cli {
+            sessions_mean_requests: Some(9.0),
+            ..Cli::default()
+        };
+        assert!(ValidatorConfig::merge(bad_mean, FileConfig::default()).is_err());
+        assert!(toml::from_str::<FileConfig>("[sessions]\nmax_request = 1\n").is_err());
     }
 
     #[test]

@@ -81,8 +81,8 @@ pub(crate) struct QueryContext {
 /// One query, recorded as it finishes.
 pub(crate) type Finished = (Pending, QueryReport);
 
-/// A scored session with `neuron`: a fresh key uploaded once, then one request per
-/// batch of `batches`, paced by `shape`'s pauses, each through the miner's lane and
+/// A scored session with `neuron`: after `shape`'s start pause, a fresh key uploaded
+/// once, then one request per batch of `batches`, paced by `shape`'s pauses, each through the miner's lane and
 /// sent to `reports` as it is judged. It ends early at the first failed query (a
 /// customer would start afresh too). Only validator-side problems (a bad metagraph
 /// entry, our own key generation or encryption) are errors.
@@ -97,6 +97,7 @@ pub(crate) async fn run_session(
     let Some(addr) = neuron.axon else {
         return Err(ValidatorError::NoAxon(neuron.uid));
     };
+    tokio::time::sleep(shape.start).await;
     let miner = neuron.hotkey;
     let workload = context.workload.clone();
     let key = tokio::task::spawn_blocking(move || SessionKey::generate(&workload))

@@ -138,6 +138,7 @@ pub(crate) fn validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {
         sessions: brainlock_gateway::SessionPolicy {
             max_requests: 1,
             mean_requests: 1.0,
+            start_spread_seconds: 0.0,
             ..Default::default()
         },
         ..ValidatorConfig::default()
