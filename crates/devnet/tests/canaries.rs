@@ -17,7 +17,6 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,11 +24,9 @@ use std::time::Duration;
 use brainlock_chain::{Chain, Role};
 use brainlock_cli::cli::{Cli, Command};
 use brainlock_cli::workload::{resolve_circuit, synthetic_input};
-use brainlock_gateway::{CustomerConfig, GatewayConfig, SessionPolicy, hash_api_key};
-use brainlock_validator::config::GatewaySettings;
+use brainlock_gateway::{GatewayLimits, SessionPolicy};
 use brainlock_validator::{OrganicPolicy, Validator, ValidatorConfig};
 use clap::Parser;
-use tokio::sync::watch;
 
 use common::*;
 
@@ -90,18 +87,12 @@ async fn canaries_catch_a_miner_that_cheats_customers_and_it_loses_weight() {
             extra_checks: 2,
             ..OrganicPolicy::default()
         },
-        gateway: Some(GatewaySettings {
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            config: GatewayConfig {
-                customers: vec![CustomerConfig {
-                    name: "carol".into(),
-                    api_key_sha256: Some(hash_api_key(API_KEY)),
-                    hotkey: None,
-                    quota: None,
-                }],
-                ..GatewayConfig::default()
-            },
-        }),
+        gateway: Some(one_customer_gateway(
+            "carol",
+            API_KEY,
+            None,
+            GatewayLimits::default(),
+        )),
         ..validator_config(dir.path(), &registry)
     };
     let gateway_settings = config.gateway.clone().unwrap();
@@ -122,20 +113,8 @@ async fn canaries_catch_a_miner_that_cheats_customers_and_it_loses_weight() {
         "the faster cheater is the heavier before anyone notices: {weights_before:?}"
     );
 
-    let (stop, stop_rx) = watch::channel(false);
-    let (gateway_addr, gateway_task) = brainlock_validator::serve_gateway(
-        gateway_settings,
-        validator_kp.account_id(),
-        validator.workload(),
-        validator.sessions().clone(),
-        validator.relay(),
-        async move {
-            let mut rx = stop_rx;
-            let _ = rx.wait_for(|s| *s).await;
-        },
-    )
-    .await
-    .unwrap();
+    let (gateway_addr, stop, gateway_task) =
+        serve_gateway(&validator, gateway_settings, validator_kp.account_id()).await;
 
     // The customer's session: an image and a canary, in random order.
     serving_customers.store(true, Ordering::SeqCst);

@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,9 +21,8 @@ use brainlock_api::{DecodeLimits, InferRequest, routes};
 use brainlock_chain::{AxonInfo, Chain, Role};
 use brainlock_cli::cli::{Cli, Command};
 use brainlock_cli::workload::{resolve_circuit, synthetic_input};
-use brainlock_gateway::{CustomerConfig, GatewayConfig, GatewayLimits, hash_api_key};
+use brainlock_gateway::GatewayLimits;
 use brainlock_miner::Miner;
-use brainlock_validator::config::GatewaySettings;
 use brainlock_validator::{Validator, ValidatorConfig};
 use clap::Parser;
 use tokio::sync::watch;
@@ -139,22 +138,15 @@ fn gateway_validator_config(dir: &Path, registry: &Path) -> ValidatorConfig {
     ValidatorConfig {
         infer_timeout: Some(Duration::from_secs(30)),
         key_upload_timeout: Duration::from_secs(30),
-        gateway: Some(GatewaySettings {
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            config: GatewayConfig {
-                limits: GatewayLimits {
-                    max_batch: 1,
-                    ..GatewayLimits::default()
-                },
-                customers: vec![CustomerConfig {
-                    name: "e2e".into(),
-                    api_key_sha256: Some(hash_api_key(API_KEY)),
-                    hotkey: None,
-                    quota: None,
-                }],
-                ..GatewayConfig::default()
+        gateway: Some(one_customer_gateway(
+            "e2e",
+            API_KEY,
+            None,
+            GatewayLimits {
+                max_batch: 1,
+                ..GatewayLimits::default()
             },
-        }),
+        )),
         ..validator_config(dir, registry)
     }
 }

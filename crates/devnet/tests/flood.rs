@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -20,13 +19,10 @@ use std::time::Duration;
 use brainlock_api::{CircuitId, InferRequest, MinerClient, ProfileId};
 use brainlock_chain::{Chain, Role};
 use brainlock_fhe::{ClientKey, Profile};
-use brainlock_gateway::{
-    CustomerConfig, GatewayConfig, GatewayLimits, QuotaConfig, SessionPolicy, hash_api_key,
-};
-use brainlock_validator::config::GatewaySettings;
+use brainlock_gateway::{GatewayLimits, QuotaConfig, SessionPolicy};
 use brainlock_validator::{Validator, ValidatorConfig};
 use bytes::Bytes;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::Mutex;
 
 use common::*;
 
@@ -73,26 +69,19 @@ async fn a_flooding_customer_cannot_make_the_miner_fail_another_validator() {
         infer_timeout: Some(Duration::from_secs(60)),
         key_upload_timeout: Duration::from_secs(60),
         sessions,
-        gateway: Some(GatewaySettings {
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            config: GatewayConfig {
-                limits: GatewayLimits {
-                    max_keys_per_customer: IN_FLIGHT as u32,
-                    ..GatewayLimits::default()
-                },
-                customers: vec![CustomerConfig {
-                    name: "flood".into(),
-                    api_key_sha256: Some(hash_api_key(API_KEY)),
-                    hotkey: None,
-                    quota: Some(QuotaConfig {
-                        requests_per_hour: 100_000,
-                        items_per_hour: 100_000,
-                        max_inflight: IN_FLIGHT as u32,
-                    }),
-                }],
-                ..GatewayConfig::default()
+        gateway: Some(one_customer_gateway(
+            "flood",
+            API_KEY,
+            Some(QuotaConfig {
+                requests_per_hour: 100_000,
+                items_per_hour: 100_000,
+                max_inflight: IN_FLIGHT as u32,
+            }),
+            GatewayLimits {
+                max_keys_per_customer: IN_FLIGHT as u32,
+                ..GatewayLimits::default()
             },
-        }),
+        )),
         ..validator_config(&dir.path().join("a"), &registry)
     };
     std::fs::create_dir_all(dir.path().join("a")).unwrap();
@@ -105,20 +94,8 @@ async fn a_flooding_customer_cannot_make_the_miner_fail_another_validator() {
     // One scored round: the miner passes, so A's gateway may relay to it.
     let round = a.round_once().await.unwrap();
     assert_eq!(round.passed, 1, "{round:?}");
-    let (stop, stop_rx) = watch::channel(false);
-    let (gateway_addr, gateway_task) = brainlock_validator::serve_gateway(
-        gateway_settings,
-        validator_a.account_id(),
-        a.workload(),
-        a.sessions().clone(),
-        a.relay(),
-        async move {
-            let mut rx = stop_rx;
-            let _ = rx.wait_for(|s| *s).await;
-        },
-    )
-    .await
-    .unwrap();
+    let (gateway_addr, stop, gateway_task) =
+        serve_gateway(&a, gateway_settings, validator_a.account_id()).await;
 
     // The customer's keys and inputs, made before the flood starts.
     let circuit = brainlock_circuit::test_tiny();

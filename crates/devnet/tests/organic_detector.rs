@@ -22,7 +22,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,12 +33,10 @@ use axum::response::Response;
 use brainlock_api::{CircuitId, DecodeLimits, InferRequest, KeyId, MinerClient, ProfileId, routes};
 use brainlock_chain::{Chain, Role};
 use brainlock_fhe::{ClientKey, Profile};
-use brainlock_gateway::{CustomerConfig, GatewayConfig, QuotaConfig, SessionPolicy, hash_api_key};
-use brainlock_validator::config::GatewaySettings;
+use brainlock_gateway::{GatewayLimits, QuotaConfig, SessionPolicy};
 use brainlock_validator::{Validator, ValidatorConfig};
 use bytes::Bytes;
 use rand::Rng;
-use tokio::sync::watch;
 
 use common::*;
 
@@ -291,22 +289,16 @@ async fn run(seed: u64) -> (Vec<(Vec<f64>, bool)>, usize, usize) {
             max_gap_seconds: 1.0,
             ..SessionPolicy::default()
         },
-        gateway: Some(GatewaySettings {
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            config: GatewayConfig {
-                customers: vec![CustomerConfig {
-                    name: "detector".into(),
-                    api_key_sha256: Some(hash_api_key(API_KEY)),
-                    hotkey: None,
-                    quota: Some(QuotaConfig {
-                        requests_per_hour: 100_000,
-                        items_per_hour: 100_000,
-                        max_inflight: CUSTOMERS as u32,
-                    }),
-                }],
-                ..GatewayConfig::default()
-            },
-        }),
+        gateway: Some(one_customer_gateway(
+            "detector",
+            API_KEY,
+            Some(QuotaConfig {
+                requests_per_hour: 100_000,
+                items_per_hour: 100_000,
+                max_inflight: CUSTOMERS as u32,
+            }),
+            GatewayLimits::default(),
+        )),
         ..validator_config(dir.path(), &registry)
     };
     let settings = config.gateway.clone().unwrap();
@@ -315,20 +307,9 @@ async fn run(seed: u64) -> (Vec<(Vec<f64>, bool)>, usize, usize) {
         .unwrap();
     // Both miners pass once before customers arrive.
     validator.round_once().await.unwrap();
-    let (stop, stop_rx) = watch::channel(false);
-    let mut gateway_stop = stop_rx.clone();
-    let (gateway_addr, gateway_task) = brainlock_validator::serve_gateway(
-        settings,
-        validator_kp.account_id(),
-        validator.workload(),
-        validator.sessions().clone(),
-        validator.relay(),
-        async move {
-            let _ = gateway_stop.wait_for(|s| *s).await;
-        },
-    )
-    .await
-    .unwrap();
+    let (gateway_addr, stop, gateway_task) =
+        serve_gateway(&validator, settings, validator_kp.account_id()).await;
+    let stop_rx = stop.subscribe();
 
     let customer_keys = Arc::new(Mutex::new(HashSet::new()));
     let relayed = Arc::new(AtomicUsize::new(0));

@@ -29,6 +29,7 @@ use brainlock_fhe::{CompressedEvaluationKey, EncryptedInput, EngineError, Limits
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::auth::Customer;
 use crate::quota::InflightGuard;
 use crate::relay::{FrameStream, Relay, RelayError, RelayRequest, Relayed, Route};
 use crate::state::{GatewayState, Shared};
@@ -86,11 +87,14 @@ fn fhe_limits<R>(shared: &Shared<R>) -> Limits {
     }
 }
 
-async fn upload_key<R: Relay>(
-    State(state): State<GatewayState<R>>,
+/// Admits a customer's request: credentials and request quota on the headers alone,
+/// then the body within `max_bytes` and its signature. Returns the customer and body.
+async fn admit<R>(
+    shared: &Shared<R>,
     request: Request,
-) -> Result<Json<KeyUploadResponse>, ApiError> {
-    let shared = &state.shared;
+    max_bytes: u64,
+    what: &'static str,
+) -> Result<(Customer, Bytes), ApiError> {
     let (parts, body) = request.into_parts();
     let identified = shared.auth.identify(&parts.headers)?;
     shared.quotas.charge_request(
@@ -98,10 +102,19 @@ async fn upload_key<R: Relay>(
         &identified.customer.quota,
         Instant::now(),
     )?;
-    let limits = &shared.config.limits;
-    let key_limit = limits.body_limit(limits.max_key_bytes);
-    let bytes = read_body(&parts.headers, body, key_limit, "evaluation key").await?;
+    let limit = shared.config.limits.body_limit(max_bytes);
+    let bytes = read_body(&parts.headers, body, limit, what).await?;
     let customer = identified.verify_body(&bytes)?;
+    Ok((customer, bytes))
+}
+
+async fn upload_key<R: Relay>(
+    State(state): State<GatewayState<R>>,
+    request: Request,
+) -> Result<Json<KeyUploadResponse>, ApiError> {
+    let shared = &state.shared;
+    let max_key_bytes = shared.config.limits.max_key_bytes;
+    let (customer, bytes) = admit(shared, request, max_key_bytes, "evaluation key").await?;
 
     // Parse and conformance-check the key now, so a malformed key is refused here
     // instead of being relayed to a miner.
@@ -131,16 +144,7 @@ async fn infer<R: Relay>(
 ) -> Result<Response, ApiError> {
     let shared = &state.shared;
     let limits = shared.config.limits;
-    let (parts, body) = request.into_parts();
-    let identified = shared.auth.identify(&parts.headers)?;
-    shared.quotas.charge_request(
-        &identified.customer.name,
-        &identified.customer.quota,
-        Instant::now(),
-    )?;
-    let body_limit = limits.body_limit(limits.max_body_bytes);
-    let bytes = read_body(&parts.headers, body, body_limit, "infer request").await?;
-    let customer = identified.verify_body(&bytes)?;
+    let (customer, bytes) = admit(shared, request, limits.max_body_bytes, "infer request").await?;
 
     let decode_limits = DecodeLimits {
         max_items: limits.max_batch as usize,
@@ -237,16 +241,7 @@ async fn report<R: Relay>(
     request: Request,
 ) -> Result<Json<CanaryReceipt>, ApiError> {
     let shared = &state.shared;
-    let (parts, body) = request.into_parts();
-    let identified = shared.auth.identify(&parts.headers)?;
-    shared.quotas.charge_request(
-        &identified.customer.name,
-        &identified.customer.quota,
-        Instant::now(),
-    )?;
-    let limit = shared.config.limits.body_limit(MAX_REPORT_BYTES);
-    let bytes = read_body(&parts.headers, body, limit, "canary report").await?;
-    let customer = identified.verify_body(&bytes)?;
+    let (customer, bytes) = admit(shared, request, MAX_REPORT_BYTES, "canary report").await?;
     let report: CanaryReport = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("canary report: {e}")))?;
     if report.failed == 0 || report.failed > report.canaries {

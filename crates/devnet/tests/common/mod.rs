@@ -288,3 +288,53 @@ pub(crate) async fn shaping_front(upstream: SocketAddr, shaping: Shaping) -> Soc
     };
     serve(Router::new().fallback(shaping_handler).with_state(front)).await
 }
+
+/// A gateway on a loopback port admitting one customer, `name`, by `api_key`, with its
+/// own `quota` (else the gateway's default) and `limits`.
+pub(crate) fn one_customer_gateway(
+    name: &str,
+    api_key: &str,
+    quota: Option<brainlock_gateway::QuotaConfig>,
+    limits: brainlock_gateway::GatewayLimits,
+) -> brainlock_validator::config::GatewaySettings {
+    brainlock_validator::config::GatewaySettings {
+        addr: SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+        config: brainlock_gateway::GatewayConfig {
+            limits,
+            customers: vec![brainlock_gateway::CustomerConfig {
+                name: name.into(),
+                api_key_sha256: Some(brainlock_gateway::hash_api_key(api_key)),
+                hotkey: None,
+                quota,
+            }],
+            ..Default::default()
+        },
+    }
+}
+
+/// Serves `validator`'s gateway with `settings` until the returned sender says stop;
+/// returns its address, the stop switch and the server task.
+pub(crate) async fn serve_gateway(
+    validator: &brainlock_validator::Validator,
+    settings: brainlock_validator::config::GatewaySettings,
+    hotkey: AccountId,
+) -> (
+    SocketAddr,
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let (addr, task) = brainlock_validator::serve_gateway(
+        settings,
+        hotkey,
+        validator.workload(),
+        validator.sessions().clone(),
+        validator.relay(),
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        },
+    )
+    .await
+    .unwrap();
+    (addr, stop, task)
+}
