@@ -18,7 +18,9 @@ use brainlock_api::{
 };
 use brainlock_circuit::{Circuit, NoiseModel, Simulator, argmax, cosine};
 use brainlock_epistula::{AccountId, wallet};
-use brainlock_fhe::{ClientKey, EncryptedOutput, EvaluationKey, Limits, Profile, evaluate};
+use brainlock_fhe::{
+    ClientKey, CompressedEvaluationKey, EncryptedOutput, EvaluationKey, Limits, Profile, evaluate,
+};
 use brainlock_scoring::{GatePolicy, Gates, ItemEvidence, ItemOutcome, check_item, derive_gates};
 use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -302,6 +304,20 @@ pub async fn classify(
     })
 }
 
+/// A fresh client key and its evaluation key, generated off the async threads while
+/// `step` says so; the time goes to `timings.keygen_s`.
+async fn fresh_keys(
+    profile: &'static Profile,
+    step: &ProgressBar,
+    timings: &mut Timings,
+) -> anyhow::Result<(ClientKey, CompressedEvaluationKey)> {
+    step.set_message("generating fresh keys");
+    let t = Instant::now();
+    let keys = tokio::task::spawn_blocking(move || ClientKey::generate(profile, None)).await?;
+    timings.keygen_s = t.elapsed().as_secs_f64();
+    Ok(keys)
+}
+
 /// The evaluation on this machine: keys, encryption, evaluation with a progress bar,
 /// decryption. Returns the decrypted output, timings and key and input sizes.
 async fn classify_locally(
@@ -312,11 +328,7 @@ async fn classify_locally(
 ) -> anyhow::Result<(Vec<i64>, Timings, usize, usize)> {
     let mut timings = Timings::default();
     let step = progress_bar(None, quiet);
-    step.set_message("generating fresh keys");
-    let t = Instant::now();
-    let (client, compressed) =
-        tokio::task::spawn_blocking(move || ClientKey::generate(profile, None)).await?;
-    timings.keygen_s = t.elapsed().as_secs_f64();
+    let (client, compressed) = fresh_keys(profile, &step, &mut timings).await?;
     step.set_message("encrypting");
     let t = Instant::now();
     let encrypted = client.encrypt_input(&circuit, input)?;
@@ -402,11 +414,7 @@ async fn remote_session(
     let canaries = count - 1;
 
     let step = progress_bar(None, quiet);
-    step.set_message("generating fresh keys");
-    let t = Instant::now();
-    let (client, compressed) =
-        tokio::task::spawn_blocking(move || ClientKey::generate(profile, None)).await?;
-    timings.keygen_s = t.elapsed().as_secs_f64();
+    let (client, compressed) = fresh_keys(profile, &step, &mut timings).await?;
     let key_bytes = Bytes::from(compressed.to_bytes());
     drop(compressed);
 

@@ -241,6 +241,13 @@ fn frames(body: &[u8]) -> Vec<Frame> {
     out
 }
 
+/// The gateway's `GET /v1/info`, which must answer.
+async fn gateway_info(app: &Router) -> GatewayInfo {
+    let (status, body) = send(app, Request::get(routes::INFO).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    serde_json::from_slice(&body).unwrap()
+}
+
 fn profile_id() -> &'static str {
     fixture().profile.id
 }
@@ -250,13 +257,7 @@ async fn honest_customer_is_relayed_byte_for_byte() {
     let relay = Arc::new(RecordingRelay::default());
     let app = gateway(default_limits(), relay.clone());
 
-    let (status, body) = send(
-        &app,
-        Request::get(routes::INFO).body(Body::empty()).unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    let info: GatewayInfo = serde_json::from_slice(&body).unwrap();
+    let info = gateway_info(&app).await;
     assert_eq!(info.hotkey, gateway_hotkey().account_id().to_ss58());
     assert_eq!(info.circuits, [CircuitId::new("test-tiny").unwrap()]);
     assert_eq!(info.limits.max_batch, 2);
@@ -603,12 +604,7 @@ fn post_report(api_key: &str, report: &CanaryReport) -> Request<Body> {
 async fn a_key_serves_one_session_and_a_canary_report_moves_it() {
     let relay = Arc::new(RecordingRelay::default());
     let app = gateway(default_limits(), relay.clone());
-    let (_, body) = send(
-        &app,
-        Request::get(routes::INFO).body(Body::empty()).unwrap(),
-    )
-    .await;
-    let info: GatewayInfo = serde_json::from_slice(&body).unwrap();
+    let info = gateway_info(&app).await;
     assert_eq!(info.limits.max_requests_per_key, 3);
 
     let key_id = upload(&app, ALICE_KEY).await;
