@@ -18,7 +18,7 @@ use crate::{
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 256 << 20;
 /// Bound on a small JSON answer (`/v1/info`, the key upload's reply, error bodies):
 /// a hostile peer cannot make the client buffer more than this.
-pub const MAX_JSON_REPLY_BYTES: usize = 64 << 10;
+pub(crate) const MAX_JSON_REPLY_BYTES: usize = 64 << 10;
 
 /// Why a call to a miner or a gateway failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,9 +48,14 @@ pub enum ClientError {
         /// The id the server said it stored.
         returned: KeyId,
     },
-    /// A 2xx answer whose JSON body did not parse; the parser's message.
-    #[error("malformed answer: {0}")]
-    Decode(String),
+    /// A JSON body (an answer, or the canary report we send) that is not what it should be.
+    #[error("malformed {what}")]
+    Json {
+        /// Which body (e.g. `"miner info"`, `"canary report"`).
+        what: &'static str,
+        /// What the JSON parser or writer reported.
+        source: serde_json::Error,
+    },
     /// An answer went past a size bound this client enforces.
     #[error("{what} exceeds the {max}-byte limit")]
     TooLarge {
@@ -224,8 +229,10 @@ impl MinerClient {
 
     /// Reports failed canaries of the session under `report.key_id` to a gateway.
     pub async fn report(&self, report: &CanaryReport) -> Result<CanaryReceipt, ClientError> {
-        let body = serde_json::to_vec(report)
-            .map_err(|e| ClientError::Decode(format!("canary report: {e}")))?;
+        let body = serde_json::to_vec(report).map_err(|source| ClientError::Json {
+            what: "canary report",
+            source,
+        })?;
         let response = self
             .send(
                 Method::POST,
@@ -280,7 +287,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     what: &'static str,
 ) -> Result<T, ClientError> {
     let body = read_capped(response, MAX_JSON_REPLY_BYTES, what).await?;
-    serde_json::from_slice(&body).map_err(|e| ClientError::Decode(format!("{what}: {e}")))
+    serde_json::from_slice(&body).map_err(|source| ClientError::Json { what, source })
 }
 
 /// The whole body, refused as soon as it declares or sends more than `cap` bytes.

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 /// Longest circuit or profile name. Names travel with a one-byte length prefix in the
 /// binary infer request, so this must stay below 256.
-pub const MAX_NAME_LEN: usize = 64;
+pub(crate) const MAX_NAME_LEN: usize = 64;
 
 /// Why a circuit, profile or key id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -16,12 +16,12 @@
 #![deny(missing_docs)]
 
 #[cfg(feature = "client")]
-pub mod client;
-pub mod error;
-pub mod frame;
-pub mod ids;
-pub mod info;
-pub mod request;
+mod client;
+mod error;
+mod frame;
+mod ids;
+mod info;
+mod request;
 pub mod routes;
 #[cfg(feature = "server")]
 pub mod server;

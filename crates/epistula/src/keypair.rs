@@ -21,11 +21,11 @@ pub type SignatureBytes = [u8; 64];
 #[derive(Debug, Error)]
 pub enum KeyError {
     /// The BIP39 phrase is empty, has a wrong word count, an unknown word or a bad checksum.
-    #[error("invalid mnemonic phrase: {0}")]
-    BadPhrase(String),
+    #[error("invalid mnemonic phrase")]
+    BadPhrase(#[source] bip39::Error),
     /// The OS random source failed while generating a new phrase.
-    #[error("operating system random source failed: {0}")]
-    Randomness(String),
+    #[error("operating system random source failed")]
+    Randomness(#[source] getrandom::Error),
 }
 
 /// The signature scheme of a key, numbered as `bittensor-wallet`'s `cryptoType` field.

@@ -15,8 +15,7 @@ const NEW_PHRASE_ENTROPY_BYTES: usize = 16;
 
 /// Derives the 32-byte seed of a phrase (no password, as Bittensor wallets use).
 pub(crate) fn seed_from_phrase(phrase: &str) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-    let mnemonic = Mnemonic::parse_in(Language::English, phrase)
-        .map_err(|e| KeyError::BadPhrase(e.to_string()))?;
+    let mnemonic = Mnemonic::parse_in(Language::English, phrase).map_err(KeyError::BadPhrase)?;
     let entropy = Zeroizing::new(mnemonic.to_entropy());
     let mut output = Zeroizing::new([0u8; 64]);
     // The salt is "mnemonic" followed by the (empty) password.
@@ -29,9 +28,9 @@ pub(crate) fn seed_from_phrase(phrase: &str) -> Result<Zeroizing<[u8; 32]>, KeyE
 /// A fresh 12-word English phrase from the operating system's random source.
 pub(crate) fn generate_phrase() -> Result<Zeroizing<String>, KeyError> {
     let mut entropy = Zeroizing::new([0u8; NEW_PHRASE_ENTROPY_BYTES]);
-    getrandom::fill(entropy.as_mut()).map_err(|e| KeyError::Randomness(e.to_string()))?;
+    getrandom::fill(entropy.as_mut()).map_err(KeyError::Randomness)?;
     let mnemonic = Mnemonic::from_entropy_in(Language::English, entropy.as_ref())
-        .map_err(|e| KeyError::BadPhrase(e.to_string()))?;
+        .map_err(KeyError::BadPhrase)?;
     Ok(Zeroizing::new(mnemonic.to_string()))
 }
 

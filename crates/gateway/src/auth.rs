@@ -38,7 +38,7 @@ pub enum AuthSetupError {
 
 /// An authenticated customer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Customer {
+pub(crate) struct Customer {
     /// The customer's configured name, used in logs and to key its quota.
     pub name: String,
     /// The allowances this customer is held to (its own or the gateway default).
@@ -46,7 +46,7 @@ pub struct Customer {
 }
 
 /// The customer behind a request's headers, and what is left to check on its body.
-pub struct Identified {
+pub(crate) struct Identified {
     /// Who sent the request.
     pub customer: Customer,
     /// `Some` for Epistula requests: the signature still has to cover the body.
@@ -55,7 +55,7 @@ pub struct Identified {
 
 impl Identified {
     /// Completes authentication once the body is read.
-    pub fn verify_body(self, body: &[u8]) -> Result<Customer, ApiError> {
+    pub(crate) fn verify_body(self, body: &[u8]) -> Result<Customer, ApiError> {
         if let Some(pending) = self.pending_signature {
             pending.verify_body(body)?;
         }
@@ -64,7 +64,7 @@ impl Identified {
 }
 
 /// The customer table, indexed by credential.
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     customers: Vec<Customer>,
     key_hashes: Vec<([u8; 32], usize)>,
     by_hotkey: HashMap<AccountId, usize>,
@@ -80,7 +80,7 @@ fn customer_of(config: &CustomerConfig, default_quota: QuotaConfig) -> Customer 
 
 impl Authenticator {
     /// `me` is the validator's hotkey: Epistula requests must be signed for it.
-    pub fn new(config: &GatewayConfig, me: AccountId) -> Result<Self, AuthSetupError> {
+    pub(crate) fn new(config: &GatewayConfig, me: AccountId) -> Result<Self, AuthSetupError> {
         let mut customers = Vec::new();
         let mut key_hashes = Vec::new();
         let mut by_hotkey = HashMap::new();
@@ -114,7 +114,7 @@ impl Authenticator {
     }
 
     /// Identifies the caller from its headers.
-    pub fn identify(&self, headers: &HeaderMap) -> Result<Identified, ApiError> {
+    pub(crate) fn identify(&self, headers: &HeaderMap) -> Result<Identified, ApiError> {
         if let Some(value) = headers.get(header::AUTHORIZATION) {
             let key = value
                 .to_str()

@@ -19,7 +19,7 @@ type Avoided = HashMap<String, Vec<(AccountId, Instant)>>;
 
 /// Which miners each customer's requests avoid, and until when. Cloning shares it.
 #[derive(Debug, Clone, Default)]
-pub struct Avoidance {
+pub(crate) struct Avoidance {
     inner: Arc<Mutex<Avoided>>,
 }
 
@@ -32,7 +32,7 @@ impl Avoidance {
     }
 
     /// `customer`'s requests avoid `miner` for `period` from `now`.
-    pub fn avoid(&self, customer: &str, miner: AccountId, period: Duration, now: Instant) {
+    pub(crate) fn avoid(&self, customer: &str, miner: AccountId, period: Duration, now: Instant) {
         let mut all = self.lock();
         let list = all.entry(customer.to_string()).or_default();
         list.retain(|(m, until)| *m != miner && *until > now);
@@ -43,7 +43,7 @@ impl Avoidance {
     }
 
     /// The miners `customer`'s requests avoid at `now`.
-    pub fn avoided(&self, customer: &str, now: Instant) -> Vec<AccountId> {
+    pub(crate) fn avoided(&self, customer: &str, now: Instant) -> Vec<AccountId> {
         let mut all = self.lock();
         let Some(list) = all.get_mut(customer) else {
             return Vec::new();

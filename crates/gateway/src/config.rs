@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::session::SessionPolicyError;
 
 /// Prefix of every API key the gateway issues, so a leaked key is recognizable.
-pub const API_KEY_PREFIX: &str = "blk_";
+pub(crate) const API_KEY_PREFIX: &str = "blk_";
 
 /// Why a gateway configuration was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

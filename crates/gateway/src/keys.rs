@@ -12,7 +12,6 @@ use std::time::Instant;
 use brainlock_api::server::ApiError;
 use brainlock_api::{ErrorCode, KeyId};
 use brainlock_epistula::AccountId;
-use brainlock_fhe::Profile;
 use bytes::Bytes;
 
 use crate::config::GatewayLimits;
@@ -20,11 +19,9 @@ use crate::session::SessionModel;
 
 /// One uploaded key, as a request sees it.
 #[derive(Debug, Clone)]
-pub struct StoredKey {
+pub(crate) struct StoredKey {
     /// The key's content id (SHA-256 of `bytes`), which the customer names it by.
     pub id: KeyId,
-    /// The parameter profile the key was checked against.
-    pub profile: &'static Profile,
     /// The wire bytes exactly as uploaded (what the miner receives).
     pub bytes: Bytes,
     /// The miner that holds the key (it served the session's earlier requests).
@@ -96,7 +93,7 @@ impl Store {
 
 /// The customers' sessions. Cloning shares the one store.
 #[derive(Debug, Clone)]
-pub struct KeyStore {
+pub(crate) struct KeyStore {
     inner: Arc<Mutex<Store>>,
     model: SessionModel,
 }
@@ -110,7 +107,7 @@ fn unknown_key(id: &KeyId, why: &str) -> ApiError {
 
 impl KeyStore {
     /// A store whose sessions follow `model`'s policy and are observed by it.
-    pub fn new(model: SessionModel) -> Self {
+    pub(crate) fn new(model: SessionModel) -> Self {
         Self {
             inner: Arc::default(),
             model,
@@ -127,10 +124,9 @@ impl KeyStore {
     /// Starts a session with a checked key for `customer`, ending its oldest sessions
     /// over the per-customer limit. A key that already served requests is refused:
     /// one key, one session. Re-uploading a key not used yet is harmless.
-    pub fn insert(
+    pub(crate) fn insert(
         &self,
         customer: &str,
-        profile: &'static Profile,
         bytes: Bytes,
         limits: &GatewayLimits,
         now: Instant,
@@ -176,7 +172,6 @@ impl KeyStore {
             customer: customer.to_string(),
             key: StoredKey {
                 id,
-                profile,
                 bytes,
                 miner: None,
             },
@@ -190,7 +185,7 @@ impl KeyStore {
     /// Counts one more infer request on the customer's key `id` and returns the key.
     /// Refused when the key is unknown (another customer's is as unknown as a missing
     /// one), expired, or has served its session's most requests.
-    pub fn begin_request(
+    pub(crate) fn begin_request(
         &self,
         customer: &str,
         id: &KeyId,
@@ -217,7 +212,7 @@ impl KeyStore {
 
     /// Records that `miner` now holds the customer's key `id`, or that no miner does
     /// (`None`: the next request goes to a newly drawn miner, with the key).
-    pub fn bind(&self, customer: &str, id: &KeyId, miner: Option<AccountId>) {
+    pub(crate) fn bind(&self, customer: &str, id: &KeyId, miner: Option<AccountId>) {
         let mut store = self.lock();
         if let Some(index) = store.find(customer, id) {
             store.sessions[index].key.miner = miner;
@@ -225,7 +220,7 @@ impl KeyStore {
     }
 
     /// The miner that holds the customer's key `id`, if the session is live and bound.
-    pub fn bound_miner(&self, customer: &str, id: &KeyId) -> Option<AccountId> {
+    pub(crate) fn bound_miner(&self, customer: &str, id: &KeyId) -> Option<AccountId> {
         let store = self.lock();
         store
             .find(customer, id)
@@ -233,7 +228,7 @@ impl KeyStore {
     }
 
     /// Bytes held for all customers.
-    pub fn total_bytes(&self) -> u64 {
+    pub(crate) fn total_bytes(&self) -> u64 {
         self.lock().total_bytes
     }
 }
@@ -260,48 +255,44 @@ mod tests {
         })
     }
 
-    fn profile() -> &'static Profile {
-        &Profile::all()[0]
-    }
-
     #[test]
     fn keys_are_per_customer_bounded_and_expire() {
         let store = KeyStore::new(model());
         let t0 = Instant::now();
         let l = limits();
         let a1 = store
-            .insert("a", profile(), Bytes::from_static(b"k1"), &l, t0)
+            .insert("a", Bytes::from_static(b"k1"), &l, t0)
             .unwrap();
         let a2 = store
-            .insert("a", profile(), Bytes::from_static(b"k2"), &l, t0)
+            .insert("a", Bytes::from_static(b"k2"), &l, t0)
             .unwrap();
         assert!(store.begin_request("a", &a1, t0).is_ok());
         assert!(
             store.begin_request("b", &a1, t0).is_err(),
             "keys are private to their customer"
         );
-        let again = store.insert("a", profile(), Bytes::from_static(b"k1"), &l, t0);
+        let again = store.insert("a", Bytes::from_static(b"k1"), &l, t0);
         assert_eq!(
             again.unwrap_err().status().as_u16(),
             400,
             "one key, one session"
         );
         let a3 = store
-            .insert("a", profile(), Bytes::from_static(b"k3"), &l, t0)
+            .insert("a", Bytes::from_static(b"k3"), &l, t0)
             .unwrap();
         assert!(store.begin_request("a", &a1, t0).is_err(), "oldest evicted");
-        let again = store.insert("b", profile(), Bytes::from_static(b"k1"), &l, t0);
+        let again = store.insert("b", Bytes::from_static(b"k1"), &l, t0);
         assert!(again.is_err(), "an ended session's key stays retired");
         assert!(store.begin_request("a", &a2, t0).is_ok());
         assert_eq!(store.total_bytes(), 4);
         // Re-uploading the same key does not count twice.
         store
-            .insert("a", profile(), Bytes::from_static(b"k3"), &l, t0)
+            .insert("a", Bytes::from_static(b"k3"), &l, t0)
             .unwrap();
         assert_eq!(store.total_bytes(), 4);
         // The global cap refuses rather than evicting someone else's key.
         let err = store
-            .insert("b", profile(), Bytes::from(vec![0u8; 7]), &l, t0)
+            .insert("b", Bytes::from(vec![0u8; 7]), &l, t0)
             .unwrap_err();
         assert_eq!(err.status().as_u16(), 429);
         // Expiry.
@@ -319,7 +310,7 @@ mod tests {
         let store = KeyStore::new(model.clone());
         let t0 = Instant::now();
         let id = store
-            .insert("a", profile(), Bytes::from_static(b"k"), &limits(), t0)
+            .insert("a", Bytes::from_static(b"k"), &limits(), t0)
             .unwrap();
         let miner = AccountId([7; 32]);
         assert_eq!(store.begin_request("a", &id, t0).unwrap().miner, None);

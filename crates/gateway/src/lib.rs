@@ -3,8 +3,8 @@
 //! Customers authenticate (an issued API key, or Epistula with an admitted hotkey),
 //! upload their evaluation key and encrypted inputs, and get the encrypted answer
 //! streamed back; their secret keys never leave them. Their keys follow the same
-//! session rules as the validator's own ([`session`]), and they may report failed
-//! canary items ([`canary`]). The gateway checks everything a
+//! session rules as the validator's own ([`SessionPolicy`]), and they may report failed
+//! canary items (`POST /v1/reports`). The gateway checks everything a
 //! customer sends (credentials, quotas, sizes, circuit, profile, key ownership,
 //! ciphertext shapes) before handing it to the validator's [`Relay`], which sends it to
 //! a well-standing miner exactly as it sends its own synthetic queries.
@@ -15,19 +15,19 @@
 
 #![deny(missing_docs)]
 
-pub mod auth;
-pub mod canary;
-pub mod config;
-pub mod keys;
-pub mod quota;
-pub mod relay;
-pub mod routes;
-pub mod session;
-pub mod state;
+mod auth;
+mod canary;
+mod config;
+mod keys;
+mod quota;
+mod relay;
+mod routes;
+mod session;
+mod state;
 
 pub use config::{
-    CustomerConfig, GatewayConfig, GatewayLimits, QuotaConfig, ReportConfig, generate_api_key,
-    hash_api_key,
+    ConfigError, CustomerConfig, GatewayConfig, GatewayLimits, QuotaConfig, ReportConfig,
+    generate_api_key, hash_api_key,
 };
 pub use relay::{FrameStream, Relay, RelayError, RelayRequest, Relayed, Route};
 pub use routes::router;

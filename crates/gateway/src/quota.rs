@@ -65,13 +65,13 @@ struct Usage {
 
 /// Quota state of every customer, keyed by customer name.
 #[derive(Debug, Clone, Default)]
-pub struct QuotaBook {
+pub(crate) struct QuotaBook {
     usage: Arc<Mutex<HashMap<String, Usage>>>,
 }
 
 /// Holds one in-flight slot of a customer; dropping it frees the slot.
 #[derive(Debug)]
-pub struct InflightGuard {
+pub(crate) struct InflightGuard {
     book: QuotaBook,
     customer: String,
 }
@@ -113,7 +113,7 @@ impl QuotaBook {
     }
 
     /// Spends one request token.
-    pub fn charge_request(
+    pub(crate) fn charge_request(
         &self,
         customer: &str,
         quota: &QuotaConfig,
@@ -136,7 +136,7 @@ impl QuotaBook {
     }
 
     /// Spends `items` item tokens and takes an in-flight slot, both or neither.
-    pub fn start_inference(
+    pub(crate) fn start_inference(
         &self,
         customer: &str,
         quota: &QuotaConfig,

@@ -127,13 +127,10 @@ async fn upload_key<R: Relay>(
     .await
     .map_err(|e| ApiError::new(ErrorCode::Internal, format!("key check failed: {e}")))?
     .map_err(|e| engine_error(&e, "evaluation key"))?;
-    let key_id = shared.keys.insert(
-        &customer.name,
-        profile,
-        bytes,
-        &shared.config.limits,
-        Instant::now(),
-    )?;
+    let key_id =
+        shared
+            .keys
+            .insert(&customer.name, bytes, &shared.config.limits, Instant::now())?;
     tracing::info!(customer = %customer.name, %key_id, "customer uploaded an evaluation key");
     Ok(Json(KeyUploadResponse { key_id }))
 }

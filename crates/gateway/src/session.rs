@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 const OBSERVED_CAPACITY: usize = 512;
 /// Observations needed before the model resamples them instead of the configured
 /// distribution.
-pub const MIN_OBSERVED: usize = 32;
+pub(crate) const MIN_OBSERVED: usize = 32;
 
 /// Why a session policy was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -7,22 +7,22 @@
 //! simulated is only the miners ([`SimMiner`]: speed, improvement, failures, timing
 //! jitter, hotkeys) and the validator's schedule ([`SimConfig`]).
 //!
-//! - [`mod@scenario`]: the named populations ([`SCENARIOS`]).
+//! - [`scenario`]: the named populations ([`SCENARIOS`]).
 //! - [`simulate`]: one run, deterministic for a seed.
 //! - [`Report`]: a run as a markdown table, a CSV of shares per tempo and a PNG plot.
 
 #![deny(missing_docs)]
 
-pub mod plot;
-pub mod report;
-pub mod scenario;
-pub mod sim;
+mod plot;
+mod report;
+mod scenario;
+mod sim;
 
 use std::path::PathBuf;
 
 pub use plot::plot_shares;
 pub use report::{Report, run_scenario};
-pub use scenario::{SCENARIOS, Scenario, SimMiner, scenario};
+pub use scenario::{HONEST_FAILURE_RATE, SCENARIOS, Scenario, SimMiner, scenario};
 pub use sim::{MinerRun, Run, SimConfig, simulate};
 
 /// Why a simulation could not run or its outputs could not be written.

@@ -2,7 +2,7 @@
 
 /// Timing jitter of a simulated query: the standard deviation of the log of its
 /// measured latency (about 3%).
-pub const DEFAULT_JITTER: f64 = 0.03;
+pub(crate) const DEFAULT_JITTER: f64 = 0.03;
 
 /// Failure rate of an honest miner: the gates fail fewer than 1 honest query in 1,000.
 pub const HONEST_FAILURE_RATE: f64 = 0.001;
@@ -128,7 +128,7 @@ pub fn scenario(name: &str, tempos: u32) -> Option<Scenario> {
 /// Five steady miners 38 to 46 s, and one that starts slowest (48 s) and gets 3%
 /// faster every tempo. It is queried last, so the fastest steady miner sets the
 /// baseline record.
-pub fn improver() -> Scenario {
+pub(crate) fn improver() -> Scenario {
     let mut miners: Vec<SimMiner> = [38.0, 40.0, 42.0, 44.0, 46.0]
         .map(|s| SimMiner::steady(format!("steady-{s}s"), s))
         .to_vec();
@@ -141,7 +141,7 @@ pub fn improver() -> Scenario {
 }
 
 /// Five miners start level at 40 s and improve at 0.5% to 2.5% per tempo.
-pub fn all_improve() -> Scenario {
+pub(crate) fn all_improve() -> Scenario {
     let miners = [0.5, 1.0, 1.5, 2.0, 2.5]
         .map(|percent| {
             SimMiner::steady(format!("improves-{percent}%"), 40.0).improving(1.0 - percent / 100.0)
@@ -156,7 +156,7 @@ pub fn all_improve() -> Scenario {
 
 /// A miner 30% faster than four reliable ones (40 to 46 s) that fails 15% of its
 /// queries.
-pub fn unreliable() -> Scenario {
+pub(crate) fn unreliable() -> Scenario {
     let mut miners = vec![SimMiner::steady("unreliable", 28.0).failing(0.15)];
     miners.extend([40.0, 42.0, 44.0, 46.0].map(|s| SimMiner::steady(format!("reliable-{s}s"), s)));
     Scenario {
@@ -168,7 +168,7 @@ pub fn unreliable() -> Scenario {
 
 /// The best miner (34 s) among four steady ones (40 to 46 s); a copy of it joins
 /// `tempos / 2` tempos in.
-pub fn copycat(tempos: u32) -> Scenario {
+pub(crate) fn copycat(tempos: u32) -> Scenario {
     let original = SimMiner::steady("original", 34.0);
     let copy = SimMiner {
         name: "copycat".into(),
@@ -187,7 +187,7 @@ pub fn copycat(tempos: u32) -> Scenario {
 
 /// One machine (40 s) mining with five hotkeys among five honest miners (36 to 46 s)
 /// with one each.
-pub fn sybil() -> Scenario {
+pub(crate) fn sybil() -> Scenario {
     let mut miners: Vec<SimMiner> = [36.0, 38.0, 42.0, 44.0, 46.0]
         .map(|s| SimMiner::steady(format!("honest-{s}s"), s))
         .to_vec();

@@ -156,7 +156,7 @@ fn an_unreliable_miner_rarely_holds_a_bounty_and_loses_it_at_its_next_failure() 
     let fast = reliable.miners.remove(0);
     reliable
         .miners
-        .push(fast.failing(brainlock_incentives::scenario::HONEST_FAILURE_RATE));
+        .push(fast.failing(brainlock_incentives::HONEST_FAILURE_RATE));
     let run = run(&reliable, 0);
     let m = &run.miners[index(&run, "unreliable")];
     assert_eq!(m.bounties_won, 1);

@@ -343,12 +343,12 @@ fn max_slip(sigmas: &[f64], outputs: usize, budget: f64) -> i64 {
 }
 
 /// `P(Z > x)` for a standard normal `Z`.
-pub fn normal_upper_tail(x: f64) -> f64 {
+pub(crate) fn normal_upper_tail(x: f64) -> f64 {
     0.5 * libm::erfc(x / std::f64::consts::SQRT_2)
 }
 
 /// `x` with `P(Z > x) = p` (bisection on [`normal_upper_tail`], exact to 1e-12).
-pub fn upper_normal_quantile(p: f64) -> f64 {
+pub(crate) fn upper_normal_quantile(p: f64) -> f64 {
     let (mut lo, mut hi) = (-40.0, 40.0);
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);

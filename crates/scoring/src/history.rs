@@ -16,7 +16,7 @@ pub const FAILURE_TOLERANCE: f64 = 0.2;
 const PENALTY_BASE: f64 = 2.5;
 const PENALTY_STEEPNESS: f64 = 100.0;
 /// Scored queries over which a new hotkey's standing ramps up to its full value.
-pub const RAMP_QUERIES: usize = 10;
+pub(crate) const RAMP_QUERIES: usize = 10;
 
 /// Fewest consecutive passed queries a sustained latency is measured over: a speed
 /// record is never set from one lucky query.

@@ -23,15 +23,15 @@
 
 #![deny(missing_docs)]
 
-pub mod bounty;
-pub mod gates;
-pub mod history;
-pub mod item;
-pub mod params;
-pub mod pareto;
-pub mod query;
-pub mod similarity;
-pub mod weights;
+mod bounty;
+mod gates;
+mod history;
+mod item;
+mod params;
+mod pareto;
+mod query;
+mod similarity;
+mod weights;
 
 pub use bounty::{Bounty, BountyPolicy, RecordBook, RecordEvent, SpeedRecord};
 

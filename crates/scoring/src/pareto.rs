@@ -170,7 +170,7 @@ pub fn pareto_exponent(ranks: usize, top_fraction: f64, top_share: f64) -> f64 {
 
 /// How many of `ranks` ranks count as the top: `round(top_fraction * ranks)`, at
 /// least one.
-pub fn top_ranks(ranks: usize, top_fraction: f64) -> usize {
+pub(crate) fn top_ranks(ranks: usize, top_fraction: f64) -> usize {
     ((top_fraction * ranks as f64).round() as usize).clamp(1, ranks.max(1))
 }
 

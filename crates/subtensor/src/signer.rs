@@ -6,10 +6,10 @@ use brainlock_account::AccountId;
 use subxt_signer::SecretUri;
 use subxt_signer::sr25519::Keypair;
 
-/// Why a hotkey secret could not be used.
+/// Why a hotkey secret could not be used (the source says why; it never holds the secret).
 #[derive(Debug, thiserror::Error)]
-#[error("invalid hotkey secret: {0}")]
-pub struct SignerError(String);
+#[error("invalid hotkey secret")]
+pub struct SignerError(#[source] Box<dyn std::error::Error + Send + Sync>);
 
 /// An sr25519 hotkey able to sign extrinsics.
 #[derive(Clone)]
@@ -23,16 +23,16 @@ impl HotkeySigner {
     pub fn from_seed(seed: [u8; 32]) -> Result<Self, SignerError> {
         Keypair::from_secret_key(seed)
             .map(Self::from_keypair)
-            .map_err(|e| SignerError(e.to_string()))
+            .map_err(|e| SignerError(e.into()))
     }
 
     /// From a BIP39 secret phrase (the wallet file's `secretPhrase`), optionally followed
     /// by `//derivation` junctions or `///password` as in Substrate secret URIs.
     pub fn from_phrase(phrase: &str) -> Result<Self, SignerError> {
-        let uri = SecretUri::from_str(phrase).map_err(|e| SignerError(e.to_string()))?;
+        let uri = SecretUri::from_str(phrase).map_err(|e| SignerError(e.into()))?;
         Keypair::from_uri(&uri)
             .map(Self::from_keypair)
-            .map_err(|e| SignerError(e.to_string()))
+            .map_err(|e| SignerError(e.into()))
     }
 
     fn from_keypair(keypair: Keypair) -> Self {

@@ -186,7 +186,7 @@ fn classify(error: &ClientError, stage: &str) -> (FailureKind, String) {
         ClientError::Frame(FrameError::Truncated { .. }) => FailureKind::TruncatedStream,
         ClientError::Frame(_) => FailureKind::MalformedFrame,
         ClientError::KeyIdMismatch { .. }
-        | ClientError::Decode(_)
+        | ClientError::Json { .. }
         | ClientError::Request(_)
         | ClientError::TooLarge { .. } => FailureKind::MalformedFrame,
     };
