@@ -185,7 +185,10 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> Result<Run, Error> {
                         run.records_set += 1;
                         run.bounties_won += usize::from(bounty.is_some());
                     }
-                    Some(RecordEvent::Forfeited(_)) => run.bounties_forfeited += 1,
+                    Some(RecordEvent::BountyAwarded(_)) => run.bounties_won += 1,
+                    Some(RecordEvent::Forfeited { bounty, .. }) => {
+                        run.bounties_forfeited += usize::from(bounty.is_some());
+                    }
                     None => {}
                 }
             }

@@ -215,7 +215,7 @@ proptest! {
         }
         history.push(QueryRecord::passed(1.0, outlier));
         let record = SpeedRecord { holder: 0, seconds_per_item: 1e3, block: 0 };
-        let mut book = RecordBook::restore(Some(record), Vec::new());
+        let mut book = RecordBook::restore(Some(record), false, Vec::new());
         if let Some(RecordEvent::NewRecord { record, .. }) = book.observe(&1, &history, 10, TEMPO, &policy) {
             // At least `MIN_SUSTAINED_QUERIES` queries, and the record is no faster than
             // the fastest query but the outlier.

@@ -246,14 +246,25 @@ impl Standings {
                     "new speed record"
                 );
             }
-            RecordEvent::Forfeited(bounty) => {
+            RecordEvent::BountyAwarded(bounty) => {
+                self.store.award_bounty(&self.circuit, bounty).await?;
+                tracing::info!(
+                    circuit = %self.circuit,
+                    uid,
+                    hotkey = %bounty.holder,
+                    bounty_until_block = bounty.expires_block,
+                    "bounty awarded: the record holder confirmed its record"
+                );
+            }
+            RecordEvent::Forfeited { holder, bounty } => {
                 self.store
-                    .forfeit_bounty(&self.circuit, &bounty.holder, query.block)
+                    .forfeit_bounty(&self.circuit, holder, query.block)
                     .await?;
                 tracing::warn!(
                     circuit = %self.circuit,
                     uid,
-                    hotkey = %bounty.holder,
+                    hotkey = %holder,
+                    running = bounty.is_some(),
                     "bounty forfeited: its holder failed a query"
                 );
             }
@@ -431,9 +442,10 @@ mod tests {
         standings.leaderboard().borrow().clone()
     }
 
-    /// Miner 1 sets the baseline record, miner 2 beats it and earns a bounty, miner 3
-    /// beats that, then fails a query and forfeits its bounty. A restarted validator
-    /// shows the same record, bounties and weights.
+    /// Miner 1 sets the baseline record, miner 2 beats it and confirms it (a bounty),
+    /// miner 3 beats that, then fails a query and forfeits the bounty it was owed. A
+    /// restarted validator shows the same record, bounties and weights; a bounty owed
+    /// before a restart is awarded after it.
     async fn records_and_bounties_survive_a_restart(spec: &str) {
         let open = || async {
             let store = Store::open(spec).await.unwrap();
@@ -441,8 +453,9 @@ mod tests {
         };
         let standings = open().await;
         standings.set_tempo(100);
-        for (uid, block, seconds) in [(1, 10, 2.0), (2, 20, 1.0), (3, 30, 0.5)] {
-            for _ in 0..10 {
+        for (uid, block, seconds, queries) in [(1, 10, 2.0, 10), (2, 20, 1.0, 20), (3, 30, 0.5, 10)]
+        {
+            for _ in 0..queries {
                 query(&standings, uid, block, Some(seconds)).await;
             }
         }
@@ -468,6 +481,29 @@ mod tests {
         assert_eq!(after.record, before.record);
         assert_eq!(after.miners, before.miners);
         assert_eq!(restarted.weights(&metagraph(), 100), weights);
+        restarted.set_tempo(100);
+        for _ in 0..10 {
+            query(&restarted, 1, 40, Some(0.4)).await;
+        }
+        assert_eq!(board(&restarted, 100).record.unwrap().uid, Some(1));
+        restarted.store().close().await;
+
+        let restarted = open().await;
+        restarted.set_tempo(100);
+        for _ in 0..10 {
+            query(&restarted, 1, 50, Some(0.4)).await;
+        }
+        // Owed across the restart, confirmed by ten passes after it: from block 50.
+        let bounties: Vec<_> = board(&restarted, 100)
+            .miners
+            .iter()
+            .map(|m| m.bounty)
+            .collect();
+        let confirmed = BountyStatus {
+            remaining: 0.875,
+            tempos_left: 3.5,
+        };
+        assert_eq!(bounties, vec![Some(confirmed), Some(expected), None]);
         restarted.store().close().await;
         let other = Standings::restore(Store::open(spec).await.unwrap(), "vgg9", policy())
             .await

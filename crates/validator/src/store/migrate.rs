@@ -24,6 +24,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_speed_records.sql"),
         postgres: include_str!("../../migrations/postgres/0002_speed_records.sql"),
     },
+    Migration {
+        version: 3,
+        sqlite: include_str!("../../migrations/sqlite/0003_bounty_confirmation.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_bounty_confirmation.sql"),
+    },
 ];
 
 pub(super) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

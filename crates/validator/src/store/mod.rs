@@ -199,7 +199,7 @@ impl Store {
         Ok(block.map(|b| b as u64))
     }
 
-    /// Stores a new speed record on `circuit`, with its bounty if it earned one.
+    /// Stores a new speed record on `circuit`, with its bounty if it was awarded at once.
     pub async fn insert_speed_record(
         &self,
         circuit: &str,
@@ -209,7 +209,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO speed_records (circuit, miner_hotkey, seconds_per_item, previous_seconds_per_item, \
-             block, set_at_ms, bounty_expires_block) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             block, set_at_ms, bounty_awarded_block, bounty_expires_block) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         // Not cached: through `AnyPool`, a statement first prepared with a NULL in a
         // DOUBLE column declares that parameter as an integer on PostgreSQL, and the
@@ -221,13 +221,33 @@ impl Store {
         .bind(previous)
         .bind(record.block as i64)
         .bind(crate::clock::now_ms())
+        .bind(bounty.map(|b| b.awarded_block as i64))
         .bind(bounty.map(|b| b.expires_block as i64))
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Marks `hotkey`'s running bounties on `circuit` as forfeited at `block`.
+    /// Awards the bounty owed to the holder's latest record on `circuit`.
+    pub async fn award_bounty(
+        &self,
+        circuit: &str,
+        bounty: &Bounty<String>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE speed_records SET bounty_awarded_block = $1, bounty_expires_block = $2 \
+             WHERE id = (SELECT MAX(id) FROM speed_records WHERE circuit = $3 AND miner_hotkey = $4)",
+        )
+        .bind(bounty.awarded_block as i64)
+        .bind(bounty.expires_block as i64)
+        .bind(circuit.to_string())
+        .bind(bounty.holder.clone())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks `hotkey`'s bounties on `circuit`, running or owed, as forfeited at `block`.
     pub async fn forfeit_bounty(
         &self,
         circuit: &str,
@@ -236,7 +256,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE speed_records SET bounty_forfeited_block = $1 WHERE circuit = $2 \
-             AND miner_hotkey = $3 AND bounty_expires_block IS NOT NULL AND bounty_forfeited_block IS NULL",
+             AND miner_hotkey = $3 AND previous_seconds_per_item IS NOT NULL AND bounty_forfeited_block IS NULL",
         )
         .bind(block as i64)
         .bind(circuit.to_string())
@@ -246,11 +266,12 @@ impl Store {
         Ok(())
     }
 
-    /// The record book of `circuit` as stored: its latest record, and each holder's
-    /// latest bounty unless forfeited.
+    /// The record book of `circuit` as stored: its latest record and whether its bounty
+    /// is still owed, and each holder's latest bounty unless forfeited.
     pub async fn record_book(&self, circuit: &str) -> Result<RecordBook<String>, StoreError> {
         let rows = sqlx::query(
-            "SELECT miner_hotkey, seconds_per_item, block, bounty_expires_block, bounty_forfeited_block \
+            "SELECT miner_hotkey, seconds_per_item, previous_seconds_per_item, block, \
+             bounty_awarded_block, bounty_expires_block, bounty_forfeited_block \
              FROM speed_records WHERE circuit = $1 ORDER BY id",
         )
         .bind(circuit.to_string())
@@ -262,28 +283,35 @@ impl Store {
                 .map(|b| u64::try_from(b).map_err(|_| StoreError::Corrupt(format!("{column} {b}"))))
                 .transpose()
         };
-        let mut record = None;
+        let (mut record, mut owed) = (None, false);
         let mut bounties: Vec<Bounty<String>> = Vec::new();
         for row in &rows {
             let holder: String = row.try_get("miner_hotkey")?;
             let set_at = block(row, "block")?.unwrap_or_default();
-            bounties.retain(|b| b.holder != holder);
-            if let Some(expires_block) = block(row, "bounty_expires_block")?
-                && block(row, "bounty_forfeited_block")?.is_none()
+            let expires = block(row, "bounty_expires_block")?;
+            let forfeited = block(row, "bounty_forfeited_block")?.is_some();
+            let previous: Option<f64> = row.try_get("previous_seconds_per_item")?;
+            if expires.is_some() {
+                bounties.retain(|b| b.holder != holder);
+            }
+            if let Some(expires_block) = expires
+                && !forfeited
             {
                 bounties.push(Bounty {
                     holder: holder.clone(),
-                    awarded_block: set_at,
+                    // Rows from before confirmations were awarded with their record.
+                    awarded_block: block(row, "bounty_awarded_block")?.unwrap_or(set_at),
                     expires_block,
                 });
             }
+            owed = previous.is_some() && expires.is_none() && !forfeited;
             record = Some(SpeedRecord {
                 holder,
                 seconds_per_item: row.try_get("seconds_per_item")?,
                 block: set_at,
             });
         }
-        Ok(RecordBook::restore(record, bounties))
+        Ok(RecordBook::restore(record, owed, bounties))
     }
 
     /// Closes the connection pool.
