@@ -305,6 +305,16 @@ mod tests {
             .collect()
     }
 
+    /// A book holding miner a's baseline record of 10 s per item.
+    fn baseline() -> RecordBook<&'static str> {
+        let record = SpeedRecord {
+            holder: "a",
+            seconds_per_item: 10.0,
+            block: 1,
+        };
+        RecordBook::restore(Some(record), false, Vec::new())
+    }
+
     fn policy() -> BountyPolicy {
         BountyPolicy {
             queries: 10,
@@ -377,15 +387,7 @@ mod tests {
     #[test]
     fn a_failure_before_confirmation_cancels_the_bounty_owed() {
         let policy = policy();
-        let mut book = RecordBook::restore(
-            Some(SpeedRecord {
-                holder: "a",
-                seconds_per_item: 10.0,
-                block: 1,
-            }),
-            false,
-            Vec::new(),
-        );
+        let mut book = baseline();
         let mut b = MinerHistory::new();
         let events = pass(&mut book, "b", &mut b, 5.0, 10, 10, &policy);
         assert!(matches!(events.as_slice(), [RecordEvent::NewRecord { .. }]));
@@ -408,15 +410,7 @@ mod tests {
     #[test]
     fn a_failure_forfeits_the_running_bounty_but_not_the_record() {
         let policy = policy();
-        let mut book = RecordBook::restore(
-            Some(SpeedRecord {
-                holder: "a",
-                seconds_per_item: 10.0,
-                block: 1,
-            }),
-            false,
-            Vec::new(),
-        );
+        let mut book = baseline();
         let mut b = MinerHistory::new();
         pass(&mut book, "b", &mut b, 5.0, 20, 10, &policy);
         assert_eq!(book.remaining(&"b", 10), 1.0);
@@ -437,15 +431,7 @@ mod tests {
     #[test]
     fn a_record_beaten_before_confirmation_pays_its_setter_nothing() {
         let policy = policy();
-        let mut book = RecordBook::restore(
-            Some(SpeedRecord {
-                holder: "a",
-                seconds_per_item: 10.0,
-                block: 1,
-            }),
-            false,
-            Vec::new(),
-        );
+        let mut book = baseline();
         let (mut b, mut c) = (MinerHistory::new(), MinerHistory::new());
         pass(&mut book, "b", &mut b, 8.0, 15, 10, &policy);
         let events = pass(&mut book, "c", &mut c, 6.0, 10, 20, &policy);
