@@ -28,8 +28,9 @@ use brainlock_validator::{Validator, ValidatorConfig};
 
 use common::*;
 
-/// Ten queries to show a sustained latency, two more for the improver to beat it.
-const ROUNDS: usize = 12;
+/// Ten queries to show a sustained latency, then ten passes after the improver's first
+/// record (its 10th or 11th query) to confirm the record that its bounty pays for.
+const ROUNDS: usize = 21;
 
 /// A miner's name, its answers' hold times by answer number, and its corruption period.
 type Shape = (&'static str, fn(usize) -> Duration, Option<usize>);

@@ -158,8 +158,8 @@ pub struct Cli {
     /// Tempos a bounty runs, decaying linearly to nothing [default: 20].
     #[arg(long = "bounty.tempos")]
     pub bounty_tempos: Option<u32>,
-    /// Consecutive passed queries a sustained latency is the median of, 10 to 40
-    /// [default: 40].
+    /// Consecutive passed queries a sustained latency is the median of, and that
+    /// confirm a record before its bounty is awarded, 10 to 40 [default: 40].
     #[arg(long = "bounty.queries")]
     pub bounty_queries: Option<usize>,
     /// Most infer requests one client key serves, ours and customers' alike (the
@@ -276,7 +276,8 @@ pub struct BountyTable {
     pub share: Option<f64>,
     /// `tempos`: how long a bounty runs (`--bounty.tempos`).
     pub tempos: Option<u32>,
-    /// `queries`: queries a sustained latency is measured over (`--bounty.queries`).
+    /// `queries`: queries a sustained latency is measured over, and that confirm a
+    /// record before its bounty is awarded (`--bounty.queries`).
     pub queries: Option<usize>,
 }
 
