@@ -132,7 +132,13 @@ async fn drive_validator(
     if !interrupted && validator.weights_outdated() {
         let metagraph = registry.metagraph(NETUID).await?;
         let rules = registry.weight_rules(NETUID).await?;
-        let block = registry.current_block().await?;
+        // One setting per block: if the last round's weights went out at this block,
+        // the final ones wait for the next.
+        let mut block = registry.current_block().await?;
+        while last_weights.as_ref().is_some_and(|r| r.block >= block) {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            block = registry.current_block().await?;
+        }
         last_weights = validator
             .set_weights(&metagraph, block, rules.version_key)
             .await;

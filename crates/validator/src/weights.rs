@@ -19,8 +19,10 @@ pub(crate) struct WeightSetter {
     /// Blocks between two settings; `None`: the subnet's tempo.
     interval: Option<u64>,
     standings: Arc<Standings>,
-    /// The round's end and the timer may find weights due together: one sets them.
-    setting: tokio::sync::Mutex<()>,
+    /// The round's end and the timer may find weights due together: one sets them,
+    /// holding this lock, which keeps the block of the last attempt so that no block
+    /// sees two (a failed attempt is retried at a later block, not at once).
+    setting: tokio::sync::Mutex<Option<u64>>,
 }
 
 impl WeightSetter {
@@ -35,7 +37,7 @@ impl WeightSetter {
             netuid,
             interval,
             standings,
-            setting: tokio::sync::Mutex::new(()),
+            setting: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -46,7 +48,7 @@ impl WeightSetter {
         metagraph: &Metagraph,
         block: u64,
     ) -> Option<WeightsReceipt> {
-        let _one_at_a_time = self.setting.lock().await;
+        let mut last_attempt = self.setting.lock().await;
         let rules = match self.chain.weight_rules(self.netuid).await {
             Ok(rules) => rules,
             Err(e) => {
@@ -69,7 +71,8 @@ impl WeightSetter {
             tracing::debug!(blocks = wait, "weights rate-limited");
             return None;
         }
-        self.submit(metagraph, block, rules.version_key).await
+        self.submit(&mut last_attempt, metagraph, block, rules.version_key)
+            .await
     }
 
     /// Sets the current weights now (the chain still applies its rules).
@@ -79,8 +82,9 @@ impl WeightSetter {
         block: u64,
         version_key: u64,
     ) -> Option<WeightsReceipt> {
-        let _one_at_a_time = self.setting.lock().await;
-        self.submit(metagraph, block, version_key).await
+        let mut last_attempt = self.setting.lock().await;
+        self.submit(&mut last_attempt, metagraph, block, version_key)
+            .await
     }
 
     /// One timer tick: the current block and metagraph, then [`Self::maybe_set`].
@@ -118,10 +122,15 @@ impl WeightSetter {
 
     async fn submit(
         &self,
+        last_attempt: &mut Option<u64>,
         metagraph: &Metagraph,
         block: u64,
         version_key: u64,
     ) -> Option<WeightsReceipt> {
+        if *last_attempt == Some(block) {
+            tracing::debug!(block, "weights already submitted at this block");
+            return None;
+        }
         let version = self.standings.version();
         let weights: Vec<(u16, f32)> = self
             .standings
@@ -133,6 +142,7 @@ impl WeightSetter {
             tracing::info!("no miner is serving; weights not set");
             return None;
         }
+        *last_attempt = Some(block);
         let result = self
             .chain
             .set_weights(self.netuid, &weights, version_key)
