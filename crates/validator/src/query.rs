@@ -169,10 +169,30 @@ impl QueryReport {
     }
 }
 
+/// A connection that could not be made: refused (nothing listens), or no route to the
+/// host (it is down or gone), as the OS said in the error's source chain.
+fn connect_failure(error: &(dyn std::error::Error + 'static)) -> FailureKind {
+    use std::io::ErrorKind;
+    let mut source = Some(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+                    return FailureKind::Unreachable;
+                }
+                ErrorKind::TimedOut => return FailureKind::Timeout,
+                _ => {}
+            }
+        }
+        source = cause.source();
+    }
+    FailureKind::ConnectRefused
+}
+
 /// A failure while talking to the miner, classified.
 fn classify(error: &ClientError, stage: &str) -> (FailureKind, String) {
     let kind = match error {
-        ClientError::Http(e) if e.is_connect() => FailureKind::ConnectRefused,
+        ClientError::Http(e) if e.is_connect() => connect_failure(e),
         ClientError::Http(e) if e.is_timeout() => FailureKind::Timeout,
         ClientError::Http(e) if e.is_body() || e.is_decode() => {
             if stage == "key upload" {
@@ -517,5 +537,38 @@ fn describe(failure: &ItemFailure) -> String {
         ItemFailure::LowExactMatch { exact_match, e_min } => {
             format!("exact-match fraction {exact_match:.4} below {e_min:.4}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    /// An error that wraps an OS error, as hyper and reqwest wrap theirs.
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct Wrapped(#[source] io::Error);
+
+    #[test]
+    fn connect_failures_say_whether_the_host_is_gone_or_nothing_listens() {
+        let kind = |kind: io::ErrorKind| connect_failure(&Wrapped(io::Error::from(kind)));
+        assert_eq!(
+            kind(io::ErrorKind::HostUnreachable),
+            FailureKind::Unreachable
+        );
+        assert_eq!(
+            kind(io::ErrorKind::NetworkUnreachable),
+            FailureKind::Unreachable
+        );
+        assert_eq!(
+            kind(io::ErrorKind::ConnectionRefused),
+            FailureKind::ConnectRefused
+        );
+        assert_eq!(kind(io::ErrorKind::TimedOut), FailureKind::Timeout);
+        // EHOSTUNREACH, as Linux reports "No route to host".
+        let os = io::Error::from_raw_os_error(113);
+        assert_eq!(connect_failure(&Wrapped(os)), FailureKind::Unreachable);
     }
 }

@@ -9,8 +9,10 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
-    /// TCP connection refused or unreachable.
+    /// The TCP connection was refused (nothing listens), or failed another way.
     ConnectRefused,
+    /// No route to the miner's host or network (a host that is down or gone).
+    Unreachable,
     /// A deadline (key upload, or inference) passed.
     Timeout,
     /// The miner answered with an HTTP error status.
@@ -31,8 +33,9 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Every failure kind, in the order they are listed.
-    pub const ALL: [FailureKind; 9] = [
+    pub const ALL: [FailureKind; 10] = [
         Self::ConnectRefused,
+        Self::Unreachable,
         Self::Timeout,
         Self::HttpStatus,
         Self::TruncatedStream,
@@ -47,6 +50,7 @@ impl FailureKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ConnectRefused => "connect_refused",
+            Self::Unreachable => "unreachable",
             Self::Timeout => "timeout",
             Self::HttpStatus => "http_status",
             Self::TruncatedStream => "truncated_stream",
