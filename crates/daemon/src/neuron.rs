@@ -214,9 +214,14 @@ impl NeuronConfig {
         }
     }
 
-    /// The default log filter for these settings (`RUST_LOG` overrides it).
+    /// The default log filter for these settings (`RUST_LOG` overrides it). PostgreSQL's
+    /// notices ("relation already exists, skipping" on every start) are for debugging.
     pub fn log_directives(&self) -> &'static str {
-        if self.debug { "debug" } else { "info" }
+        if self.debug {
+            "debug"
+        } else {
+            "info,sqlx::postgres::notice=warn"
+        }
     }
 
     /// The wallet's hotkey: what the neuron signs requests and extrinsics with.
@@ -302,7 +307,7 @@ mod tests {
             ("default", "default")
         );
         assert!(config.wallet.path.ends_with(".bittensor/wallets"));
-        assert_eq!(config.log_directives(), "info");
+        assert_eq!(config.log_directives(), "info,sqlx::postgres::notice=warn");
     }
 
     #[test]
