@@ -358,7 +358,7 @@ impl Standings {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::net::SocketAddr;
 
     use brainlock_chain::Neuron;
@@ -378,7 +378,7 @@ mod tests {
         policy
     }
 
-    fn hotkey(uid: u16) -> AccountId {
+    pub(crate) fn hotkey(uid: u16) -> AccountId {
         Keypair::from_seed(CryptoType::Sr25519, &[uid as u8; 32]).account_id()
     }
 
@@ -402,7 +402,7 @@ mod tests {
     }
 
     /// One query of miner `uid` at `block`: passed in `seconds` per item, or failed.
-    async fn query(standings: &Standings, uid: u16, block: u64, seconds: Option<f64>) {
+    pub(crate) async fn query(standings: &Standings, uid: u16, block: u64, seconds: Option<f64>) {
         let report = match seconds {
             Some(seconds) => QueryReport {
                 outcome: Outcome::Passed,

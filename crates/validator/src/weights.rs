@@ -180,3 +180,71 @@ impl WeightSetter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use brainlock_chain::local::read_ledger;
+    use brainlock_chain::{AxonInfo, LocalRegistry, Registration, Role};
+    use brainlock_scoring::RewardPolicy;
+
+    use super::*;
+    use crate::standings::tests::{hotkey, query};
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn no_block_sees_two_submissions() {
+        let dir = tempfile::tempdir().unwrap();
+        // A clock that never moves: every call sees the same block.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let open = |key| {
+            LocalRegistry::open_with_clock(
+                dir.path().join("registry.json"),
+                55,
+                key,
+                Arc::new(move || now),
+            )
+            .unwrap()
+        };
+        let registry = open(hotkey(9));
+        for (key, role, stake) in [
+            (hotkey(9), Role::Validator, 1_000.0),
+            (hotkey(1), Role::Miner, 0.0),
+        ] {
+            let registration = Registration {
+                hotkey: key,
+                coldkey: None,
+                role,
+                stake,
+            };
+            registry.register(registration).await.unwrap();
+        }
+        let axon = AxonInfo::new("127.0.0.1:8091".parse().unwrap(), 1);
+        open(hotkey(1)).serve_axon(55, axon).await.unwrap();
+        let store = Store::open(dir.path().join("history.sqlite").to_str().unwrap())
+            .await
+            .unwrap();
+        let standings = Arc::new(
+            Standings::restore(store, "conv3x3", RewardPolicy::default())
+                .await
+                .unwrap(),
+        );
+        query(&standings, 1, 1, Some(1.0)).await;
+        let setter = WeightSetter::new(Arc::new(registry.clone()), 55, Some(1), standings.clone());
+        let metagraph = registry.metagraph(55).await.unwrap();
+        let block = registry.current_block().await.unwrap();
+
+        assert!(setter.set(&metagraph, block, 0).await.is_some());
+        // The round's end and the timer, at the same block.
+        assert!(setter.maybe_set(&metagraph, block).await.is_none());
+        assert!(setter.set(&metagraph, block, 0).await.is_none());
+        let ledger = read_ledger(registry.ledger_path()).unwrap();
+        assert_eq!(ledger.len(), 1, "{ledger:?}");
+        assert_eq!(
+            standings.store().last_weights_block().await.unwrap(),
+            Some(block)
+        );
+        standings.store().close().await;
+    }
+}
