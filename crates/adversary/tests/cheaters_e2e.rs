@@ -19,12 +19,14 @@ use brainlock_validator::{Cli, Validator, ValidatorConfig};
 const NETUID: u16 = 55;
 const CIRCUIT: &str = "conv3x3";
 
-/// (miner name, `--cheat`): `None` works honestly.
-const MINERS: [(&str, Option<&str>); 8] = [
+/// (miner name, `--cheat`): `None` works honestly. Partial work runs only at its
+/// hardest, 98% of the lookups computed: skipping more leaves more wrong values, so a
+/// gate that catches 2% skipped catches 10% or 50% (the simulated cheaters of
+/// `brainlock-scoring`'s tests skip other fractions), and each miner here costs a
+/// full `conv3x3` evaluation of CI time.
+const MINERS: [(&str, Option<&str>); 6] = [
     ("honest", None),
     ("affine", Some("affine")),
-    ("partial-50", Some("partial:0.5")),
-    ("partial-90", Some("partial:0.9")),
     ("partial-98", Some("partial:0.98")),
     ("shifted-tables", Some("shifted-tables")),
     ("forged", Some("forged")),
