@@ -17,6 +17,13 @@ pub trait Chain: Send + Sync {
     /// The current (best) block number.
     async fn current_block(&self) -> Result<u64, ChainError>;
 
+    /// The block a call submitted while `current_block` is the best block is applied in,
+    /// which the chain's rate limits count: the next one on a chain (the default), the
+    /// current one where writes apply at once.
+    fn applied_at(&self, current_block: u64) -> u64 {
+        current_block + 1
+    }
+
     /// Every neuron of a subnet.
     async fn metagraph(&self, netuid: u16) -> Result<Metagraph, ChainError>;
 
@@ -31,8 +38,9 @@ pub trait Chain: Send + Sync {
 
     /// Sets this hotkey's weights on a subnet from float scores `(uid, weight)`.
     ///
-    /// The floats are converted with [`crate::weights_to_u16`]; the rate limit, version
-    /// key and weight-count/maximum rules are checked first. All-zero weights give
+    /// The floats are converted with [`crate::weights_to_u16`] and padded to the subnet's
+    /// minimum count; a refusal for one of the chain's rules comes back as
+    /// [`ChainError::Refused`] with the pallet's error. All-zero weights give
     /// [`ChainError::NothingToSet`].
     async fn set_weights(
         &self,

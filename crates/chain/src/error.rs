@@ -4,35 +4,23 @@ use std::path::PathBuf;
 
 use brainlock_account::AccountId;
 
+use crate::refusal::PalletError;
 use crate::weights::WeightError;
 
 /// Why a chain read or write failed; see [`ChainError::is_transient`] for which may be retried.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
-    /// The float weights cannot be converted or break the subnet's weight rules.
+    /// The float weights cannot be converted (negative, not finite, ...).
     #[error("invalid weights: {0}")]
     Weights(#[from] WeightError),
     /// Every weight rounds to zero, so no extrinsic or ledger line would carry anything.
     #[error("all weights are zero: nothing to set")]
     NothingToSet,
-    /// The hotkey set weights less than `WeightsSetRateLimit` blocks ago.
-    #[error(
-        "weights were set at block {last_update}; the rate limit allows again in {blocks_left} blocks"
-    )]
-    RateLimited {
-        /// Block of the hotkey's last weight setting.
-        last_update: u64,
-        /// Blocks still to wait before the subnet's rate limit allows another setting.
-        blocks_left: u64,
-    },
-    /// The version key is below the subnet's `WeightsVersionKey`, so the chain would refuse it.
-    #[error("version key {given} is older than the subnet's {required}")]
-    VersionKey {
-        /// Version key the caller sent.
-        given: u64,
-        /// Smallest version key the subnet accepts (`WeightsVersionKey`).
-        required: u64,
-    },
+    /// The chain refused the call for one of its rules: the pallet's error, decoded from
+    /// a failed extrinsic or the transaction pool's refusal (the local registry raises the
+    /// same ones).
+    #[error("the chain refused the call: {0}")]
+    Refused(PalletError),
     /// The hotkey holds no uid in the subnet's metagraph.
     #[error("hotkey {hotkey} is not registered on subnet {netuid}")]
     NotRegistered {
@@ -70,7 +58,8 @@ pub enum ChainError {
     /// The node returned storage or runtime-API data that does not decode as expected.
     #[error("unexpected chain data: {0}")]
     Decode(#[source] BoxError),
-    /// The extrinsic was invalid or failed on chain (dispatch error, bad nonce, ...).
+    /// The node refused the extrinsic for something other than a pallet rule (bad
+    /// signature, stale nonce, an unknown dispatch error, ...).
     #[error("the chain rejected the transaction: {0}")]
     Rejected(String),
     /// Encrypting weights to a drand round for commit-reveal failed (the timelock

@@ -11,6 +11,7 @@ mod api;
 mod error;
 pub mod local;
 mod prepare;
+mod refusal;
 mod rules;
 mod types;
 mod weights;
@@ -18,7 +19,11 @@ mod weights;
 pub use api::Chain;
 pub use error::{BoxError, ChainError};
 pub use local::{LocalRegistry, Registration, Role};
-pub use prepare::{PreparedWeights, prepare_weights};
+pub use prepare::{PreparedWeights, convert_weights, prepare_weights};
+pub use refusal::PalletError;
 pub use rules::{CommitReveal, WeightRules};
-pub use types::{AXON_PROTOCOL, AxonInfo, Metagraph, Neuron, Submission, WeightsReceipt};
+pub use types::{
+    AXON_PROTOCOL, AxonInfo, Metagraph, Neuron, Submission, WeightsReceipt, ip_from_chain,
+    ip_to_chain,
+};
 pub use weights::{U16_MAX, WeightError, split_pairs, weights_to_u16};

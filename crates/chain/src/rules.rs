@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::weights::WeightError;
+use crate::refusal::PalletError;
 
 /// Commit-reveal settings of a subnet, present when commit-reveal is enabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,65 +47,82 @@ impl Default for WeightRules {
 }
 
 impl WeightRules {
-    /// Blocks still to wait before this hotkey may set weights again (0 = allowed now).
-    /// Like the chain, a hotkey that never set weights (`last_update` 0) may set at once.
-    pub fn blocks_until_allowed(&self, last_update: u64, current_block: u64) -> u64 {
+    /// What a new local registry starts with: one setting per block (the smallest rate
+    /// limit a chain can have) and version key 1, so that devnet and compose runs meet
+    /// both rules. A registry file without rules gates nothing ([`WeightRules::default`]).
+    pub fn local() -> Self {
+        Self {
+            rate_limit_blocks: 1,
+            version_key: 1,
+            ..Self::default()
+        }
+    }
+
+    /// Blocks still to wait before a weight setting applied at block `applied_at` passes
+    /// the rate limit (0 = it passes). As on chain (`check_rate_limit`), the limit counts
+    /// from `last_update` inclusively, and a hotkey that never set weights (`last_update`
+    /// 0) passes at once.
+    pub fn blocks_until_allowed(&self, last_update: u64, applied_at: u64) -> u64 {
         if last_update == 0 {
             return 0;
         }
         let next = last_update.saturating_add(self.rate_limit_blocks);
-        next.saturating_sub(current_block)
+        next.saturating_sub(applied_at)
     }
 
-    /// Whether a version key is accepted (it must be at least the subnet's).
+    /// Whether a version key is accepted (`check_version_key`: at least the subnet's, or
+    /// any when the subnet's is 0).
     pub fn accepts_version_key(&self, version_key: u64) -> bool {
         self.version_key == 0 || version_key >= self.version_key
     }
 
-    /// Checks converted weights against the subnet's rules as the chain does: uids exist
-    /// and appear once, enough weights are set, and no normalized weight exceeds the
-    /// maximum. Setting weight only on oneself is exempt from the count and limit rules.
+    /// The fewest weights a setting must carry on a subnet of `subnet_size` neurons
+    /// (`check_length`: zero weights count, a subnet smaller than the minimum needs all).
+    pub fn min_weights(&self, subnet_size: usize) -> usize {
+        usize::from(self.min_allowed_weights).min(subnet_size)
+    }
+
+    /// Checks converted weights against the subnet's rules in the pallet's order
+    /// (`internal_set_weights`): lengths, validator permit, duplicate and unknown uids,
+    /// the minimum count and the maximum normalized weight. Weight on oneself alone is
+    /// exempt from the permit, count and limit rules.
     pub fn check_weights(
         &self,
         uids: &[u16],
         weights: &[u16],
         subnet_size: usize,
-        own_uid: Option<u16>,
-    ) -> Result<(), WeightError> {
+        own: (u16, bool),
+    ) -> Result<(), PalletError> {
+        let (own_uid, own_permit) = own;
         if uids.len() != weights.len() {
-            return Err(WeightError::LengthMismatch {
-                uids: uids.len(),
-                weights: weights.len(),
-            });
+            return Err(PalletError::WeightVecNotEqualSize);
         }
-        let mut seen = vec![false; subnet_size];
-        for &uid in uids {
-            let slot = seen
-                .get_mut(usize::from(uid))
-                .ok_or(WeightError::UnknownUid { uid, subnet_size })?;
-            if *slot {
-                return Err(WeightError::DuplicateUid(uid));
-            }
-            *slot = true;
+        if uids.len() > subnet_size {
+            return Err(PalletError::UidsLengthExceedUidsInSubNet);
         }
-        let self_weight_only = uids.len() == 1 && own_uid == Some(uids[0]);
+        let self_weight_only = uids == [own_uid];
+        if !self_weight_only && !own_permit {
+            return Err(PalletError::NeuronNoValidatorPermit);
+        }
+        let mut seen = std::collections::HashSet::with_capacity(uids.len());
+        if !uids.iter().all(|uid| seen.insert(uid)) {
+            return Err(PalletError::DuplicateUids);
+        }
+        if uids.iter().any(|&uid| usize::from(uid) >= subnet_size) {
+            return Err(PalletError::UidVecContainInvalidOne);
+        }
         if self_weight_only {
             return Ok(());
         }
-        let required = usize::from(self.min_allowed_weights).min(subnet_size);
-        if uids.len() < required {
-            return Err(WeightError::TooFewWeights {
-                given: uids.len(),
-                required,
-            });
+        if uids.len() < self.min_weights(subnet_size) {
+            return Err(PalletError::WeightVecLengthIsLow);
         }
         if self.max_weight_limit != u16::MAX {
             let total: f64 = weights.iter().map(|&w| f64::from(w)).sum();
             let largest = weights.iter().copied().max().map(f64::from).unwrap_or(0.0);
             let largest = if total > 0.0 { largest / total } else { 0.0 };
-            let limit = f64::from(self.max_weight_limit) / f64::from(u16::MAX);
-            if largest > limit {
-                return Err(WeightError::AboveMaxWeight { largest, limit });
+            if largest > f64::from(self.max_weight_limit) / f64::from(u16::MAX) {
+                return Err(PalletError::MaxWeightExceeded);
             }
         }
         Ok(())
@@ -124,6 +141,7 @@ mod tests {
         };
         assert_eq!(rules.blocks_until_allowed(0, 5), 0);
         assert_eq!(rules.blocks_until_allowed(1000, 1040), 60);
+        assert_eq!(rules.blocks_until_allowed(1000, 1099), 1);
         assert_eq!(rules.blocks_until_allowed(1000, 1100), 0);
         assert_eq!(rules.blocks_until_allowed(1000, 5000), 0);
     }
@@ -140,18 +158,27 @@ mod tests {
     }
 
     #[test]
-    fn rejects_unknown_and_duplicate_uids() {
+    fn checks_weights_in_the_pallet_order() {
         let rules = WeightRules::default();
+        let check =
+            |uids: &[u16], permit| rules.check_weights(uids, &vec![1; uids.len()], 4, (0, permit));
         assert_eq!(
-            rules.check_weights(&[0, 4], &[1, 1], 4, None),
-            Err(WeightError::UnknownUid {
-                uid: 4,
-                subnet_size: 4
-            })
+            rules.check_weights(&[1], &[1, 1], 4, (0, true)),
+            Err(PalletError::WeightVecNotEqualSize)
         );
         assert_eq!(
-            rules.check_weights(&[1, 1], &[1, 1], 4, None),
-            Err(WeightError::DuplicateUid(1))
+            check(&[0, 1, 2, 3, 3], true),
+            Err(PalletError::UidsLengthExceedUidsInSubNet)
+        );
+        assert_eq!(
+            check(&[1], false),
+            Err(PalletError::NeuronNoValidatorPermit)
+        );
+        assert_eq!(check(&[0], false), Ok(()));
+        assert_eq!(check(&[9, 1, 1], true), Err(PalletError::DuplicateUids));
+        assert_eq!(
+            check(&[0, 4], true),
+            Err(PalletError::UidVecContainInvalidOne)
         );
     }
 
@@ -161,16 +188,19 @@ mod tests {
             min_allowed_weights: 3,
             ..WeightRules::default()
         };
-        assert!(matches!(
-            rules.check_weights(&[0, 1], &[1, 1], 10, Some(5)),
-            Err(WeightError::TooFewWeights {
-                given: 2,
-                required: 3
-            })
-        ));
-        assert!(rules.check_weights(&[5], &[65535], 10, Some(5)).is_ok());
+        assert_eq!(
+            rules.check_weights(&[0, 1], &[1, 1], 10, (5, true)),
+            Err(PalletError::WeightVecLengthIsLow)
+        );
+        assert!(rules.check_weights(&[5], &[65535], 10, (5, true)).is_ok());
+        // Zero weights count.
+        assert!(
+            rules
+                .check_weights(&[0, 1, 2], &[1, 0, 0], 10, (5, true))
+                .is_ok()
+        );
         // A subnet smaller than the minimum only needs every neuron.
-        assert!(rules.check_weights(&[0, 1], &[1, 1], 2, None).is_ok());
+        assert!(rules.check_weights(&[0, 1], &[1, 1], 2, (0, true)).is_ok());
     }
 
     #[test]
@@ -182,12 +212,12 @@ mod tests {
         };
         assert!(
             rules
-                .check_weights(&[0, 1], &[65535, 65535], 4, None)
+                .check_weights(&[0, 1], &[65535, 65535], 4, (3, true))
                 .is_ok()
         );
-        assert!(matches!(
-            rules.check_weights(&[0, 1], &[65535, 1000], 4, None),
-            Err(WeightError::AboveMaxWeight { .. })
-        ));
+        assert_eq!(
+            rules.check_weights(&[0, 1], &[65535, 1000], 4, (3, true)),
+            Err(PalletError::MaxWeightExceeded)
+        );
     }
 }

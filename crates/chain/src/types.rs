@@ -1,7 +1,7 @@
 //! What daemons read from and write to a chain: neurons, the metagraph, axon info and the
 //! receipt of a weight setting.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use brainlock_account::AccountId;
 use serde::{Deserialize, Serialize};
@@ -130,4 +130,43 @@ pub struct WeightsReceipt {
     pub version_key: u64,
     /// How the weights were sent: ledger, direct extrinsic or timelocked commit.
     pub submission: Submission,
+}
+
+/// How the chain stores an IP address: the address as an integer and 4 or 6.
+pub fn ip_to_chain(ip: IpAddr) -> (u128, u8) {
+    match ip {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 4),
+        IpAddr::V6(v6) => (u128::from(v6), 6),
+    }
+}
+
+/// The inverse of [`ip_to_chain`]; `None` for an unknown type or an out-of-range value.
+pub fn ip_from_chain(ip: u128, ip_type: u8) -> Option<IpAddr> {
+    match ip_type {
+        4 => u32::try_from(ip).ok().map(|v| IpAddr::V4(v.into())),
+        6 => Some(IpAddr::V6(ip.into())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_round_trips() {
+        for ip in [
+            "1.2.3.4",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let (n, t) = ip_to_chain(ip);
+            assert_eq!(ip_from_chain(n, t), Some(ip));
+        }
+        assert_eq!(ip_to_chain("1.2.3.4".parse().unwrap()), (0x01020304, 4));
+        assert_eq!(ip_from_chain(1 << 40, 4), None);
+        assert_eq!(ip_from_chain(1, 5), None);
+    }
 }

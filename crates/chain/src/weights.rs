@@ -32,36 +32,6 @@ pub enum WeightError {
         /// Position of the NaN or infinite weight in the input.
         index: usize,
     },
-    /// A uid is listed twice; the chain refuses duplicate uids.
-    #[error("uid {0} appears more than once")]
-    DuplicateUid(u16),
-    /// A uid is not below the subnet's neuron count.
-    #[error("uid {uid} does not exist on a subnet of {subnet_size} neurons")]
-    UnknownUid {
-        /// The out-of-range uid.
-        uid: u16,
-        /// Number of neurons on the subnet (valid uids are below it).
-        subnet_size: usize,
-    },
-    /// Fewer non-zero weights than the subnet's `MinAllowedWeights`.
-    #[error("{given} weights set but the subnet requires at least {required}")]
-    TooFewWeights {
-        /// Number of non-zero weights that would be set.
-        given: usize,
-        /// The subnet's `MinAllowedWeights`.
-        required: usize,
-    },
-    /// One weight takes a larger share than the subnet's `MaxWeightsLimit` allows.
-    #[error(
-        "largest normalized weight {largest:.6} exceeds the subnet's maximum {limit:.6}; \
-         spread the weights over more neurons"
-    )]
-    AboveMaxWeight {
-        /// Largest weight after normalizing to sum 1.
-        largest: f64,
-        /// The subnet's `MaxWeightsLimit` as a fraction of 1 (u16 limit / 65535).
-        limit: f64,
-    },
 }
 
 /// Converts `(uids, float weights)` into the `(uids, u16 weights)` the chain expects.

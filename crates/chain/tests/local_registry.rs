@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use brainlock_account::AccountId;
 use brainlock_chain::local::{block_at, read_ledger};
 use brainlock_chain::{
-    AxonInfo, Chain, ChainError, LocalRegistry, Registration, Role, Submission, WeightRules,
+    AxonInfo, Chain, ChainError, LocalRegistry, PalletError, Registration, Role, Submission,
+    WeightRules,
 };
 
 fn hotkey(n: u8) -> AccountId {
@@ -135,26 +136,26 @@ async fn weight_rules_from_the_file_gate_setting() {
     now.fetch_add(12 * 10, Ordering::SeqCst);
     assert!(matches!(
         validator.set_weights(1, &[(1, 1.0)], 3).await,
-        Err(ChainError::VersionKey {
-            given: 3,
-            required: 4
-        })
+        Err(ChainError::Refused(PalletError::IncorrectWeightVersionKey))
     ));
     // Registered at block 0, so the rate limit allows block 10.
     validator.set_weights(1, &[(1, 1.0)], 4).await.unwrap();
     now.fetch_add(12 * 3, Ordering::SeqCst);
     assert!(matches!(
         validator.set_weights(1, &[(1, 1.0)], 4).await,
-        Err(ChainError::RateLimited {
-            last_update: 10,
-            blocks_left: 7
-        })
+        Err(ChainError::Refused(PalletError::SettingWeightsTooFast))
     ));
     assert!(matches!(
         validator.set_weights(1, &[(1, 0.0)], 4).await,
-        Err(ChainError::RateLimited { .. })
+        Err(ChainError::Refused(PalletError::SettingWeightsTooFast))
     ));
-    now.fetch_add(12 * 7, Ordering::SeqCst);
+    // Block 19 still is; block 20, 10 blocks after the last setting, is not.
+    now.fetch_add(12 * 6, Ordering::SeqCst);
+    assert!(matches!(
+        validator.set_weights(1, &[(1, 1.0)], 4).await,
+        Err(ChainError::Refused(PalletError::SettingWeightsTooFast))
+    ));
+    now.fetch_add(12, Ordering::SeqCst);
     assert!(matches!(
         validator.set_weights(1, &[(1, 0.0)], 4).await,
         Err(ChainError::NothingToSet)
@@ -219,10 +220,12 @@ async fn hand_written_registry_is_read_and_checked() {
     assert_eq!(metagraph.by_uid(0).unwrap().coldkey, hotkey(1));
     assert!(metagraph.by_uid(1).unwrap().validator_permit);
     assert_eq!(chain.weight_rules(4).await.unwrap().min_allowed_weights, 2);
-    assert!(matches!(
-        chain.set_weights(4, &[(1, 1.0)], 0).await,
-        Err(ChainError::Weights(_))
-    ));
+    // One weight where the subnet wants two: padded with a zero on the validator itself.
+    let receipt = chain.set_weights(4, &[(1, 1.0)], 0).await.unwrap();
+    assert_eq!(
+        (receipt.uids, receipt.weights),
+        (vec![1, 0], vec![65535, 0])
+    );
 
     // Not an address, and Alice's key under Polkadot's prefix 0 rather than Bittensor's.
     for bad in ["x", "15oF4uVJwmo4TdGW7VfQxNLavjCXviqxT9S1MgbjMNHr6Sp5"] {

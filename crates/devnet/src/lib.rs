@@ -130,18 +130,21 @@ async fn drive_validator(
         }
     }
     if !interrupted && validator.weights_outdated() {
-        let metagraph = registry.metagraph(NETUID).await?;
+        // The final weights wait until the registry's rate limit (one setting per block
+        // unless its file says otherwise) allows them.
         let rules = registry.weight_rules(NETUID).await?;
-        // One setting per block: if the last round's weights went out at this block,
-        // the final ones wait for the next.
-        let mut block = registry.current_block().await?;
-        while last_weights.as_ref().is_some_and(|r| r.block >= block) {
+        let (metagraph, block) = loop {
+            let metagraph = registry.metagraph(NETUID).await?;
+            let last_update = metagraph
+                .by_hotkey(registry.hotkey())
+                .map_or(0, |n| n.last_update);
+            let block = metagraph.block;
+            if rules.blocks_until_allowed(last_update, block) == 0 {
+                break (metagraph, block);
+            }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            block = registry.current_block().await?;
-        }
-        last_weights = validator
-            .set_weights(&metagraph, block, rules.version_key)
-            .await;
+        };
+        last_weights = validator.set_weights(&metagraph, block).await;
         if last_weights.is_none() {
             report("no weights written: no miner has a positive standing");
         }

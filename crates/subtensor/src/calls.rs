@@ -2,9 +2,7 @@
 //! checked against the runtime metadata when the call is encoded, so the same code works
 //! on every runtime version that keeps these calls' shapes.
 
-use std::net::IpAddr;
-
-use brainlock_chain::AxonInfo;
+use brainlock_chain::{AxonInfo, ip_to_chain};
 use subxt::dynamic::Value;
 use subxt::ext::scale_value::Composite;
 use subxt::transactions::DynamicPayload;
@@ -84,23 +82,6 @@ pub fn commit_timelocked_mechanism_weights(
     )
 }
 
-/// How the chain stores an IP address: the address as an integer and 4 or 6.
-pub fn ip_to_chain(ip: IpAddr) -> (u128, u8) {
-    match ip {
-        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 4),
-        IpAddr::V6(v6) => (u128::from(v6), 6),
-    }
-}
-
-/// The inverse of [`ip_to_chain`]; `None` for an unknown type or an out-of-range value.
-pub fn ip_from_chain(ip: u128, ip_type: u8) -> Option<IpAddr> {
-    match ip_type {
-        4 => u32::try_from(ip).ok().map(|v| IpAddr::V4(v.into())),
-        6 => Some(IpAddr::V6(ip.into())),
-        _ => None,
-    }
-}
-
 /// `serve_axon(netuid, version, ip, port, ip_type, protocol, placeholder1, placeholder2)`.
 pub fn serve_axon(netuid: u16, axon: &AxonInfo) -> SubtensorCall {
     let (ip, ip_type) = ip_to_chain(axon.addr.ip());
@@ -117,26 +98,4 @@ pub fn serve_axon(netuid: u16, axon: &AxonInfo) -> SubtensorCall {
             ("placeholder2", Value::u128(0)),
         ],
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ip_round_trips() {
-        for ip in [
-            "1.2.3.4",
-            "255.255.255.255",
-            "::1",
-            "2001:db8::8a2e:370:7334",
-        ] {
-            let ip: IpAddr = ip.parse().unwrap();
-            let (n, t) = ip_to_chain(ip);
-            assert_eq!(ip_from_chain(n, t), Some(ip));
-        }
-        assert_eq!(ip_to_chain("1.2.3.4".parse().unwrap()), (0x01020304, 4));
-        assert_eq!(ip_from_chain(1 << 40, 4), None);
-        assert_eq!(ip_from_chain(1, 5), None);
-    }
 }

@@ -8,20 +8,20 @@ use async_trait::async_trait;
 use brainlock_account::AccountId;
 use brainlock_chain::{
     AxonInfo, BoxError, Chain, ChainError, CommitReveal, Metagraph, Submission, WeightRules,
-    WeightsReceipt, prepare_weights,
+    WeightsReceipt, convert_weights, prepare_weights,
 };
 use brainlock_epistula::{CryptoType, Keypair};
 use subxt::client::OnlineClientAtBlock;
 use subxt::dynamic;
-use subxt::transactions::Payload;
 use subxt::{OnlineClient, SubstrateConfig};
 use tokio::sync::RwLock;
 use tracing::info;
 
-use crate::calls;
-use crate::commit;
+use crate::calls::{self, SubtensorCall};
+use crate::commit::{self, EpochSchedule};
 use crate::network::Network;
 use crate::neurons::{NeuronInfoLite, to_metagraph};
+use crate::refusal;
 use crate::retry::RetryPolicy;
 use crate::signer::HotkeySigner;
 
@@ -140,19 +140,28 @@ impl SubtensorChain {
     }
 
     /// Signs, submits and waits until the extrinsic is in a finalized block without a
-    /// dispatch error. Returns its hash (`0x` hex) and block number.
-    async fn submit<C: Payload>(&self, at: &AtBlock, call: &C) -> Result<String, ChainError> {
+    /// dispatch error. Returns its hash (`0x` hex). A refusal for one of the pallet's
+    /// rules, in the pool or in the block, is [`ChainError::Refused`].
+    async fn submit(&self, at: &AtBlock, call: &SubtensorCall) -> Result<String, ChainError> {
         let mut tx = at.transactions();
         let progress = tx
             .sign_and_submit_then_watch_default(call, self.signer.keypair())
             .await
-            .map_err(|e| ChainError::Rejected(e.to_string()))?;
+            .map_err(|e| refusal::from_submission(e, call.call_name()))?;
         let hash = format!("0x{}", hex::encode(progress.extrinsic_hash().as_ref()));
         progress
             .wait_for_finalized_success()
             .await
-            .map_err(|e| ChainError::Rejected(e.to_string()))?;
+            .map_err(refusal::from_dispatch)?;
         Ok(hash)
+    }
+
+    /// Signs and submits any `SubtensorModule` call as this hotkey, without the checks
+    /// [`Chain::set_weights`] makes first: for tools, and for tests of the chain's rules.
+    /// Returns the extrinsic's hash once it is finalized.
+    pub async fn submit_call(&self, call: &SubtensorCall) -> Result<String, ChainError> {
+        let at = self.at_current_block().await?;
+        self.submit(&at, call).await
     }
 }
 
@@ -220,6 +229,44 @@ async fn read_rules(at: &AtBlock, netuid: u16) -> Result<WeightRules, ChainError
         tempo: narrow("Tempo", storage_u64(at, "Tempo", netuid).await?)?,
         commit_reveal,
     })
+}
+
+/// The drand round a commit made now is locked to: from the subnet's epoch schedule on
+/// runtimes that keep one (`LastEpochBlock` in their metadata), from the epoch grid
+/// otherwise.
+async fn reveal_round(
+    at: &AtBlock,
+    netuid: u16,
+    tempo: u16,
+    reveal_period_epochs: u64,
+) -> Result<u64, ChainError> {
+    let head = at.block_number();
+    let now = unix_now();
+    let has_schedule = at
+        .metadata_ref()
+        .pallet_by_name(calls::PALLET)
+        .and_then(|p| p.storage())
+        .is_some_and(|s| s.entry_by_name("LastEpochBlock").is_some());
+    if !has_schedule {
+        return Ok(commit::reveal_round(
+            head,
+            netuid,
+            tempo,
+            reveal_period_epochs,
+            now,
+        ));
+    }
+    let schedule = EpochSchedule {
+        tempo,
+        last_epoch_block: storage_u64(at, "LastEpochBlock", netuid).await?,
+        pending_epoch_at: storage_u64(at, "PendingEpochAt", netuid).await?,
+        epoch_index: storage_u64(at, "SubnetEpochIndex", netuid).await?,
+        blocks_since_last_step: storage_u64(at, "BlocksSinceLastStep", netuid).await?,
+    };
+    let block = schedule
+        .first_reveal_block(head, reveal_period_epochs)
+        .ok_or_else(|| ChainError::config(format!("subnet {netuid} runs no epochs (tempo 0)")))?;
+    Ok(commit::round_for_block(block, head, now))
 }
 
 async fn read_metagraph(at: &AtBlock, netuid: u16) -> Result<Metagraph, ChainError> {
@@ -295,24 +342,27 @@ impl Chain for SubtensorChain {
         let at = self.at_current_block().await?;
         let rules = read_rules(&at, netuid).await?;
         let metagraph = read_metagraph(&at, netuid).await?;
-        let prepared = prepare_weights(self.hotkey(), &metagraph, &rules, weights, version_key)?;
         let mecid = self.options.mechanism_id;
         if let Some(commit_reveal) = rules.commit_reveal {
-            // Commit-reveal subnets take only timelocked commits; a direct setting would be
-            // refused by the chain.
+            // Commit-reveal subnets take only timelocked commits, and judge the weights
+            // only when they reveal them, where a refusal reaches nobody: check them
+            // here as the reveal will.
+            let prepared = prepare_weights(
+                self.hotkey(),
+                &metagraph,
+                &rules,
+                weights,
+                version_key,
+                self.applied_at(at.block_number()),
+            )?;
             let payload = commit::payload(
                 &self.signer.public_key(),
                 &prepared.uids,
                 &prepared.weights,
                 version_key,
             );
-            let reveal_round = commit::reveal_round(
-                at.block_number(),
-                netuid,
-                rules.tempo,
-                commit_reveal.reveal_period_epochs,
-                unix_now(),
-            );
+            let reveal_round =
+                reveal_round(&at, netuid, rules.tempo, commit_reveal.reveal_period_epochs).await?;
             let encrypted = commit::encrypt_commit(&payload, reveal_round)
                 .map_err(|e| ChainError::Timelock(Box::new(e)))?;
             let call = calls::commit_timelocked_mechanism_weights(
@@ -342,6 +392,8 @@ impl Chain for SubtensorChain {
                 },
             });
         }
+        // A direct setting: the chain applies its rules and names the one broken.
+        let prepared = convert_weights(self.hotkey(), &metagraph, &rules, weights)?;
         let call = if mecid == 0 {
             calls::set_weights(netuid, &prepared.uids, &prepared.weights, version_key)
         } else {

@@ -8,6 +8,7 @@ mod client;
 pub mod commit;
 mod network;
 mod neurons;
+mod refusal;
 mod retry;
 mod signer;
 

@@ -7,7 +7,7 @@ use brainlock_account::AccountId;
 use brainlock_chain::{Metagraph, Neuron};
 use subxt::ext::scale_decode::DecodeAsType;
 
-use crate::calls::ip_from_chain;
+use brainlock_chain::ip_from_chain;
 
 /// Rao per TAO (and per alpha unit).
 pub const RAO_PER_TAO: f64 = 1e9;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::test_node::zero;
+use brainlock_test_node::zero;
 
 use brainlock_account::AccountId;
 use brainlock_subtensor::{NeuronInfoLite, neurons_to_metagraph};

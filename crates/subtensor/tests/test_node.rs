@@ -1,143 +1,24 @@
-//! `SubtensorChain` against the test node (`common::test_node`), a local stand-in for a
+//! `SubtensorChain` against the test node (`brainlock-test-node`), a local stand-in for a
 //! subtensor node that speaks the real JSON-RPC protocol and serves the real finney
 //! metadata: reads decode what the node serves, and the extrinsics the client signs pass
 //! the node's decoding and sr25519 signature check with the intended call arguments.
 
 mod common;
 
-use std::time::Duration;
-
 use brainlock_account::AccountId;
-use brainlock_chain::{AxonInfo, Chain, ChainError, Submission, WeightRules};
-use brainlock_subtensor::{HotkeySigner, Network, SubtensorChain, SubtensorOptions, calls};
-use common::test_node::{TestNeuron, TestNode, account};
+use brainlock_chain::{AxonInfo, Chain, ChainError, Submission};
+use brainlock_subtensor::{HotkeySigner, SubtensorChain, calls};
+use common::{
+    HEAD, NETUID, OTHER_HOTKEY, SEED, VERSION_KEY, connect, rules, start_node, subnet, within,
+};
 use subxt::config::DefaultExtrinsicParamsBuilder;
 use subxt::dynamic::Value;
 use subxt::{OnlineClient, SubstrateConfig};
 
-const NETUID: u16 = 18;
-/// The node's finalized head when it starts.
-const HEAD: u64 = 1000;
-const VERSION_KEY: u64 = 7;
-const SEED: [u8; 32] = [5; 32];
-const OTHER_HOTKEY: [u8; 32] = [0x11; 32];
-
-/// Every call of the client must finish well within this (a rejection must not hang).
-const CALL_TIMEOUT: Duration = Duration::from_secs(60);
-
-async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(CALL_TIMEOUT, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within {CALL_TIMEOUT:?}"))
-}
-
-fn rules() -> WeightRules {
-    WeightRules {
-        rate_limit_blocks: 100,
-        version_key: VERSION_KEY,
-        min_allowed_weights: 1,
-        max_weight_limit: 65535,
-        tempo: 360,
-        commit_reveal: None,
-    }
-}
-
-/// A node with subnet `NETUID` of three neurons; the signer's hotkey is uid 0.
-async fn start_node(own_hotkey: [u8; 32]) -> TestNode {
-    let metadata = std::fs::read(common::metadata_path()).expect("metadata fixture");
-    let node = TestNode::start(metadata, HEAD).await;
-    node.set_neurons(
-        NETUID,
-        &[
-            TestNeuron {
-                uid: 0,
-                hotkey: own_hotkey,
-                coldkey: [0xc0; 32],
-                axon: Some("10.0.0.1:8091".parse().unwrap()),
-                stake_rao: 2_000_000_000_000,
-                last_update: 900,
-                validator_permit: true,
-            },
-            TestNeuron {
-                uid: 1,
-                hotkey: OTHER_HOTKEY,
-                coldkey: [0xc1; 32],
-                axon: Some("[2001:db8::1]:9000".parse().unwrap()),
-                stake_rao: 1_500_000_000,
-                last_update: 950,
-                validator_permit: false,
-            },
-            TestNeuron {
-                uid: 2,
-                hotkey: [0x22; 32],
-                coldkey: [0xc2; 32],
-                axon: None,
-                stake_rao: 0,
-                last_update: 0,
-                validator_permit: false,
-            },
-        ],
-    );
-    for (hotkey, uid) in [(own_hotkey, 0), (OTHER_HOTKEY, 1), ([0x22; 32], 2)] {
-        node.set_storage(
-            "SubtensorModule",
-            "Uids",
-            vec![Value::u128(NETUID.into()), account(hotkey)],
-            Value::u128(uid),
-        );
-    }
-    let rules = rules();
-    let netuid = || vec![Value::u128(NETUID.into())];
-    for (entry, value) in [
-        ("WeightsSetRateLimit", rules.rate_limit_blocks),
-        ("WeightsVersionKey", rules.version_key),
-        ("MinAllowedWeights", rules.min_allowed_weights.into()),
-        ("MaxWeightsLimit", rules.max_weight_limit.into()),
-        ("Tempo", rules.tempo.into()),
-        ("RevealPeriodEpochs", 1),
-    ] {
-        node.set_storage(
-            "SubtensorModule",
-            entry,
-            netuid(),
-            Value::u128(value.into()),
-        );
-    }
-    node.set_storage(
-        "SubtensorModule",
-        "CommitRevealWeightsEnabled",
-        netuid(),
-        Value::bool(false),
-    );
-    node.set_storage(
-        "SubtensorModule",
-        "NetworksAdded",
-        netuid(),
-        Value::bool(true),
-    );
-    node.set_storage(
-        "SubtensorModule",
-        "CommitRevealWeightsVersion",
-        vec![],
-        Value::u128(4),
-    );
-    node
-}
-
-async fn connect(node: &TestNode) -> SubtensorChain {
-    let options = SubtensorOptions::new(Network::Url(node.url()));
-    within(
-        "connect",
-        SubtensorChain::connect(options, HotkeySigner::from_seed(SEED).unwrap()),
-    )
-    .await
-    .expect("connects to the test node")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_what_the_node_serves() {
     let signer = HotkeySigner::from_seed(SEED).unwrap();
-    let node = start_node(signer.public_key()).await;
+    let node = start_node(subnet(signer.public_key())).await;
     let chain = connect(&node).await;
 
     assert_eq!(
@@ -195,7 +76,7 @@ async fn reads_what_the_node_serves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_extrinsics_are_verified_and_recorded() {
     let signer = HotkeySigner::from_seed(SEED).unwrap();
-    let node = start_node(signer.public_key()).await;
+    let node = start_node(subnet(signer.public_key())).await;
     let chain = connect(&node).await;
 
     // set_weights: signed, checked by the node, included and finalized.
@@ -254,7 +135,7 @@ async fn signed_extrinsics_are_verified_and_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_signatures_are_rejected() {
     let signer = HotkeySigner::from_seed(SEED).unwrap();
-    let node = start_node(signer.public_key()).await;
+    let node = start_node(subnet(signer.public_key())).await;
     let chain = connect(&node).await;
 
     // A node that flips a byte of each signature it receives: the client gets an error.
@@ -347,7 +228,7 @@ async fn a_wallet_hotkey_connects_by_network_and_signs_as_itself() {
     use brainlock_epistula::{CryptoType, Keypair};
 
     let wallet_hotkey = Keypair::from_seed(CryptoType::Sr25519, &SEED);
-    let node = start_node(*wallet_hotkey.account_id().as_bytes()).await;
+    let node = start_node(subnet(*wallet_hotkey.account_id().as_bytes())).await;
     let chain = within(
         "connect_as",
         SubtensorChain::connect_as(&node.url(), &wallet_hotkey),
@@ -383,13 +264,11 @@ async fn a_wallet_hotkey_connects_by_network_and_signs_as_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_reveal_subnets_get_a_timelocked_commit() {
     let signer = HotkeySigner::from_seed(SEED).unwrap();
-    let node = start_node(signer.public_key()).await;
-    node.set_storage(
-        "SubtensorModule",
-        "CommitRevealWeightsEnabled",
-        vec![Value::u128(NETUID.into())],
-        Value::bool(true),
-    );
+    let node = start_node(brainlock_test_node::TestSubnet {
+        commit_reveal: true,
+        ..subnet(signer.public_key())
+    })
+    .await;
     let chain = connect(&node).await;
     let now = || {
         std::time::SystemTime::now()

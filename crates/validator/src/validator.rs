@@ -547,14 +547,14 @@ impl Validator {
         self.standings.weights_outdated()
     }
 
-    /// Sets the current weights now (the chain still applies its rules).
+    /// Sets the current weights now, with the subnet's version key (the chain still
+    /// applies its rules).
     pub async fn set_weights(
         &mut self,
         metagraph: &Metagraph,
         block: u64,
-        version_key: u64,
     ) -> Option<WeightsReceipt> {
-        let receipt = self.weights.set(metagraph, block, version_key).await;
+        let receipt = self.weights.set(metagraph, block).await;
         self.standings.publish(metagraph, block);
         receipt
     }

@@ -5,12 +5,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use brainlock_chain::{Chain, ChainError, Metagraph, WeightsReceipt};
+use brainlock_chain::{Chain, ChainError, Metagraph, PalletError, WeightRules, WeightsReceipt};
 use tokio::task::JoinHandle;
 
 use crate::clock::now_ms;
 use crate::standings::Standings;
 use crate::store::WeightSetting;
+
+/// What the last attempts leave for the next.
+#[derive(Debug, Default)]
+struct Attempts {
+    /// Block of the last attempt, so that no block sees two (a failed attempt is retried
+    /// at a later block, not at once).
+    last: Option<u64>,
+    /// After a refusal this validator cannot fix, the timer waits for this block.
+    hold_until: u64,
+}
 
 /// Sets weights from the shared standings, at most one setting at a time.
 pub(crate) struct WeightSetter {
@@ -20,9 +30,8 @@ pub(crate) struct WeightSetter {
     interval: Option<u64>,
     standings: Arc<Standings>,
     /// The round's end and the timer may find weights due together: one sets them,
-    /// holding this lock, which keeps the block of the last attempt so that no block
-    /// sees two (a failed attempt is retried at a later block, not at once).
-    setting: tokio::sync::Mutex<Option<u64>>,
+    /// holding this lock over the attempts so far.
+    setting: tokio::sync::Mutex<Attempts>,
 }
 
 impl WeightSetter {
@@ -37,54 +46,65 @@ impl WeightSetter {
             netuid,
             interval,
             standings,
-            setting: tokio::sync::Mutex::new(None),
+            setting: tokio::sync::Mutex::new(Attempts::default()),
         }
     }
 
     /// Sets weights when `interval` blocks have passed since the last successful
-    /// setting and the chain's rate limit allows it.
+    /// setting and the chain's rate limit allows a setting applied at the next block, so
+    /// that after a refusal for the rate limit they land at the first block it allows.
     pub(crate) async fn maybe_set(
         &self,
         metagraph: &Metagraph,
         block: u64,
     ) -> Option<WeightsReceipt> {
-        let mut last_attempt = self.setting.lock().await;
-        let rules = match self.chain.weight_rules(self.netuid).await {
-            Ok(rules) => rules,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read weight rules; weights not set");
-                return None;
-            }
-        };
-        self.standings.set_tempo(rules.tempo);
-        let interval = self.interval.unwrap_or(u64::from(rules.tempo));
+        let mut attempts = self.setting.lock().await;
+        let rules = self.rules().await?;
+        let interval = self.interval(&rules);
         if let Some(last) = self.standings.last_weights_block()
             && block < last.saturating_add(interval)
         {
             return None;
         }
+        if block < attempts.hold_until {
+            return None;
+        }
         let last_update = metagraph
             .by_hotkey(self.chain.hotkey())
             .map_or(0, |n| n.last_update);
-        let wait = rules.blocks_until_allowed(last_update, block);
+        let wait = rules.blocks_until_allowed(last_update, self.chain.applied_at(block));
         if wait > 0 {
             tracing::debug!(blocks = wait, "weights rate-limited");
             return None;
         }
-        self.submit(&mut last_attempt, metagraph, block, rules.version_key)
-            .await
+        self.submit(&mut attempts, metagraph, block, &rules).await
     }
 
-    /// Sets the current weights now (the chain still applies its rules).
-    pub(crate) async fn set(
-        &self,
-        metagraph: &Metagraph,
-        block: u64,
-        version_key: u64,
-    ) -> Option<WeightsReceipt> {
-        let mut last_attempt = self.setting.lock().await;
-        self.submit(&mut last_attempt, metagraph, block, version_key)
-            .await
+    /// Sets the current weights now, with the subnet's version key (the chain still
+    /// applies its rules).
+    pub(crate) async fn set(&self, metagraph: &Metagraph, block: u64) -> Option<WeightsReceipt> {
+        let mut attempts = self.setting.lock().await;
+        let rules = self.rules().await?;
+        self.submit(&mut attempts, metagraph, block, &rules).await
+    }
+
+    fn interval(&self, rules: &WeightRules) -> u64 {
+        self.interval.unwrap_or(u64::from(rules.tempo))
+    }
+
+    /// The subnet's weight rules, read afresh: a changed version key or minimum count
+    /// is followed at the next setting.
+    async fn rules(&self) -> Option<WeightRules> {
+        match self.chain.weight_rules(self.netuid).await {
+            Ok(rules) => {
+                self.standings.set_tempo(rules.tempo);
+                Some(rules)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read weight rules; weights not set");
+                None
+            }
+        }
     }
 
     /// One timer tick: the current block and metagraph, then [`Self::maybe_set`].
@@ -122,12 +142,12 @@ impl WeightSetter {
 
     async fn submit(
         &self,
-        last_attempt: &mut Option<u64>,
+        attempts: &mut Attempts,
         metagraph: &Metagraph,
         block: u64,
-        version_key: u64,
+        rules: &WeightRules,
     ) -> Option<WeightsReceipt> {
-        if *last_attempt == Some(block) {
+        if attempts.last == Some(block) {
             tracing::debug!(block, "weights already submitted at this block");
             return None;
         }
@@ -142,10 +162,10 @@ impl WeightSetter {
             tracing::info!("no miner is serving; weights not set");
             return None;
         }
-        *last_attempt = Some(block);
+        attempts.last = Some(block);
         let result = self
             .chain
-            .set_weights(self.netuid, &weights, version_key)
+            .set_weights(self.netuid, &weights, rules.version_key)
             .await;
         let (receipt, outcome) = match result {
             Ok(receipt) => {
@@ -156,6 +176,17 @@ impl WeightSetter {
             Err(ChainError::NothingToSet) => {
                 tracing::info!("no miner has a positive standing yet; weights not set");
                 return None;
+            }
+            Err(ChainError::Refused(error)) => {
+                let next = match reaction(&error) {
+                    Reaction::RetryNextBlock(next) => next,
+                    Reaction::Hold(next) => {
+                        attempts.hold_until = block.saturating_add(self.interval(rules));
+                        next
+                    }
+                };
+                tracing::warn!(%error, next, "the chain refused the weights");
+                (None, format!("refused: {}", error.name()))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "setting weights failed");
@@ -181,6 +212,32 @@ impl WeightSetter {
     }
 }
 
+/// What the validator does after a refusal, and the log's words for it. Rounds go on
+/// either way.
+enum Reaction {
+    /// The timer tries again at its next tick, with the rules read afresh.
+    RetryNextBlock(&'static str),
+    /// Nothing this validator changes fixes it: the timer waits an interval.
+    Hold(&'static str),
+}
+
+fn reaction(error: &PalletError) -> Reaction {
+    match error {
+        e if e.is_rate_limit() => Reaction::RetryNextBlock(
+            "the weight timer sets them at the first block the rate limit allows",
+        ),
+        PalletError::IncorrectWeightVersionKey
+        | PalletError::WeightVecLengthIsLow
+        | PalletError::CommitRevealEnabled
+        | PalletError::CommitRevealDisabled => Reaction::RetryNextBlock(
+            "the subnet's rules changed; the next setting reads and follows them",
+        ),
+        _ => Reaction::Hold(
+            "this validator cannot fix that; weights are tried again after an interval",
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::SystemTime;
@@ -192,6 +249,20 @@ mod tests {
     use super::*;
     use crate::standings::tests::{hotkey, query};
     use crate::store::Store;
+
+    /// Standings in a fresh database under `dir`, where uid 1 passed one query.
+    async fn standings_with_a_passed_miner(dir: &std::path::Path) -> Arc<Standings> {
+        let store = Store::open(dir.join("history.sqlite").to_str().unwrap())
+            .await
+            .unwrap();
+        let standings = Arc::new(
+            Standings::restore(store, "conv3x3", RewardPolicy::default())
+                .await
+                .unwrap(),
+        );
+        query(&standings, 1, 1, Some(1.0)).await;
+        standings
+    }
 
     #[tokio::test]
     async fn no_block_sees_two_submissions() {
@@ -222,23 +293,15 @@ mod tests {
         }
         let axon = AxonInfo::new("127.0.0.1:8091".parse().unwrap(), 1);
         open(hotkey(1)).serve_axon(55, axon).await.unwrap();
-        let store = Store::open(dir.path().join("history.sqlite").to_str().unwrap())
-            .await
-            .unwrap();
-        let standings = Arc::new(
-            Standings::restore(store, "conv3x3", RewardPolicy::default())
-                .await
-                .unwrap(),
-        );
-        query(&standings, 1, 1, Some(1.0)).await;
+        let standings = standings_with_a_passed_miner(dir.path()).await;
         let setter = WeightSetter::new(Arc::new(registry.clone()), 55, Some(1), standings.clone());
         let metagraph = registry.metagraph(55).await.unwrap();
         let block = registry.current_block().await.unwrap();
 
-        assert!(setter.set(&metagraph, block, 0).await.is_some());
+        assert!(setter.set(&metagraph, block).await.is_some());
         // The round's end and the timer, at the same block.
         assert!(setter.maybe_set(&metagraph, block).await.is_none());
-        assert!(setter.set(&metagraph, block, 0).await.is_none());
+        assert!(setter.set(&metagraph, block).await.is_none());
         let ledger = read_ledger(registry.ledger_path()).unwrap();
         assert_eq!(ledger.len(), 1, "{ledger:?}");
         assert_eq!(
@@ -246,5 +309,147 @@ mod tests {
             Some(block)
         );
         standings.store().close().await;
+    }
+
+    /// What the rules' tests share: a validator whose chain is the test node (a double of
+    /// a subtensor node that applies the pallet's rules), as this validator's uid 0 on a
+    /// subnet where uid 1 is a serving miner with a standing.
+    struct OnTestNode {
+        node: brainlock_test_node::TestNode,
+        chain: Arc<dyn Chain>,
+        setter: WeightSetter,
+        standings: Arc<Standings>,
+        _dir: tempfile::TempDir,
+    }
+
+    const NETUID: u16 = 21;
+    const HEAD: u64 = 1000;
+
+    impl OnTestNode {
+        async fn start(edit: impl FnOnce(&mut brainlock_test_node::TestSubnet)) -> Self {
+            use brainlock_subtensor::{HotkeySigner, Network, SubtensorChain, SubtensorOptions};
+            use brainlock_test_node::{TestNeuron, TestNode, TestSubnet, metadata_path};
+
+            let neuron = |uid: u16, permit| TestNeuron {
+                uid,
+                hotkey: hotkey(uid).0,
+                coldkey: [0xc0; 32],
+                axon: Some("10.0.0.1:8091".parse().unwrap()),
+                stake_rao: 1_000_000_000_000,
+                last_update: 0,
+                validator_permit: permit,
+            };
+            let mut subnet = TestSubnet {
+                netuid: NETUID,
+                tempo: 360,
+                weights_rate_limit: 20,
+                weights_version_key: 3,
+                min_allowed_weights: 1,
+                max_weights_limit: u16::MAX,
+                commit_reveal: false,
+                reveal_period_epochs: 1,
+                serving_rate_limit: 50,
+                neurons: vec![neuron(0, true), neuron(1, false), neuron(2, false)],
+            };
+            edit(&mut subnet);
+            let metadata = std::fs::read(metadata_path()).unwrap();
+            let node = TestNode::start(metadata, HEAD).await;
+            node.set_subnet(subnet);
+            let signer = HotkeySigner::from_seed([0; 32]).unwrap();
+            let options = SubtensorOptions::new(Network::Url(node.url()));
+            let chain: Arc<dyn Chain> =
+                Arc::new(SubtensorChain::connect(options, signer).await.unwrap());
+            assert_eq!(*chain.hotkey(), hotkey(0));
+
+            let dir = tempfile::tempdir().unwrap();
+            let standings = standings_with_a_passed_miner(dir.path()).await;
+            let setter = WeightSetter::new(chain.clone(), NETUID, Some(1), standings.clone());
+            Self {
+                node,
+                chain,
+                setter,
+                standings,
+                _dir: dir,
+            }
+        }
+
+        /// The round's end: weights set at once.
+        async fn set_now(&self) -> Option<WeightsReceipt> {
+            let block = self.chain.current_block().await.unwrap();
+            let metagraph = self.chain.metagraph(NETUID).await.unwrap();
+            self.setter.set(&metagraph, block).await
+        }
+
+        /// Timer ticks, one block apart, until weights are set; their block.
+        async fn tick_until_set(&self, most_blocks: u64) -> u64 {
+            for _ in 0..most_blocks {
+                if let Some(receipt) = self.setter.tick().await.unwrap() {
+                    return receipt.block + 1;
+                }
+                self.node.advance(1);
+            }
+            panic!("no weights within {most_blocks} blocks");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn weights_the_rate_limit_refused_land_at_the_first_block_it_allows() {
+        let t = OnTestNode::start(|s| s.neurons[0].last_update = HEAD - 5).await;
+        // The round's end sets at once: the chain refuses (the pool's code 6), and the
+        // validator goes on.
+        assert!(t.set_now().await.is_none());
+        assert_eq!(t.node.rejections(), ["Custom error: 6"]);
+        // The timer sets them at block 995 + 20, not one later.
+        let block = t.tick_until_set(40).await;
+        let included = t.node.included();
+        assert_eq!(included.len(), 1);
+        assert_eq!(included[0].block, HEAD - 5 + 20);
+        assert_eq!(block, included[0].block);
+        assert_eq!(included[0].error, None);
+        t.standings.store().close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_subnets_version_key_and_minimum_count_are_followed() {
+        // Three weights at least, where one miner has a standing.
+        let t = OnTestNode::start(|s| s.min_allowed_weights = 3).await;
+        let receipt = t.set_now().await.expect("weights set");
+        assert_eq!(receipt.uids, [1, 2, 0]);
+        assert_eq!(receipt.weights, [65535, 0, 0]);
+        assert_eq!(t.node.included()[0].arg_u128("version_key"), 3);
+
+        // The subnet owner raises the version key: the next setting carries it.
+        let mut subnet = t.node.subnet(NETUID);
+        subnet.weights_version_key = 9;
+        t.node.set_subnet(subnet);
+        t.node.advance(20);
+        assert!(t.set_now().await.is_some());
+        let included = t.node.included();
+        assert_eq!(included[1].arg_u128("version_key"), 9);
+        assert!(included.iter().all(|c| c.error.is_none()));
+        t.standings.store().close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refusal_it_cannot_fix_holds_the_timer_for_an_interval() {
+        // No validator permit: only weight on oneself would pass.
+        let t = OnTestNode::start(|s| s.neurons[0].validator_permit = false).await;
+        let setter = WeightSetter::new(t.chain.clone(), NETUID, Some(10), t.standings.clone());
+        assert!(setter.tick().await.unwrap().is_none());
+        assert_eq!(
+            t.node.included()[0].error.as_deref(),
+            Some("NeuronNoValidatorPermit")
+        );
+        // Refused at head 1000: the timer waits until head 1010, then tries once more.
+        while t.node.head() < HEAD + 9 {
+            t.node.advance(1);
+            assert!(setter.tick().await.unwrap().is_none());
+        }
+        assert_eq!(t.node.included().len(), 1);
+        t.node.advance(1);
+        assert!(setter.tick().await.unwrap().is_none());
+        assert_eq!(t.node.included().len(), 2);
+        assert_eq!(t.standings.last_weights_block(), None);
+        t.standings.store().close().await;
     }
 }

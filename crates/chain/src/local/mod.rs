@@ -19,6 +19,7 @@ pub use store::{RegisteredNeuron, RegistryFile, Role};
 use crate::api::Chain;
 use crate::error::ChainError;
 use crate::prepare::prepare_weights;
+use crate::refusal::PalletError;
 use crate::rules::WeightRules;
 use crate::types::{AxonInfo, Metagraph, Neuron, Submission, WeightsReceipt};
 
@@ -303,7 +304,12 @@ impl Chain for LocalRegistry {
             if netuid != inner.netuid {
                 return Err(ChainError::UnknownSubnet(netuid));
             }
-            if axon.addr.port() == 0 || axon.addr.ip().is_unspecified() {
+            if axon.addr.port() == 0 {
+                return Err(ChainError::Refused(PalletError::InvalidPort));
+            }
+            // The chain accepts 0.0.0.0 (and refuses loopback, which a one-machine
+            // registry is for): an address nobody can reach is refused here instead.
+            if axon.addr.ip().is_unspecified() {
                 return Err(ChainError::config(format!(
                     "axon address {} is not reachable",
                     axon.addr
@@ -330,6 +336,11 @@ impl Chain for LocalRegistry {
             )
         })
         .await
+    }
+
+    /// Writes apply at once, at the block of the clock.
+    fn applied_at(&self, current_block: u64) -> u64 {
+        current_block
     }
 
     async fn weight_rules(&self, netuid: u16) -> Result<WeightRules, ChainError> {
@@ -364,6 +375,7 @@ impl Chain for LocalRegistry {
                         &file.rules,
                         &scores,
                         version_key,
+                        block,
                     )?;
                     let entry = LedgerEntry {
                         block,

@@ -91,7 +91,7 @@ impl RegistryFile {
         Self {
             netuid,
             genesis_unix,
-            rules: WeightRules::default(),
+            rules: WeightRules::local(),
             neurons: Vec::new(),
         }
     }

@@ -4,7 +4,7 @@
 //! WebSocket, so [`brainlock_subtensor::SubtensorChain`] connects to it exactly as it would
 //! to a real subtensor node: the same client code, pointed at a real node's URL, runs
 //! unchanged. Everything it serves comes from the real finney runtime metadata (the
-//! fixture in `common::metadata_path()`):
+//! fixture at [`metadata_path`]):
 //!
 //! - the metadata itself (`Metadata_metadata_versions`, `Metadata_metadata_at_version`),
 //! - storage values (`state_getStorage`), under the keys the metadata's hashers give and
@@ -18,25 +18,30 @@
 //! metadata; the node checks the declared transaction extensions, the nonce, the mortality,
 //! and the sr25519 signature over the signer payload it rebuilds itself (call data, the
 //! extensions' explicit values, then their implicit data: spec and transaction versions,
-//! genesis hash, mortality checkpoint, metadata hash). A valid extrinsic is recorded as an
-//! [`IncludedCall`], put into a new block with a `System.ExtrinsicSuccess` event, and
-//! reported `ready`, `inBlock` and `finalized`. An invalid one is answered with the error a
-//! Substrate node gives (code 1010, "Invalid Transaction").
+//! genesis hash, mortality checkpoint, metadata hash). An invalid one is answered with the
+//! error a Substrate node gives (code 1010, "Invalid Transaction"). A valid
+//! `SubtensorModule` call then meets the pallet's rules (module `pallet`): the pool's
+//! checks refuse it the same way with subtensor's custom validity code (`"Custom error:
+//! 6"`), and the call itself either fails in its block with `System.ExtrinsicFailed` and
+//! the pallet's error, indexed as the metadata's error enum, or succeeds and changes the
+//! subnet's state (`LastUpdate`, axons, commits), which the node serves from then on. Each
+//! included extrinsic is recorded as an [`IncludedCall`] and reported `ready`, `inBlock`
+//! and `finalized`.
 //!
 //! The node advertises only the legacy RPC methods in `rpc_methods`, so subxt's combined
 //! backend talks to it through its legacy backend (a real node also offers `chainHead_v1_*`
 //! and subxt picks those there; the client code is the same either way).
 //!
-//! Simplifications, as a test double: there is no state transition. Storage is one global
-//! map that the test fills (only `System.Events` differs per block), every block is
-//! finalized as soon as it exists, and an accepted extrinsic is not executed, only
-//! recorded. Block hashes are the blake2-256 of the SCALE-encoded header, as on a
-//! Substrate chain, but the state and extrinsics roots are placeholders.
-
-#![allow(dead_code)]
+//! Simplifications, as a test double: storage is one global map, the latest state (only
+//! `System.Events` differs per block); only the rules of the calls Brainlock makes are
+//! applied; blocks come when a call is included, when the test asks
+//! ([`TestNode::advance`]) or on a timer ([`TestNode::produce_blocks`]), and each is
+//! finalized as soon as it exists. Block hashes are the blake2-256 of the SCALE-encoded
+//! header, as on a Substrate chain, but the state and extrinsics roots are placeholders.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use scale_info::{PortableRegistry, TypeDef, TypeDefPrimitive};
@@ -54,11 +59,31 @@ use subxt::ext::scale_value::{Composite, ValueDef};
 use subxt::utils::{Era, H256};
 use subxt_signer::sr25519;
 use tokio::net::{TcpListener, TcpStream};
+
+mod pallet;
+
+use pallet::Pallet;
+pub use pallet::{MAX_UNREVEALED_COMMITS, TestNeuron, TestSubnet};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
+/// Path of the finney metadata fixture: `BRAINLOCK_CHAIN_METADATA`, else the shared copy
+/// beside the repository (`<repo>/../shared/chain/`).
+pub fn metadata_path() -> PathBuf {
+    std::env::var_os("BRAINLOCK_CHAIN_METADATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/chain/finney-spec393.metadata.scale")
+        })
+}
+
 /// The runtime version the node reports (that of the metadata fixture).
-pub(crate) const SPEC_VERSION: u32 = super::SPEC_VERSION;
-pub(crate) const TRANSACTION_VERSION: u32 = 1;
+pub const SPEC_VERSION: u32 = 393;
+/// The transaction version the node reports.
+pub const TRANSACTION_VERSION: u32 = 1;
+
+/// The pallet whose rules the node applies.
+const PALLET: &str = "SubtensorModule";
 
 /// JSON-RPC error code of a Substrate node for an invalid transaction.
 const INVALID_TRANSACTION: i64 = 1010;
@@ -78,20 +103,26 @@ const METHODS: &[&str] = &[
 
 /// A call the node accepted: decoded against the metadata, signature checked.
 #[derive(Debug, Clone)]
-pub(crate) struct IncludedCall {
+pub struct IncludedCall {
+    /// The pallet's name.
     pub pallet: String,
+    /// The call's name.
     pub call: String,
     /// Arguments by name, decoded as the metadata describes them.
     pub args: Vec<(String, Value)>,
     /// The signer's public key.
     pub signer: [u8; 32],
+    /// The nonce it was signed with.
     pub nonce: u32,
     /// Number of the block the extrinsic was included (and finalized) in.
     pub block: u64,
+    /// The pallet error it failed with in that block (`System.ExtrinsicFailed`), if any.
+    pub error: Option<String>,
 }
 
 impl IncludedCall {
-    pub(crate) fn arg(&self, name: &str) -> &Value {
+    /// The argument `name`, decoded (panics when the call has none).
+    pub fn arg(&self, name: &str) -> &Value {
         self.args
             .iter()
             .find(|(n, _)| n == name)
@@ -99,14 +130,15 @@ impl IncludedCall {
             .unwrap_or_else(|| panic!("{}.{} has no argument {name}", self.pallet, self.call))
     }
 
-    pub(crate) fn arg_u128(&self, name: &str) -> u128 {
+    /// A number argument.
+    pub fn arg_u128(&self, name: &str) -> u128 {
         self.arg(name)
             .as_u128()
             .unwrap_or_else(|| panic!("argument {name} is not a number"))
     }
 
     /// A sequence argument of numbers (e.g. `dests`, `weights`).
-    pub(crate) fn arg_u128_list(&self, name: &str) -> Vec<u128> {
+    pub fn arg_u128_list(&self, name: &str) -> Vec<u128> {
         let ValueDef::Composite(items) = &self.arg(name).value else {
             panic!("argument {name} is not a sequence");
         };
@@ -115,20 +147,6 @@ impl IncludedCall {
             .map(|v| v.as_u128().expect("a number"))
             .collect()
     }
-}
-
-/// A neuron as `NeuronInfoRuntimeApi::get_neurons_lite` reports it (the fields a metagraph
-/// reads; the others are zero).
-#[derive(Debug, Clone)]
-pub(crate) struct TestNeuron {
-    pub uid: u16,
-    pub hotkey: [u8; 32],
-    pub coldkey: [u8; 32],
-    pub axon: Option<SocketAddr>,
-    /// Stake in rao, held by the coldkey.
-    pub stake_rao: u64,
-    pub last_update: u64,
-    pub validator_permit: bool,
 }
 
 struct Block {
@@ -156,25 +174,31 @@ struct Chain {
     /// Flip a byte of every submitted signature before checking it.
     corrupt_signatures: bool,
     next_subscription: u64,
+    /// The SubtensorModule state its rules read and change.
+    pallet: Pallet,
 }
 
 /// A running test node. Dropping it stops accepting connections.
-pub(crate) struct TestNode {
+pub struct TestNode {
     addr: SocketAddr,
     chain: Arc<Mutex<Chain>>,
     accept: tokio::task::JoinHandle<()>,
+    producer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for TestNode {
     fn drop(&mut self) {
         self.accept.abort();
+        if let Some(producer) = self.producer.lock().expect("producer").take() {
+            producer.abort();
+        }
     }
 }
 
 impl TestNode {
     /// Starts a node whose finalized head is block `head`, serving `metadata_bytes` (a
     /// `RuntimeMetadataPrefixed`, as the fixture file holds).
-    pub(crate) async fn start(metadata_bytes: Vec<u8>, head: u64) -> TestNode {
+    pub async fn start(metadata_bytes: Vec<u8>, head: u64) -> TestNode {
         let metadata = Arc::new(Metadata::decode_from(&metadata_bytes).expect("metadata decodes"));
         let metadata_version = u32::from(metadata_bytes[4]);
         let mut chain = Chain {
@@ -189,10 +213,11 @@ impl TestNode {
             rejections: Vec::new(),
             corrupt_signatures: false,
             next_subscription: 0,
+            pallet: Pallet::default(),
         };
-        let no_events = Vec::<u8>::new().encode(); // an empty Vec<EventRecord>
+        chain.pallet.commit_reveal_version = 4;
         for _ in 0..=head {
-            chain.push_block(Vec::new(), no_events.clone());
+            chain.push_empty_block();
         }
         let chain = Arc::new(Mutex::new(chain));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -214,11 +239,12 @@ impl TestNode {
             addr,
             chain,
             accept,
+            producer: Mutex::new(None),
         }
     }
 
     /// The node's `ws://` URL.
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("ws://{}", self.addr)
     }
 
@@ -226,36 +252,85 @@ impl TestNode {
         self.chain.lock().expect("test node state")
     }
 
-    pub(crate) fn metadata(&self) -> Arc<Metadata> {
+    /// The runtime metadata it serves.
+    pub fn metadata(&self) -> Arc<Metadata> {
         self.chain().metadata.clone()
     }
 
     /// Number of the finalized head.
-    pub(crate) fn head(&self) -> u64 {
+    pub fn head(&self) -> u64 {
         self.chain().head().header.number
     }
 
     /// Calls accepted so far, in order.
-    pub(crate) fn included(&self) -> Vec<IncludedCall> {
+    pub fn included(&self) -> Vec<IncludedCall> {
         self.chain().included.clone()
     }
 
     /// Why submitted extrinsics were rejected, in order.
-    pub(crate) fn rejections(&self) -> Vec<String> {
+    pub fn rejections(&self) -> Vec<String> {
         self.chain().rejections.clone()
     }
 
     /// Makes the node flip a byte of each submitted signature before checking it, as a
     /// transport that corrupts extrinsics would.
-    pub(crate) fn corrupt_signatures(&self, on: bool) {
+    pub fn corrupt_signatures(&self, on: bool) {
         self.chain().corrupt_signatures = on;
     }
 
     /// Sets a storage value: `keys` are the entry's keys (none for a plain value) and
     /// `value` is encoded as the metadata's value type of the entry.
-    pub(crate) fn set_storage(&self, pallet: &str, entry: &str, keys: Vec<Value>, value: Value) {
+    pub fn set_storage(&self, pallet: &str, entry: &str, keys: Vec<Value>, value: Value) {
+        self.chain().put_storage(pallet, entry, keys, value);
+    }
+
+    /// Creates or replaces a subnet: its hyperparameters and neurons become the storage
+    /// values and `get_neurons_lite` answer the node serves, and what its rules apply.
+    pub fn set_subnet(&self, subnet: TestSubnet) {
         let mut chain = self.chain();
-        let metadata = chain.metadata.clone();
+        let netuid = subnet.netuid;
+        chain.pallet.subnets.insert(netuid, subnet);
+        chain.publish(netuid);
+    }
+
+    /// A subnet as the calls so far left it (`last_update`, axons).
+    pub fn subnet(&self, netuid: u16) -> TestSubnet {
+        self.chain().pallet.subnets[&netuid].clone()
+    }
+
+    /// The weights uid `uid` last set on `netuid`, as the chain stores them.
+    pub fn weights(&self, netuid: u16, uid: u16) -> Option<Vec<(u16, u16)>> {
+        self.chain().pallet.weights.get(&(netuid, uid)).cloned()
+    }
+
+    /// Adds `blocks` empty blocks.
+    pub fn advance(&self, blocks: u64) {
+        let mut chain = self.chain();
+        for _ in 0..blocks {
+            chain.push_empty_block();
+        }
+    }
+
+    /// Adds an empty block every `period` from now on, as a live chain does.
+    pub fn produce_blocks(&self, period: std::time::Duration) {
+        let chain = self.chain.clone();
+        let task = tokio::spawn(async move {
+            let mut timer = tokio::time::interval(period);
+            timer.tick().await;
+            loop {
+                timer.tick().await;
+                chain.lock().expect("test node state").push_empty_block();
+            }
+        });
+        if let Some(old) = self.producer.lock().expect("producer").replace(task) {
+            old.abort();
+        }
+    }
+}
+
+impl Chain {
+    fn put_storage(&mut self, pallet: &str, entry: &str, keys: Vec<Value>, value: Value) {
+        let metadata = self.metadata.clone();
         let key = frame_decode::storage::encode_storage_key(
             pallet,
             entry,
@@ -271,13 +346,53 @@ impl TestNode {
             .unwrap_or_else(|| panic!("no storage entry {pallet}.{entry}"))
             .value_ty();
         let value = encode(&value, value_ty, metadata.types());
-        chain.storage.insert(key, value);
+        self.storage.insert(key, value);
+    }
+
+    /// Serves a subnet's state: its hyperparameters, `Uids`, `NetworksAdded` and the
+    /// `get_neurons_lite` answer.
+    fn publish(&mut self, netuid: u16) {
+        let subnet = self.pallet.subnets[&netuid].clone();
+        let key = || vec![Value::u128(netuid.into())];
+        for (entry, value) in [
+            ("Tempo", u64::from(subnet.tempo)),
+            ("WeightsSetRateLimit", subnet.weights_rate_limit),
+            ("WeightsVersionKey", subnet.weights_version_key),
+            ("MinAllowedWeights", subnet.min_allowed_weights.into()),
+            ("MaxWeightsLimit", subnet.max_weights_limit.into()),
+            ("RevealPeriodEpochs", subnet.reveal_period_epochs),
+            ("ServingRateLimit", subnet.serving_rate_limit),
+        ] {
+            self.put_storage(PALLET, entry, key(), Value::u128(value.into()));
+        }
+        self.put_storage(
+            PALLET,
+            "CommitRevealWeightsEnabled",
+            key(),
+            Value::bool(subnet.commit_reveal),
+        );
+        self.put_storage(PALLET, "NetworksAdded", key(), Value::bool(true));
+        let version = self.pallet.commit_reveal_version;
+        self.put_storage(
+            PALLET,
+            "CommitRevealWeightsVersion",
+            vec![],
+            Value::u128(version.into()),
+        );
+        for neuron in &subnet.neurons {
+            self.put_storage(
+                PALLET,
+                "Uids",
+                vec![Value::u128(netuid.into()), account(neuron.hotkey)],
+                Value::u128(neuron.uid.into()),
+            );
+        }
+        self.put_neurons(netuid, &subnet.neurons);
     }
 
     /// Sets the answer of `NeuronInfoRuntimeApi::get_neurons_lite(netuid)`.
-    pub(crate) fn set_neurons(&self, netuid: u16, neurons: &[TestNeuron]) {
-        let mut chain = self.chain();
-        let metadata = chain.metadata.clone();
+    fn put_neurons(&mut self, netuid: u16, neurons: &[TestNeuron]) {
+        let metadata = self.metadata.clone();
         let types = metadata.types();
         let output_ty = metadata
             .runtime_api_trait_by_name("NeuronInfoRuntimeApi")
@@ -314,7 +429,7 @@ impl TestNode {
             );
             let mut axon = zero(axon_ty, types);
             if let Some(addr) = n.axon {
-                let (ip, ip_type) = brainlock_subtensor::calls::ip_to_chain(addr.ip());
+                let (ip, ip_type) = brainlock_chain::ip_to_chain(addr.ip());
                 set_field(&mut axon, "ip", Value::u128(ip));
                 set_field(&mut axon, "port", Value::u128(addr.port().into()));
                 set_field(&mut axon, "ip_type", Value::u128(ip_type.into()));
@@ -323,7 +438,7 @@ impl TestNode {
             neuron
         });
         let answer = encode(&Value::unnamed_composite(values), output_ty, types);
-        chain.runtime_calls.insert(
+        self.runtime_calls.insert(
             (
                 "NeuronInfoRuntimeApi_get_neurons_lite".to_string(),
                 netuid.encode(),
@@ -331,9 +446,12 @@ impl TestNode {
             answer,
         );
     }
-}
 
-impl Chain {
+    fn push_empty_block(&mut self) {
+        let no_events = Vec::<u8>::new().encode(); // an empty Vec<EventRecord>
+        self.push_block(Vec::new(), no_events);
+    }
+
     fn head(&self) -> &Block {
         self.blocks.last().expect("genesis exists")
     }
@@ -480,19 +598,47 @@ impl Chain {
         if self.corrupt_signatures {
             corrupt_signature(&mut extrinsic, &self.metadata);
         }
-        let call = match self.check_extrinsic(&extrinsic) {
+        let rejected = |chain: &mut Chain, reason: String| {
+            chain.rejections.push(reason.clone());
+            Err(RpcError {
+                code: INVALID_TRANSACTION,
+                message: "Invalid Transaction".into(),
+                data: Some(reason),
+            })
+        };
+        let mut call = match self.check_extrinsic(&extrinsic) {
             Ok(call) => call,
-            Err(reason) => {
-                self.rejections.push(reason.clone());
-                return Err(RpcError {
-                    code: INVALID_TRANSACTION,
-                    message: "Invalid Transaction".into(),
-                    data: Some(reason),
-                });
+            Err(reason) => return rejected(self, reason),
+        };
+        // The block the call would be applied in: the next one.
+        let now = self.head().header.number + 1;
+        let subtensor_call = (call.pallet == PALLET)
+            .then(|| pallet::decode(&call))
+            .flatten();
+        if let Some(subtensor_call) = &subtensor_call
+            && let Err(code) = pallet::validate(&self.pallet, &call.signer, subtensor_call, now)
+        {
+            return rejected(self, format!("Custom error: {code}"));
+        }
+        *self.nonces.entry(call.signer).or_insert(0) += 1;
+        let outcome = match subtensor_call {
+            Some(subtensor_call) => {
+                let netuid = subtensor_call.netuid();
+                let outcome = pallet::dispatch(&mut self.pallet, &call.signer, subtensor_call, now);
+                if self.pallet.subnets.contains_key(&netuid) {
+                    self.publish(netuid);
+                }
+                outcome
+            }
+            None => Ok(()),
+        };
+        let events = match outcome {
+            Ok(()) => self.extrinsic_events(None),
+            Err(error) => {
+                call.error = Some(error.to_string());
+                self.extrinsic_events(Some(error))
             }
         };
-        *self.nonces.entry(call.signer).or_insert(0) += 1;
-        let events = self.success_events();
         let block = self.push_block(vec![extrinsic], events);
         let (number, hash) = (block.header.number, block.hash);
         self.included.push(IncludedCall {
@@ -627,6 +773,7 @@ impl Chain {
             signer,
             nonce,
             block: 0,
+            error: None,
         })
     }
 
@@ -646,9 +793,11 @@ impl Chain {
             .ok_or_else(|| format!("era checkpoint block {birth} does not exist"))
     }
 
-    /// `System.Events` of a block holding one successful extrinsic:
-    /// `[EventRecord { phase: ApplyExtrinsic(0), event: System(ExtrinsicSuccess { .. }) }]`.
-    fn success_events(&self) -> Vec<u8> {
+    /// `System.Events` of a block holding one extrinsic: `[EventRecord { phase:
+    /// ApplyExtrinsic(0), event }]`, the event `System(ExtrinsicSuccess { .. })`, or
+    /// `System(ExtrinsicFailed { dispatch_error: Module(ModuleError { index, error }), .. })`
+    /// for a SubtensorModule error, indexed as the metadata's error enum.
+    fn extrinsic_events(&self, error: Option<&str>) -> Vec<u8> {
         let metadata = &*self.metadata;
         let types = metadata.types();
         let events_ty = metadata
@@ -665,13 +814,34 @@ impl Chain {
         let phase = variant_path(
             field_ty(record_ty, "phase", types),
             &["ApplyExtrinsic"],
+            None,
             types,
         );
-        let event = variant_path(
-            field_ty(record_ty, "event", types),
-            &["System", "ExtrinsicSuccess"],
-            types,
-        );
+        let event_ty = field_ty(record_ty, "event", types);
+        let event = match error {
+            None => variant_path(event_ty, &["System", "ExtrinsicSuccess"], None, types),
+            Some(name) => {
+                let pallet = metadata.pallet_by_name(PALLET).expect("SubtensorModule");
+                let index = pallet
+                    .error_variants()
+                    .and_then(|v| v.iter().find(|v| v.name == name))
+                    .unwrap_or_else(|| panic!("{PALLET} has no error {name} in the metadata"))
+                    .index;
+                let module_error = Value::named_composite([
+                    ("index", Value::u128(pallet.error_index().into())),
+                    (
+                        "error",
+                        Value::unnamed_composite([index, 0, 0, 0].map(|b| Value::u128(b.into()))),
+                    ),
+                ]);
+                variant_path(
+                    event_ty,
+                    &["System", "ExtrinsicFailed", "Module"],
+                    Some(module_error),
+                    types,
+                )
+            }
+        };
         set_field(&mut record, "phase", phase);
         set_field(&mut record, "event", event);
         encode(&Value::unnamed_composite([record]), events_ty, types)
@@ -813,7 +983,7 @@ fn encode(value: &Value, ty: u32, types: &PortableRegistry) -> Vec<u8> {
 }
 
 /// An `AccountId32` value.
-pub(crate) fn account(key: [u8; 32]) -> Value {
+pub fn account(key: [u8; 32]) -> Value {
     Value::unnamed_composite([Value::from_bytes(key)])
 }
 
@@ -841,7 +1011,7 @@ fn field_ty(ty: u32, field: &str, types: &PortableRegistry) -> u32 {
 }
 
 /// A zero value of any type: zero numbers, empty sequences, first variants.
-pub(crate) fn zero(ty_id: u32, types: &PortableRegistry) -> Value {
+pub fn zero(ty_id: u32, types: &PortableRegistry) -> Value {
     let ty = types.resolve(ty_id).expect("type exists");
     match &ty.type_def {
         TypeDef::Composite(c) => {
@@ -857,7 +1027,7 @@ pub(crate) fn zero(ty_id: u32, types: &PortableRegistry) -> Value {
         }
         TypeDef::Variant(v) => {
             let first = &v.variants[0];
-            variant_path(ty_id, &[first.name.as_str()], types)
+            variant_path(ty_id, &[first.name.as_str()], None, types)
         }
         TypeDef::Sequence(_) => Value::unnamed_composite([]),
         TypeDef::Array(a) => {
@@ -873,10 +1043,11 @@ pub(crate) fn zero(ty_id: u32, types: &PortableRegistry) -> Value {
 
 /// A variant value following `path` through nested enums: `["System",
 /// "ExtrinsicSuccess"]` is `System(ExtrinsicSuccess { .. })`. The first field of each
-/// variant on the path holds the next step; every other field is zero.
-fn variant_path(ty: u32, path: &[&str], types: &PortableRegistry) -> Value {
+/// variant on the path holds the next step, and the end of the path holds `leaf` (zero
+/// when `None`); every other field is zero.
+fn variant_path(ty: u32, path: &[&str], leaf: Option<Value>, types: &PortableRegistry) -> Value {
     let Some((name, rest)) = path.split_first() else {
-        return zero(ty, types);
+        return leaf.unwrap_or_else(|| zero(ty, types));
     };
     let TypeDef::Variant(v) = &types.resolve(ty).expect("type exists").type_def else {
         panic!("type {ty} is not an enum (looking for variant {name})");
@@ -886,9 +1057,10 @@ fn variant_path(ty: u32, path: &[&str], types: &PortableRegistry) -> Value {
         .iter()
         .find(|v| v.name == *name)
         .unwrap_or_else(|| panic!("type {ty} has no variant {name}"));
+    let mut leaf = leaf;
     let fields = variant.fields.iter().enumerate().map(|(i, f)| {
         let value = if i == 0 {
-            variant_path(f.ty.id, rest, types)
+            variant_path(f.ty.id, rest, leaf.take(), types)
         } else {
             zero(f.ty.id, types)
         };
