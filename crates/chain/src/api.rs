@@ -14,12 +14,15 @@ pub trait Chain: Send + Sync {
     /// The hotkey this handle signs with.
     fn hotkey(&self) -> &AccountId;
 
-    /// The current (best) block number.
+    /// The current block number: the finalized head on a chain (a couple of blocks
+    /// behind the best one, so that what is read stays), the block of the clock on the
+    /// local registry.
     async fn current_block(&self) -> Result<u64, ChainError>;
 
-    /// The block a call submitted while `current_block` is the best block is applied in,
-    /// which the chain's rate limits count: the next one on a chain (the default), the
-    /// current one where writes apply at once.
+    /// The earliest block a call submitted at `current_block` is applied in, which the
+    /// chain's rate limits count: the next one on a chain (the default; on finney it is
+    /// about three later, behind finality, so a rate limit is met a little late, never
+    /// early), the current one where writes apply at once.
     fn applied_at(&self, current_block: u64) -> u64 {
         current_block + 1
     }

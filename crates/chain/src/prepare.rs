@@ -87,7 +87,10 @@ pub fn prepare_weights(
             &prepared.uids,
             &prepared.weights,
             metagraph.len(),
-            (own.uid, own.validator_permit),
+            (
+                own.uid,
+                own.validator_permit || rules.owner_hotkey == Some(*hotkey),
+            ),
         )
         .map_err(ChainError::Refused)?;
     Ok(prepared)

@@ -1,6 +1,7 @@
 //! The subnet hyperparameters that gate weight setting, and the checks the chain applies
 //! (so a daemon learns why before paying for a rejected extrinsic).
 
+use brainlock_account::AccountId;
 use serde::{Deserialize, Serialize};
 
 use crate::refusal::PalletError;
@@ -22,7 +23,7 @@ pub struct WeightRules {
     pub rate_limit_blocks: u64,
     /// `WeightsVersionKey`: the smallest version key accepted (0 accepts any).
     pub version_key: u64,
-    /// `MinAllowedWeights`: fewest non-zero weights in one setting.
+    /// `MinAllowedWeights`: fewest weights in one setting (zeros count).
     pub min_allowed_weights: u16,
     /// `MaxWeightsLimit`: largest normalized weight, in 1/65535 (65535 = no limit).
     pub max_weight_limit: u16,
@@ -30,6 +31,8 @@ pub struct WeightRules {
     pub tempo: u16,
     /// Commit-reveal settings when `CommitRevealWeightsEnabled`, `None` otherwise.
     pub commit_reveal: Option<CommitReveal>,
+    /// `SubnetOwnerHotkey`: the owner's hotkey sets weights without a validator permit.
+    pub owner_hotkey: Option<AccountId>,
 }
 
 impl Default for WeightRules {
@@ -42,6 +45,7 @@ impl Default for WeightRules {
             max_weight_limit: u16::MAX,
             tempo: 360,
             commit_reveal: None,
+            owner_hotkey: None,
         }
     }
 }
@@ -84,8 +88,9 @@ impl WeightRules {
 
     /// Checks converted weights against the subnet's rules in the pallet's order
     /// (`internal_set_weights`): lengths, validator permit, duplicate and unknown uids,
-    /// the minimum count and the maximum normalized weight. Weight on oneself alone is
-    /// exempt from the permit, count and limit rules.
+    /// the minimum count and the maximum normalized weight. `own` is the setter's uid and
+    /// whether it may weigh others (a validator permit, or the subnet owner's hotkey);
+    /// weight on oneself alone is exempt from the permit, count and limit rules.
     pub fn check_weights(
         &self,
         uids: &[u16],

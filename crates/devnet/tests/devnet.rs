@@ -71,6 +71,13 @@ async fn devnet_runs_rounds_and_writes_weights() {
             "repeated weights: {ledger:?}"
         );
     }
+    // The registry's rules, as a new one has them: version key 1, and a rate limit of
+    // one block between settings.
+    assert!(ledger.iter().all(|e| e.version_key == 1), "{ledger:?}");
+    assert!(
+        ledger.windows(2).all(|pair| pair[1].block > pair[0].block),
+        "two settings in one block: {ledger:?}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(110),
         "took {:?}",

@@ -152,7 +152,7 @@ impl SubtensorChain {
         progress
             .wait_for_finalized_success()
             .await
-            .map_err(refusal::from_dispatch)?;
+            .map_err(|e| refusal::from_dispatch(e, call.call_name()))?;
         Ok(hash)
     }
 
@@ -179,6 +179,25 @@ where
         .map_err(connection)?
         .decode()
         .map_err(decode)
+}
+
+/// One `SubtensorModule` storage value that may be absent (a map without a default).
+async fn optional_storage<K, V>(at: &AtBlock, entry: &str, keys: K) -> Result<Option<V>, ChainError>
+where
+    K: subxt::ext::frame_decode::storage::IntoEncodableValues
+        + subxt::ext::frame_decode::storage::IntoDecodableValues,
+    V: subxt::ext::scale_decode::DecodeAsType,
+{
+    let addr = dynamic::storage::<K, V>(calls::PALLET, entry);
+    match at
+        .storage()
+        .try_fetch(addr, keys)
+        .await
+        .map_err(connection)?
+    {
+        Some(value) => Ok(Some(value.decode().map_err(decode)?)),
+        None => Ok(None),
+    }
 }
 
 async fn storage_u64(at: &AtBlock, entry: &str, netuid: u16) -> Result<u64, ChainError> {
@@ -222,12 +241,17 @@ async fn read_rules(at: &AtBlock, netuid: u16) -> Result<WeightRules, ChainError
             "MinAllowedWeights",
             storage_u64(at, "MinAllowedWeights", netuid).await?,
         )?,
-        max_weight_limit: narrow(
-            "MaxWeightsLimit",
-            storage_u64(at, "MaxWeightsLimit", netuid).await?,
-        )?,
+        // The runtime keeps `MaxWeightsLimit` in storage but no longer applies it: its
+        // metadata says `MaxWeightExceeded` is for "the configured max weight limit
+        // (currently `u16::MAX`)". A stale stored value must not stop a commit here.
+        max_weight_limit: u16::MAX,
         tempo: narrow("Tempo", storage_u64(at, "Tempo", netuid).await?)?,
         commit_reveal,
+        // A value with a default: an unset owner reads as the all-zero account.
+        owner_hotkey: optional_storage::<_, [u8; 32]>(at, "SubnetOwnerHotkey", (netuid,))
+            .await?
+            .filter(|key| *key != [0; 32])
+            .map(AccountId),
     })
 }
 
@@ -304,16 +328,7 @@ impl Chain for SubtensorChain {
     async fn uid_of(&self, netuid: u16, hotkey: &AccountId) -> Result<Option<u16>, ChainError> {
         let key = hotkey.0;
         self.read("uid_of", |at| async move {
-            let addr = dynamic::storage::<(u16, [u8; 32]), u16>(calls::PALLET, "Uids");
-            match at
-                .storage()
-                .try_fetch(addr, (netuid, key))
-                .await
-                .map_err(connection)?
-            {
-                Some(value) => Ok(Some(value.decode().map_err(decode)?)),
-                None => Ok(None),
-            }
+            optional_storage(&at, "Uids", (netuid, key)).await
         })
         .await
     }

@@ -7,7 +7,7 @@
 use brainlock_chain::{ChainError, PalletError};
 use subxt::error::{
     BackendError, DispatchError, ExtrinsicError, RpcError, TransactionEventsError,
-    TransactionFinalizedSuccessError,
+    TransactionFinalizedSuccessError, TransactionProgressError, TransactionStatusError,
 };
 
 use crate::calls::PALLET;
@@ -31,11 +31,18 @@ fn from_validity_code(code: u8, call: &str) -> PalletError {
     }
 }
 
-/// The custom code in an invalid-transaction answer's data (`"Custom error: 6"`, as a
-/// Substrate node words it).
-fn validity_code(data: &str) -> Option<u8> {
-    let data = data.trim_matches('"');
-    data.strip_prefix("Custom error: ")?.trim().parse().ok()
+/// The custom validity code in a node's words for an invalid transaction: the legacy
+/// `author_submitAndWatchExtrinsic` error's data (`"Custom error: 6"`), or the status a
+/// `transactionWatch_v1` subscription reports (`"Invalid transaction validity:
+/// Custom(6)"`).
+fn validity_code(text: &str) -> Option<u8> {
+    let (_, rest) = text
+        .split_once("Custom error: ")
+        .or_else(|| text.split_once("Custom("))?;
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..digits].parse().ok()
 }
 
 /// A refused submission (`call` is the call's name): typed when the pool refused it for
@@ -53,19 +60,32 @@ pub(crate) fn from_submission(error: ExtrinsicError, call: &str) -> ChainError {
 }
 
 /// A call that did not end in a finalized, successful extrinsic: typed when the
-/// subtensor pallet refused it in the block.
-pub(crate) fn from_dispatch(error: TransactionFinalizedSuccessError) -> ChainError {
-    if let TransactionFinalizedSuccessError::SuccessError(TransactionEventsError::ExtrinsicFailed(
-        DispatchError::Module(module),
-    )) = &error
-        && let Ok(details) = module.details()
-    {
-        let name = details.variant.name.as_str();
-        return ChainError::Refused(if details.pallet.name() == PALLET {
-            PalletError::from_name(name)
-        } else {
-            PalletError::Other(format!("{}::{name}", details.pallet.name()))
-        });
+/// subtensor pallet refused it in the block, or the pool refused it on a node that
+/// reports submissions as `transactionWatch_v1` statuses.
+pub(crate) fn from_dispatch(error: TransactionFinalizedSuccessError, call: &str) -> ChainError {
+    match &error {
+        TransactionFinalizedSuccessError::SuccessError(
+            TransactionEventsError::ExtrinsicFailed(DispatchError::Module(module)),
+        ) => {
+            if let Ok(details) = module.details() {
+                let name = details.variant.name.as_str();
+                return ChainError::Refused(if details.pallet.name() == PALLET {
+                    PalletError::from_name(name)
+                } else {
+                    PalletError::Other(format!("{}::{name}", details.pallet.name()))
+                });
+            }
+        }
+        TransactionFinalizedSuccessError::FinalizationError(
+            TransactionProgressError::TransactionStatusError(TransactionStatusError::Invalid(
+                message,
+            )),
+        ) => {
+            if let Some(code) = validity_code(message) {
+                return ChainError::Refused(from_validity_code(code, call));
+            }
+        }
+        _ => {}
     }
     ChainError::Rejected(error.to_string())
 }
@@ -78,7 +98,12 @@ mod tests {
     fn validity_codes_name_the_rule() {
         assert_eq!(validity_code("\"Custom error: 6\""), Some(6));
         assert_eq!(validity_code("Custom error: 255"), Some(255));
+        assert_eq!(
+            validity_code("Invalid transaction validity: Custom(12)"),
+            Some(12)
+        );
         assert_eq!(validity_code("Transaction is outdated"), None);
+        assert_eq!(validity_code("Custom(x)"), None);
         assert_eq!(
             from_validity_code(6, "set_weights"),
             PalletError::SettingWeightsTooFast

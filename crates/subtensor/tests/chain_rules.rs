@@ -106,14 +106,18 @@ async fn too_few_weights_are_refused_and_the_client_pads_with_zeros() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_weight_above_the_maximum_share_is_refused() {
-    // At most 40000/65535 = 61% of the total on one uid.
+async fn the_stored_max_weight_limit_is_not_applied() {
+    // Spec 393 stores MaxWeightsLimit but applies u16::MAX: a 91% share passes, and the
+    // client does not refuse it either (it would stop commits on such subnets).
     let (node, chain) = node_with(|s| s.max_weights_limit = 40_000).await;
-    assert_refused(
-        set(&chain, &[(1, 1.0), (2, 0.1)], VERSION_KEY).await,
-        PalletError::MaxWeightExceeded,
+    assert_eq!(
+        within("weight_rules", chain.weight_rules(NETUID))
+            .await
+            .unwrap()
+            .max_weight_limit,
+        u16::MAX
     );
-    set(&chain, &[(1, 1.0), (2, 0.8)], VERSION_KEY)
+    set(&chain, &[(1, 1.0), (2, 0.1)], VERSION_KEY)
         .await
         .unwrap();
     assert_eq!(failed_in_block(&node), None);
@@ -157,6 +161,35 @@ async fn without_a_permit_only_weight_on_oneself_is_allowed() {
     // Weight on oneself alone: exempt from the permit and the minimum count.
     set(&chain, &[(0, 1.0)], VERSION_KEY).await.unwrap();
     assert_eq!(node.weights(NETUID, 0).unwrap(), [(0, 65535)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subnet_owner_needs_no_permit() {
+    // On a commit-reveal subnet, where the client checks the weights itself before
+    // committing (the chain judges them only at reveal): the owner's hotkey passes.
+    let (node, chain) = node_with(|s| {
+        s.neurons[0].validator_permit = false;
+        s.owner_hotkey = Some(own_key());
+        s.commit_reveal = true;
+    })
+    .await;
+    set(&chain, &[(1, 1.0), (2, 1.0)], VERSION_KEY)
+        .await
+        .unwrap();
+    assert_eq!(
+        node.included()[0].call,
+        "commit_timelocked_mechanism_weights"
+    );
+    // Directly, the chain's own rule.
+    let mut subnet = node.subnet(NETUID);
+    subnet.commit_reveal = false;
+    node.set_subnet(subnet);
+    node.advance(100);
+    set(&chain, &[(1, 1.0), (2, 1.0)], VERSION_KEY)
+        .await
+        .unwrap();
+    assert_eq!(failed_in_block(&node), None);
+    assert_eq!(node.weights(NETUID, 0).unwrap(), [(1, 65535), (2, 65535)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,6 +301,10 @@ async fn serving_checks_the_endpoint_and_the_rate_limit() {
         PalletError::Other("custom validity code 255".into()),
     );
     assert!(node.included().is_empty(), "the pool refused them all");
+    assert_eq!(
+        node.rejections(),
+        [11, 11, 13, 255].map(|code| format!("Custom error: {code}"))
+    );
 
     serve("1.2.3.4:8091").await.unwrap();
     let served_at = node.included()[0].block;

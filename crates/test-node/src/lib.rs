@@ -379,6 +379,9 @@ impl Chain {
             vec![],
             Value::u128(version.into()),
         );
+        if let Some(owner) = subnet.owner_hotkey {
+            self.put_storage(PALLET, "SubnetOwnerHotkey", key(), account(owner));
+        }
         for neuron in &subnet.neurons {
             self.put_storage(
                 PALLET,

@@ -11,8 +11,9 @@
 //!
 //! The schedule is that of the runtime whose metadata the node serves (spec 393): epochs
 //! end where `(block + netuid + 1) % (tempo + 1) == 0`. Not modelled: stake thresholds
-//! (`StakeThreshold` is 0 on finney), mechanisms other than 0, the root network, drand
-//! pulses (commits are recorded, never revealed).
+//! (`StakeThreshold` is 0 on finney), mechanisms other than 0 (each subnet has one), the
+//! root network, drand pulses (commits are recorded, never revealed), and registration
+//! (a neuron's `last_update` is what the test gives; a real registration writes it).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -58,7 +59,8 @@ pub struct TestSubnet {
     pub weights_version_key: u64,
     /// `MinAllowedWeights`.
     pub min_allowed_weights: u16,
-    /// `MaxWeightsLimit`, in 1/65535 of the total (65535: no limit).
+    /// `MaxWeightsLimit`, in 1/65535 of the total: served, but not applied (the runtime
+    /// no longer does).
     pub max_weights_limit: u16,
     /// `CommitRevealWeightsEnabled`.
     pub commit_reveal: bool,
@@ -66,6 +68,8 @@ pub struct TestSubnet {
     pub reveal_period_epochs: u64,
     /// `ServingRateLimit`, in blocks.
     pub serving_rate_limit: u64,
+    /// `SubnetOwnerHotkey`: sets weights without a validator permit.
+    pub owner_hotkey: Option<[u8; 32]>,
     /// The neurons, uid `i` at index `i`.
     pub neurons: Vec<TestNeuron>,
 }
@@ -236,15 +240,17 @@ pub(crate) fn validate(
 ) -> Result<(), u8> {
     match *call {
         // `CheckRateLimits`: direct settings only, and only for a registered hotkey (an
-        // unregistered one is refused by the call itself).
-        SubtensorCall::SetWeights { netuid, .. } => {
+        // unregistered one is refused by the call itself). A mechanism that does not
+        // exist fails `check_rate_limit` too, with the same code.
+        SubtensorCall::SetWeights { netuid, mecid, .. } => {
             let Some(subnet) = pallet.subnets.get(&netuid) else {
                 return Ok(());
             };
             match pallet.neuron(netuid, who) {
                 Some(neuron)
                     if !subnet.commit_reveal
-                        && !pallet.passes_weights_rate_limit(netuid, neuron, now) =>
+                        && (mecid != 0
+                            || !pallet.passes_weights_rate_limit(netuid, neuron, now)) =>
                 {
                     Err(code::RATE_LIMIT_EXCEEDED)
                 }
@@ -357,9 +363,11 @@ fn set_weights(
     if !pallet.passes_weights_rate_limit(netuid, neuron, now) {
         return Err("SettingWeightsTooFast");
     }
-    // `is_self_weight`: exactly one weight, on oneself.
+    // `check_validator_permit`: a permit, the subnet owner's hotkey, or `is_self_weight`
+    // (exactly one weight, on oneself).
     let self_weight = uids == [neuron.uid];
-    if !self_weight && !neuron.validator_permit {
+    let owner = subnet.owner_hotkey == Some(*who);
+    if !self_weight && !neuron.validator_permit && !owner {
         return Err("NeuronNoValidatorPermit");
     }
     let mut seen = std::collections::HashSet::new();
@@ -374,14 +382,10 @@ fn set_weights(
     if !self_weight && weights.len() < min {
         return Err("WeightVecLengthIsLow");
     }
+    // `max_weight_limited` passes everything: `get_max_weight_limit` is the constant
+    // u16::MAX (the metadata's words: "currently `u16::MAX`"), whatever `MaxWeightsLimit`
+    // holds.
     let upscaled = max_upscale(weights);
-    if !self_weight && subnet.max_weights_limit != u16::MAX {
-        let total: f64 = upscaled.iter().map(|&w| f64::from(w)).sum();
-        let largest = upscaled.iter().copied().max().map_or(0.0, f64::from);
-        if total > 0.0 && largest / total > f64::from(subnet.max_weights_limit) / 65535.0 {
-            return Err("MaxWeightExceeded");
-        }
-    }
     let uid = neuron.uid;
     pallet
         .weights

@@ -289,7 +289,15 @@ impl Validator {
         self.standings.publish(&metagraph, block);
         self.drive(&metagraph, block, order, deadline, &mut summary)
             .await;
-        summary.weights = self.weights.maybe_set(&metagraph, block).await;
+        // With the block and metagraph of now, not of the round's start: the round may
+        // have lasted many blocks, and the rate limit counts them.
+        summary.weights = self.weights.tick().await.unwrap_or_else(|e| {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "weights not set at the round's end"
+            );
+            None
+        });
         self.standings.finish_round();
         self.standings.publish(&metagraph, block);
         Ok(summary)

@@ -20,7 +20,13 @@ struct Attempts {
     last: Option<u64>,
     /// After a refusal this validator cannot fix, the timer waits for this block.
     hold_until: u64,
+    /// Refusals in a row since the last setting.
+    refusals: u32,
 }
+
+/// Refusals in a row after which even one that fresh rules may fix holds the timer: each
+/// is a failed extrinsic on chain.
+const MAX_RETRIES: u32 = 3;
 
 /// Sets weights from the shared standings, at most one setting at a time.
 pub(crate) struct WeightSetter {
@@ -169,6 +175,7 @@ impl WeightSetter {
             .await;
         let (receipt, outcome) = match result {
             Ok(receipt) => {
+                attempts.refusals = 0;
                 tracing::info!(block = receipt.block, uids = ?receipt.uids, weights = ?receipt.weights, submission = ?receipt.submission, "weights set");
                 self.standings.weights_set(block, version);
                 (Some(receipt), "ok".to_string())
@@ -178,11 +185,15 @@ impl WeightSetter {
                 return None;
             }
             Err(ChainError::Refused(error)) => {
+                attempts.refusals += 1;
                 let next = match reaction(&error) {
-                    Reaction::RetryNextBlock(next) => next,
-                    Reaction::Hold(next) => {
-                        attempts.hold_until = block.saturating_add(self.interval(rules));
-                        next
+                    Reaction::RetryNextBlock(next) if attempts.refusals < MAX_RETRIES => next,
+                    Reaction::RetryNextBlock(_) | Reaction::Hold => {
+                        // At least a tempo: a refusal is a failed extrinsic, and no tempo
+                        // goes by without the rules having a chance to change.
+                        let hold = self.interval(rules).max(u64::from(rules.tempo));
+                        attempts.hold_until = block.saturating_add(hold);
+                        "tried again after the weights interval (at least a tempo)"
                     }
                 };
                 tracing::warn!(%error, next, "the chain refused the weights");
@@ -217,8 +228,9 @@ impl WeightSetter {
 enum Reaction {
     /// The timer tries again at its next tick, with the rules read afresh.
     RetryNextBlock(&'static str),
-    /// Nothing this validator changes fixes it: the timer waits an interval.
-    Hold(&'static str),
+    /// Nothing this validator changes fixes it: the timer waits the weights interval,
+    /// at least a tempo.
+    Hold,
 }
 
 fn reaction(error: &PalletError) -> Reaction {
@@ -232,9 +244,7 @@ fn reaction(error: &PalletError) -> Reaction {
         | PalletError::CommitRevealDisabled => Reaction::RetryNextBlock(
             "the subnet's rules changed; the next setting reads and follows them",
         ),
-        _ => Reaction::Hold(
-            "this validator cannot fix that; weights are tried again after an interval",
-        ),
+        _ => Reaction::Hold,
     }
 }
 
@@ -293,6 +303,11 @@ mod tests {
         }
         let axon = AxonInfo::new("127.0.0.1:8091".parse().unwrap(), 1);
         open(hotkey(1)).serve_axon(55, axon).await.unwrap();
+        // No rate limit: the guard alone keeps a block to one setting.
+        registry
+            .set_weight_rules(WeightRules::default())
+            .await
+            .unwrap();
         let standings = standings_with_a_passed_miner(dir.path()).await;
         let setter = WeightSetter::new(Arc::new(registry.clone()), 55, Some(1), standings.clone());
         let metagraph = registry.metagraph(55).await.unwrap();
@@ -349,6 +364,7 @@ mod tests {
                 commit_reveal: false,
                 reveal_period_epochs: 1,
                 serving_rate_limit: 50,
+                owner_hotkey: None,
                 neurons: vec![neuron(0, true), neuron(1, false), neuron(2, false)],
             };
             edit(&mut subnet);
@@ -404,6 +420,8 @@ mod tests {
         let included = t.node.included();
         assert_eq!(included.len(), 1);
         assert_eq!(included[0].block, HEAD - 5 + 20);
+        // The timer waited instead of knocking: the round's end was the only refusal.
+        assert_eq!(t.node.rejections().len(), 1);
         assert_eq!(block, included[0].block);
         assert_eq!(included[0].error, None);
         t.standings.store().close().await;
@@ -431,11 +449,15 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_refusal_it_cannot_fix_holds_the_timer_for_an_interval() {
-        // No validator permit: only weight on oneself would pass.
-        let t = OnTestNode::start(|s| s.neurons[0].validator_permit = false).await;
-        let setter = WeightSetter::new(t.chain.clone(), NETUID, Some(10), t.standings.clone());
-        assert!(setter.tick().await.unwrap().is_none());
+    async fn a_refusal_it_cannot_fix_holds_the_timer_for_a_tempo() {
+        // No validator permit: only weight on oneself would pass. The timer's interval
+        // is 1 block, the tempo 10.
+        let t = OnTestNode::start(|s| {
+            s.neurons[0].validator_permit = false;
+            s.tempo = 10;
+        })
+        .await;
+        assert!(t.setter.tick().await.unwrap().is_none());
         assert_eq!(
             t.node.included()[0].error.as_deref(),
             Some("NeuronNoValidatorPermit")
@@ -443,13 +465,63 @@ mod tests {
         // Refused at head 1000: the timer waits until head 1010, then tries once more.
         while t.node.head() < HEAD + 9 {
             t.node.advance(1);
-            assert!(setter.tick().await.unwrap().is_none());
+            assert!(t.setter.tick().await.unwrap().is_none());
         }
         assert_eq!(t.node.included().len(), 1);
         t.node.advance(1);
-        assert!(setter.tick().await.unwrap().is_none());
+        assert!(t.setter.tick().await.unwrap().is_none());
         assert_eq!(t.node.included().len(), 2);
         assert_eq!(t.standings.last_weights_block(), None);
+        t.standings.store().close().await;
+    }
+
+    #[test]
+    fn rate_limits_and_changed_rules_retry_the_rest_holds() {
+        let retries = |e: PalletError| matches!(reaction(&e), Reaction::RetryNextBlock(_));
+        assert!(retries(PalletError::SettingWeightsTooFast));
+        assert!(retries(PalletError::CommittingWeightsTooFast));
+        assert!(retries(PalletError::IncorrectWeightVersionKey));
+        assert!(retries(PalletError::WeightVecLengthIsLow));
+        assert!(retries(PalletError::CommitRevealEnabled));
+        assert!(!retries(PalletError::NeuronNoValidatorPermit));
+        assert!(!retries(PalletError::HotKeyNotRegisteredInSubNet));
+        assert!(!retries(PalletError::Other(
+            "custom validity code 255".into()
+        )));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refusals_that_fresh_rules_should_fix_hold_after_three() {
+        // Settings with a stale version key (1; the subnet's is 3), as if the owner kept
+        // raising it between the validator's read and the chain: each fails in its block;
+        // the third holds the timer for a tempo.
+        let t = OnTestNode::start(|s| s.tempo = 10).await;
+        let stale = WeightRules {
+            version_key: 1,
+            tempo: 10,
+            ..WeightRules::default()
+        };
+        for attempt in 1..=3 {
+            let block = t.chain.current_block().await.unwrap();
+            let metagraph = t.chain.metagraph(NETUID).await.unwrap();
+            let mut attempts = t.setter.setting.lock().await;
+            let receipt = t
+                .setter
+                .submit(&mut attempts, &metagraph, block, &stale)
+                .await;
+            assert!(receipt.is_none());
+            assert_eq!(attempts.refusals, attempt);
+            assert_eq!(
+                attempts.hold_until > block,
+                attempt == 3,
+                "attempt {attempt}"
+            );
+        }
+        let errors: Vec<_> = t.node.included().into_iter().map(|c| c.error).collect();
+        assert_eq!(
+            errors,
+            vec![Some("IncorrectWeightVersionKey".to_string()); 3]
+        );
         t.standings.store().close().await;
     }
 }

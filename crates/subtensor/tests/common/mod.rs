@@ -60,6 +60,7 @@ pub(crate) fn rules() -> WeightRules {
         max_weight_limit: 65535,
         tempo: 360,
         commit_reveal: None,
+        owner_hotkey: None,
     }
 }
 
@@ -77,6 +78,7 @@ pub(crate) fn subnet(own_hotkey: [u8; 32]) -> TestSubnet {
         commit_reveal: false,
         reveal_period_epochs: 1,
         serving_rate_limit: 50,
+        owner_hotkey: None,
         neurons: vec![
             TestNeuron {
                 uid: 0,
