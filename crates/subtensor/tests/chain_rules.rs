@@ -193,6 +193,28 @@ async fn the_subnet_owner_needs_no_permit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mechanism_weights_follow_the_same_rules_on_existing_mechanisms() {
+    let (node, chain) = node_with(|_| {}).await;
+    // Mechanism 0, the one every subnet has: the same rules as set_weights.
+    let duplicate = calls::set_mechanism_weights(NETUID, 0, &[1, 1], &[1, 1], VERSION_KEY);
+    assert_refused(
+        within("submit", chain.submit_call(&duplicate)).await,
+        PalletError::DuplicateUids,
+    );
+    let good = calls::set_mechanism_weights(NETUID, 0, &[1, 2], &[65535, 100], VERSION_KEY);
+    within("submit", chain.submit_call(&good)).await.unwrap();
+    assert_eq!(node.weights(NETUID, 0).unwrap(), [(1, 65535), (2, 100)]);
+    // A mechanism the subnet does not have fails the pool's rate-limit check, with its
+    // code: the client can only read it as a rate limit.
+    let unknown = calls::set_mechanism_weights(NETUID, 1, &[1], &[65535], VERSION_KEY);
+    assert_refused(
+        within("submit", chain.submit_call(&unknown)).await,
+        PalletError::SettingWeightsTooFast,
+    );
+    assert_eq!(node.rejections(), ["Custom error: 6"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unregistered_hotkeys_are_refused() {
     let node = start_node(subnet([0x99; 32])).await;
     let chain = connect(&node).await;
