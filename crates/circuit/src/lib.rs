@@ -38,7 +38,9 @@ pub use file::CircuitFileError;
 pub use forward::LayerTrace;
 pub use images::{IMAGE_SHAPE, quantize_pixel, sample_inputs, synthetic_image, synthetic_images};
 pub use model::{Circuit, Layer, LayerOutput, LinearOp, LookupLayer, Shape};
-pub use noise_model::{NoiseDistribution, NoiseModel, ParameterSet};
+pub use noise_model::{
+    NoiseDistribution, NoiseModel, ParameterSet, keyswitch_variance, storage_variance,
+};
 pub use noisy::{AgreementReport, LayerAgreement, NoisyRun, NoisySimulator};
 pub use shipped::{
     CONV3X3, DEFAULT_CIRCUIT_SEED, SHIPPED_NAMES, TEST_TINY, VGG9, shipped_circuit, test_tiny,

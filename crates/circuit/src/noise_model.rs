@@ -190,12 +190,13 @@ impl NoiseModel {
             - q_inv2 / 24.0;
         let pbs_output_variance = n * (fft + key + decomposition);
 
-        let ks_base = (params.ks_base_log as f64).exp2();
-        let ks_level = params.ks_level as f64;
-        let kn = k * big_n;
-        let keyswitch_variance =
-            ks_level * kn * params.lwe_noise.variance() * (ks_base * ks_base / 12.0 + 1.0 / 6.0)
-                + kn * (q_inv2 / 48.0 + ks_base.powf(-2.0 * ks_level) / 24.0);
+        let keyswitch_variance = keyswitch_variance(
+            params.glwe_dimension * params.polynomial_size,
+            params.ks_base_log,
+            params.ks_level,
+            params.lwe_noise,
+            1,
+        );
 
         Self {
             params: params.clone(),
@@ -257,11 +258,64 @@ impl NoiseModel {
             .collect()
     }
 
+    /// Variance (torus) of the circuit's output values before they leave the miner: a
+    /// PBS output for a circuit ending in a lookup, the noisiest channel's weighted sum
+    /// for one ending in an accumulator.
+    pub fn output_variance(&self, circuit: &Circuit) -> f64 {
+        let Some(last) = circuit.layers.last() else {
+            return self.fresh_variance;
+        };
+        match last.output {
+            LayerOutput::Lookup(_) => self.pbs_output_variance,
+            LayerOutput::Accumulator { .. } => {
+                let input_variance = if circuit.layers.len() == 1 {
+                    self.fresh_variance
+                } else {
+                    self.pbs_output_variance
+                };
+                let worst = channel_weight_norms2(&last.op, 1)
+                    .into_iter()
+                    .fold(0.0, f64::max);
+                worst.max(1.0) * input_variance
+            }
+        }
+    }
+
     /// Std (in output units) of a decrypted accumulator layer's output noise with
     /// scale 2^delta_log2 and weight 2-norm squared `weight_norm2`.
     pub fn accumulator_sigma(&self, delta_log2: u32, weight_norm2: f64) -> f64 {
         (weight_norm2 * self.pbs_output_variance).sqrt() * (LOG2_Q - delta_log2 as f64).exp2()
     }
+}
+
+/// Variance (torus) a keyswitch adds to each coefficient of its output: `input_dimension`
+/// key coefficients, `levels` digits of base 2^`base_log`, key rows encrypted with
+/// `key_noise`. `packed` ciphertexts keyswitched into one GLWE each bring their own key
+/// noise to every coefficient (tfhe-rs `noise_formulas/lwe_packing_keyswitch.rs`); the
+/// rounding of the decomposition lands on the ciphertext's own coefficient only. An LWE
+/// keyswitch is the case `packed = 1` (`noise_formulas/lwe_keyswitch.rs`).
+pub fn keyswitch_variance(
+    input_dimension: usize,
+    base_log: u32,
+    levels: u32,
+    key_noise: NoiseDistribution,
+    packed: usize,
+) -> f64 {
+    let q_inv2 = (-2.0 * LOG2_Q).exp2();
+    let (n, base, levels) = (
+        input_dimension as f64,
+        (base_log as f64).exp2(),
+        levels as f64,
+    );
+    levels * n * packed as f64 * key_noise.variance() * (base * base / 12.0 + 1.0 / 6.0)
+        + n * (q_inv2 / 48.0 + base.powf(-2.0 * levels) / 24.0)
+}
+
+/// Variance (torus) of rounding a ciphertext with `mask_len` mask coefficients under a
+/// binary key from modulus 2^64 to 2^`bits` (tfhe-rs `noise_formulas/modulus_switch.rs`,
+/// the 2^-64 terms dropped).
+pub fn storage_variance(mask_len: usize, bits: u32) -> f64 {
+    (mask_len as f64 / 24.0 + 1.0 / 12.0) * (-2.0 * bits as f64).exp2()
 }
 
 /// Squared 2-norm of each output channel's weights (the noise gain of the sum).

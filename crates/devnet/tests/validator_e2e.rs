@@ -5,9 +5,9 @@
 //! Miners (all registered on one local registry, each with its own hotkey):
 //! - honest: a real miner;
 //! - delayed: a real miner behind a front that holds each answer back by `DELAY`;
-//! - trivial: answers instantly with plausible values as trivial LWE (zero mask);
-//! - skipper: a real miner's answer with a fifth of the lookup outputs replaced by
-//!   random (non-trivial) ciphertexts, as if those lookups were never computed;
+//! - trivial: answers instantly with plausible values as trivial ciphertexts (zero mask);
+//! - skipper: a real miner's answer with every fifth result replaced by random
+//!   (non-trivial) coefficients, as if those lookups were never computed;
 //! - garbage: well-framed result frames of random bytes;
 //! - broken ones: refused connection, hang past the deadline, HTTP 500, a stream cut
 //!   inside a frame, an invalid frame, a frame for an item that does not exist.
@@ -31,7 +31,10 @@ use brainlock_api::{
     KeyUploadResponse, encode_frame,
 };
 use brainlock_chain::{Chain, Role};
+use brainlock_circuit::Circuit;
 use brainlock_epistula::{AccountId, Keypair};
+use brainlock_fhe::adversary::{scramble_results, trivial_output};
+use brainlock_fhe::{EncryptedOutput, Limits, Profile};
 use brainlock_validator::config::ScoringTable;
 use brainlock_validator::store::{FailureKind, Outcome};
 use brainlock_validator::{Validator, ValidatorConfig};
@@ -69,30 +72,8 @@ struct Front {
     behaviour: Behaviour,
     upstream: Option<SocketAddr>,
     http: reqwest::Client,
-    /// Output ciphertexts per item and words per ciphertext (k*N + 1).
-    outputs: usize,
-    words: usize,
-    delta_log2: u32,
-    profile: &'static str,
-}
-
-/// The serialized `EncryptedOutput` layout of brainlock-fhe: magic, version, profile id,
-/// count, then each LWE ciphertext as mask words followed by the body word.
-fn output_bytes(front: &Front, cts: impl Fn(usize, &mut [u64])) -> Vec<u8> {
-    let mut out = b"BLEO".to_vec();
-    out.push(1);
-    out.push(front.profile.len() as u8);
-    out.extend_from_slice(front.profile.as_bytes());
-    out.extend_from_slice(&(front.outputs as u64).to_le_bytes());
-    let mut ct = vec![0u64; front.words];
-    for i in 0..front.outputs {
-        ct.iter_mut().for_each(|w| *w = 0);
-        cts(i, &mut ct);
-        for w in &ct {
-            out.extend_from_slice(&w.to_le_bytes());
-        }
-    }
-    out
+    circuit: Arc<Circuit>,
+    profile: &'static Profile,
 }
 
 fn frames_of(body: &[u8]) -> Vec<Frame> {
@@ -138,16 +119,17 @@ async fn front_handler(State(front): State<Front>, request: Request) -> Response
                     let FramePayload::Result(payload) = frame.payload else {
                         panic!("honest miner sent an error")
                     };
-                    let mut payload = payload.to_vec();
-                    let start = payload.len() - front.outputs * front.words * 8;
-                    let mut rng = rand::rng();
-                    for i in (0..front.outputs).step_by(5) {
-                        let at = start + i * front.words * 8;
-                        rng.fill_bytes(&mut payload[at..at + front.words * 8]);
-                    }
+                    let mut output = EncryptedOutput::from_bytes(
+                        &payload,
+                        &front.circuit,
+                        front.profile,
+                        &Limits::default(),
+                    )
+                    .unwrap();
+                    scramble_results(&mut output, 5);
                     let frame = Frame {
                         index: frame.index,
-                        payload: FramePayload::Result(payload.into()),
+                        payload: FramePayload::Result(output.to_bytes().into()),
                     };
                     out.extend_from_slice(&encode_frame(&frame).unwrap());
                 }
@@ -185,11 +167,9 @@ async fn front_handler(State(front): State<Front>, request: Request) -> Response
         Behaviour::Trivial => {
             let mut out = Vec::new();
             for index in 0..batch {
-                let payload = output_bytes(&front, |_, ct| {
-                    let guess: i64 = rand::rng().random_range(-3..=3);
-                    *ct.last_mut().unwrap() = (guess as u64).wrapping_shl(front.delta_log2);
-                });
-                out.extend(result_frame(index, payload));
+                let guesses: Vec<i64> = (0..7).map(|_| rand::rng().random_range(-3..=3)).collect();
+                let output = trivial_output(&front.circuit, front.profile, &guesses).unwrap();
+                out.extend(result_frame(index, output.to_bytes()));
             }
             stream(out)
         }
@@ -224,17 +204,12 @@ async fn front_handler(State(front): State<Front>, request: Request) -> Response
 }
 
 async fn front(behaviour: Behaviour, upstream: Option<SocketAddr>) -> SocketAddr {
-    let circuit = brainlock_circuit::test_tiny();
-    let profile = brainlock_fhe::Profile::default_for(CIRCUIT);
-    let plan = brainlock_fhe::plan::Plan::new(&circuit).unwrap();
     let front = Front {
         behaviour,
         upstream,
         http: reqwest::Client::new(),
-        outputs: plan.shapes.last().unwrap().len(),
-        words: profile.big_lwe_dimension() + 1,
-        delta_log2: *plan.deltas_log2.last().unwrap(),
-        profile: profile.id,
+        circuit: Arc::new(brainlock_circuit::test_tiny()),
+        profile: Profile::default_for(CIRCUIT),
     };
     serve(Router::new().fallback(front_handler).with_state(front)).await
 }

@@ -240,11 +240,15 @@ fn torus_affine(points: &[(f64, f64)], din: i32, dout: i32) -> (u64, u64) {
 
 /// A fixed pseudo-random number in [0, 1) per lookup (splitmix64 of its position).
 fn pseudo_random_fraction(layer: usize, output: usize) -> f64 {
-    let mut z = ((layer as u64) << 40 ^ output as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    (splitmix64((layer as u64) << 40 ^ output as u64) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// SplitMix64: a well-mixed word from a counter.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
+    z ^ (z >> 31)
 }
 
 /// Outputs forged from the inputs without any evaluation: input ciphertext `j mod n`
@@ -275,10 +279,31 @@ fn forge(
         let guess = guesses[channel_of(out_shape, o)];
         out[lwe_size - 1] = out[lwe_size - 1].wrapping_add((guess as u64).wrapping_shl(dout));
     }
-    Ok(EncryptedOutput {
-        profile: key.profile,
-        data,
-    })
+    Ok(EncryptedOutput::compress(key, circuit, &plan, &data))
+}
+
+/// A trivial encryption of `values` (all-zero masks) in `circuit`'s result form under
+/// `profile`: what anyone forges without any key. Validators reject it
+/// ([`EncryptedOutput::has_trivial_ciphertext`]).
+pub fn trivial_output(
+    circuit: &Circuit,
+    profile: &'static crate::Profile,
+    values: &[i64],
+) -> Result<EncryptedOutput> {
+    let plan = Plan::new(circuit)?;
+    let lwe_size = profile.big_dim().to_lwe_size().0;
+    let delta = *plan.deltas_log2.last().expect("non-empty");
+    let mut lwes = vec![0u64; plan.output_len() * lwe_size];
+    for (lwe, &v) in lwes.chunks_exact_mut(lwe_size).zip(values.iter().cycle()) {
+        lwe[lwe_size - 1] = (v as u64).wrapping_shl(delta);
+    }
+    Ok(EncryptedOutput::trivial(profile, circuit, &plan, &lwes))
+}
+
+/// Replaces every `every`-th result of an honest output with noise: a miner that skips
+/// those results' work and pads the frame so that its size stays right.
+pub fn scramble_results(output: &mut EncryptedOutput, every: usize) {
+    output.scramble_results(every.max(1), |i| splitmix64(i as u64));
 }
 
 #[cfg(test)]

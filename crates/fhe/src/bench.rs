@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::keys::{ClientKey, EvaluationKey};
 use crate::plan::Plan;
 use crate::profile::Profile;
-use crate::{EncryptedInput, Limits, evaluate};
+use crate::{EncryptedInput, Limits, OutputForm, evaluate};
 use brainlock_circuit::{Circuit, Simulator, argmax, cosine};
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,8 +35,12 @@ pub struct BenchReport {
     pub eval_key_expanded_bytes: usize,
     /// Serialized encrypted input of one image, in bytes.
     pub input_bytes: usize,
-    /// Serialized encrypted output of one image, in bytes.
+    /// Serialized (compressed) encrypted output of one image, in bytes.
     pub output_bytes: usize,
+    /// How the results travel (packed GLWEs or LWEs, and the bits kept per coefficient).
+    pub output_form: OutputForm,
+    /// What one image's results would take as full big-key LWEs, in bytes.
+    pub output_uncompressed_bytes: usize,
     /// Server-side evaluation time per image (seconds), in order.
     pub latencies_seconds: Vec<f64>,
     /// Median of `latencies_seconds`, in seconds.
@@ -107,6 +111,8 @@ pub fn run_bench(
         eval_key_expanded_bytes: compressed.expanded_size_bytes(),
         input_bytes,
         output_bytes,
+        output_form: OutputForm::derive(profile, circuit, &plan),
+        output_uncompressed_bytes: plan.output_len() * profile.big_dim().to_lwe_size().0 * 8,
         median_latency_seconds: median,
         lookups_per_second: if median > 0.0 {
             lookups as f64 / median

@@ -1,10 +1,11 @@
 //! Encrypted inputs (seeded, client -> miner) and outputs (miner -> client/validator).
 
+use crate::compression::{OutputForm, compress, pack_bits, restore_from_bits, unpack_bits};
 use crate::error::{EngineError, Result};
-use crate::keys::{ClientKey, seeder};
+use crate::keys::{ClientKey, EvaluationKey, seeder};
 use crate::plan::Plan;
 use crate::profile::{Profile, tfhe_distribution};
-use crate::wire::{Limits, Reader, Writer, check_limit};
+use crate::wire::{Limits, Reader, Writer, check_limit, header_len};
 use brainlock_circuit::Circuit;
 use tfhe::core_crypto::commons::math::random::Seed;
 use tfhe::core_crypto::prelude::*;
@@ -20,12 +21,16 @@ pub struct EncryptedInput {
     pub(crate) list: SeededLweCiphertextListOwned<u64>,
 }
 
-/// The server's result: full LWE ciphertexts under the big key, one per output value.
+/// The server's result, compressed ([`OutputForm`]): rounded coefficients of packed
+/// GLWEs or of big-key LWEs, in wire order.
 #[derive(Clone)]
 pub struct EncryptedOutput {
     pub(crate) profile: &'static Profile,
-    /// `len() * (k*N + 1)` words, ciphertexts back to back.
-    pub(crate) data: Vec<u64>,
+    form: OutputForm,
+    /// Results carried (= the circuit's output values).
+    count: usize,
+    /// `form.coefficients(profile, count)` values, each below 2^`form.bits()`.
+    coefficients: Vec<u64>,
 }
 
 impl ClientKey {
@@ -92,15 +97,56 @@ impl ClientKey {
         let plan = Plan::new(circuit)?;
         check_output_shape(output, &plan, self.profile)?;
         let delta = *plan.deltas_log2.last().expect("non-empty");
-        let key = self.glwe.as_lwe_secret_key();
-        Ok(output
-            .ciphertexts()
-            .map(|ct| {
-                let phase = decrypt_lwe_ciphertext(&key, &ct).0;
-                let rounded = phase.wrapping_add(1u64 << (delta - 1));
-                (rounded as i64) >> delta
-            })
+        Ok(self
+            .decrypt_phases(output)
+            .into_iter()
+            .map(|phase| (phase.wrapping_add(1u64 << (delta - 1)) as i64) >> delta)
             .collect())
+    }
+
+    /// The results' phases (value times scale, plus noise), one per result.
+    pub(crate) fn decrypt_phases(&self, output: &EncryptedOutput) -> Vec<u64> {
+        let bits = output.form.bits();
+        let (mask, stride) = output.mask_and_stride();
+        match (&self.packing, output.form) {
+            (Some(key), OutputForm::Packed { .. }) => {
+                let mut glwe = GlweCiphertext::new(
+                    0u64,
+                    key.glwe_dimension().to_glwe_size(),
+                    key.polynomial_size(),
+                    CiphertextModulus::new_native(),
+                );
+                let mut phases = PlaintextList::new(0u64, PlaintextCount(key.polynomial_size().0));
+                let mut values = Vec::with_capacity(output.count);
+                for packed in output.coefficients.chunks(stride) {
+                    glwe.as_mut().fill(0);
+                    for (c, &v) in glwe.as_mut().iter_mut().zip(packed) {
+                        *c = restore_from_bits(v, bits);
+                    }
+                    decrypt_glwe_ciphertext(key, &glwe, &mut phases);
+                    values.extend_from_slice(&phases.as_ref()[..packed.len() - mask]);
+                }
+                values
+            }
+            _ => {
+                let key = self.glwe.as_lwe_secret_key();
+                let mut lwe = LweCiphertext::new(
+                    0u64,
+                    self.profile.big_dim().to_lwe_size(),
+                    CiphertextModulus::new_native(),
+                );
+                output
+                    .coefficients
+                    .chunks_exact(stride)
+                    .map(|ct| {
+                        for (c, &v) in lwe.as_mut().iter_mut().zip(ct) {
+                            *c = restore_from_bits(v, bits);
+                        }
+                        decrypt_lwe_ciphertext(&key, &lwe).0
+                    })
+                    .collect()
+            }
+        }
     }
 }
 
@@ -175,14 +221,95 @@ impl EncryptedInput {
 }
 
 impl EncryptedOutput {
-    /// Number of full big-key LWE ciphertexts (= output values).
-    pub fn len(&self) -> usize {
-        self.data.len() / self.profile.big_dim().to_lwe_size().0
+    /// Compresses the engine's big-key LWEs of `circuit`'s outputs into the form the
+    /// profile and circuit call for.
+    pub(crate) fn compress(
+        key: &EvaluationKey,
+        circuit: &Circuit,
+        plan: &Plan,
+        lwes: &[u64],
+    ) -> Self {
+        Self::compress_as(key, OutputForm::derive(key.profile, circuit, plan), lwes)
     }
 
-    /// True if the output holds no ciphertext.
+    /// [`Self::compress`] into a given form.
+    pub(crate) fn compress_as(key: &EvaluationKey, form: OutputForm, lwes: &[u64]) -> Self {
+        Self {
+            profile: key.profile,
+            form,
+            count: lwes.len() / key.profile.big_dim().to_lwe_size().0,
+            coefficients: compress(key, form, lwes),
+        }
+    }
+
+    /// `lwes` (zero masks: trivial encryptions) in the form the profile and circuit
+    /// call for, rounded but not keyswitched: a packing keyswitch of a zero mask is a
+    /// zero mask too, so no key is needed.
+    #[cfg(feature = "adversary")]
+    pub(crate) fn trivial(
+        profile: &'static Profile,
+        circuit: &Circuit,
+        plan: &Plan,
+        lwes: &[u64],
+    ) -> Self {
+        let form = OutputForm::derive(profile, circuit, plan);
+        let count = plan.output_len();
+        let lwe_size = profile.big_dim().to_lwe_size().0;
+        let bits = form.bits();
+        let mut coefficients = vec![0u64; form.coefficients(profile, count)];
+        let mut out = Self {
+            profile,
+            form,
+            count,
+            coefficients: Vec::new(),
+        };
+        for (i, lwe) in lwes.chunks_exact(lwe_size).enumerate() {
+            let at = out.body_index(i);
+            coefficients[at] = crate::compression::round_to_bits(lwe[lwe_size - 1], bits);
+        }
+        out.coefficients = coefficients;
+        out
+    }
+
+    /// Overwrites the ciphertext coefficients that carry every `every`-th result with
+    /// `noise(i)` (rounded to the form's bits).
+    #[cfg(feature = "adversary")]
+    pub(crate) fn scramble_results(&mut self, every: usize, noise: impl Fn(usize) -> u64) {
+        let bits = self.form.bits();
+        let keep = |v: u64| if bits >= 64 { v } else { v >> (64 - bits) };
+        for i in (0..self.count).step_by(every) {
+            let body = self.body_index(i);
+            let first = match self.form {
+                OutputForm::Packed { .. } => body,
+                OutputForm::Lwe { .. } => body - self.profile.big_lwe_dimension(),
+            };
+            for (j, c) in self.coefficients[first..=body].iter_mut().enumerate() {
+                *c = keep(noise(i * 7919 + j));
+            }
+        }
+    }
+
+    /// Index in `coefficients` of the body coefficient that carries result `i`.
+    #[cfg(feature = "adversary")]
+    fn body_index(&self, i: usize) -> usize {
+        let (mask, stride) = self.mask_and_stride();
+        match self.form {
+            OutputForm::Packed { .. } => {
+                let per_glwe = stride - mask;
+                (i / per_glwe) * stride + mask + i % per_glwe
+            }
+            OutputForm::Lwe { .. } => i * stride + mask,
+        }
+    }
+
+    /// Number of results (= output values).
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True if the output holds no result.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.count == 0
     }
 
     /// The parameter profile the output was computed under.
@@ -190,24 +317,57 @@ impl EncryptedOutput {
         self.profile
     }
 
-    /// True if any ciphertext has an all-zero mask: a trivial encryption anyone can
-    /// forge without the evaluation key. Validators reject those.
-    pub fn has_trivial_ciphertext(&self) -> bool {
-        self.ciphertexts()
-            .any(|ct| ct.get_mask().as_ref().iter().all(|&a| a == 0))
+    /// How the results travel.
+    pub fn form(&self) -> OutputForm {
+        self.form
     }
 
-    /// Wire form: header, count, then every ciphertext's k*N + 1 words
-    /// (8 + 8 * len * (k*N + 1) bytes after the header).
+    /// True if any ciphertext (packed GLWE or LWE) has an all-zero mask: a trivial
+    /// encryption anyone can forge without the evaluation key. Validators reject those.
+    pub fn has_trivial_ciphertext(&self) -> bool {
+        let (mask, stride) = self.mask_and_stride();
+        self.coefficients
+            .chunks(stride)
+            .any(|ct| ct[..mask.min(ct.len())].iter().all(|&a| a == 0))
+    }
+
+    /// Mask coefficients per ciphertext and coefficients per ciphertext (the last
+    /// packed GLWE may carry fewer bodies).
+    pub(crate) fn mask_and_stride(&self) -> (usize, usize) {
+        match (self.form, &self.profile.packing) {
+            (OutputForm::Packed { .. }, Some(p)) => {
+                (p.mask_len(), p.mask_len() + p.polynomial_size)
+            }
+            _ => {
+                let dim = self.profile.big_lwe_dimension();
+                (dim, dim + 1)
+            }
+        }
+    }
+
+    /// Serialized size of `circuit`'s output under `profile`, known before any frame
+    /// arrives (receivers bound their reads with it).
+    pub fn wire_len(circuit: &Circuit, profile: &'static Profile) -> Result<usize> {
+        let plan = Plan::new(circuit)?;
+        let form = OutputForm::derive(profile, circuit, &plan);
+        Ok(header_len(profile) + 2 + 8 + form.wire_bytes(profile, plan.output_len()))
+    }
+
+    /// Wire form: header, form tag, bits, result count, then the coefficients as a
+    /// little-endian bit stream of `bits` per value.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(OUTPUT_MAGIC, self.profile, 8 + 8 * self.data.len());
-        w.u64(self.len() as u64);
-        w.words(&self.data);
+        let payload = self.form.wire_bytes(self.profile, self.count);
+        let mut w = Writer::new(OUTPUT_MAGIC, self.profile, 10 + payload);
+        w.u8(self.form.tag());
+        w.u8(self.form.bits() as u8);
+        w.u64(self.count as u64);
+        pack_bits(&self.coefficients, self.form.bits(), w.bytes());
         w.finish()
     }
 
-    /// Parses an output of `circuit` under `profile`: exactly the circuit's output count
-    /// of full big-key ciphertexts, checked before allocating.
+    /// Parses an output of `circuit` under `profile`: the form the profile and circuit
+    /// call for, exactly the circuit's output count, exactly the bytes those imply,
+    /// checked before allocating.
     pub fn from_bytes(
         bytes: &[u8],
         circuit: &Circuit,
@@ -218,6 +378,15 @@ impl EncryptedOutput {
         check_limit(bytes, limits.max_ciphertext_bytes, WHAT)?;
         let plan = Plan::new(circuit)?;
         let mut r = Reader::open(bytes, OUTPUT_MAGIC, profile, WHAT)?;
+        let form = OutputForm::derive(profile, circuit, &plan);
+        let (tag, bits) = (r.u8()?, r.u8()?);
+        if (tag, u32::from(bits)) != (form.tag(), form.bits()) {
+            return Err(EngineError::WrongForm {
+                what: WHAT,
+                expected: format!("{form:?}"),
+                found: format!("tag {tag}, {bits} bits"),
+            });
+        }
         let count = r.u64()?;
         let expected = plan.output_len() as u64;
         if count != expected {
@@ -227,15 +396,15 @@ impl EncryptedOutput {
                 found: count,
             });
         }
-        let words = plan.output_len() * profile.big_dim().to_lwe_size().0;
-        let data = r.exact_words(words)?;
-        Ok(Self { profile, data })
-    }
-
-    pub(crate) fn ciphertexts(&self) -> impl Iterator<Item = LweCiphertextView<'_, u64>> {
-        self.data
-            .chunks_exact(self.profile.big_dim().to_lwe_size().0)
-            .map(|c| LweCiphertext::from_container(c, CiphertextModulus::new_native()))
+        let count = plan.output_len();
+        let stream = r.exact_bytes(form.wire_bytes(profile, count))?;
+        let coefficients = unpack_bits(stream, form.bits(), form.coefficients(profile, count));
+        Ok(Self {
+            profile,
+            form,
+            count,
+            coefficients,
+        })
     }
 }
 

@@ -59,6 +59,23 @@ pub(crate) fn evaluate_with(
     progress: &(dyn Fn(usize, usize) + Sync),
     work: &(dyn Fn(usize, usize) -> LookupWork + Sync),
 ) -> Result<EncryptedOutput> {
+    let lwes = evaluate_to_lwes(circuit, key, input, progress, work)?;
+    Ok(EncryptedOutput::compress(
+        key,
+        circuit,
+        &Plan::new(circuit)?,
+        &lwes,
+    ))
+}
+
+/// The circuit's outputs as big-key LWEs (back to back), before compression.
+pub(crate) fn evaluate_to_lwes(
+    circuit: &Circuit,
+    key: &EvaluationKey,
+    input: &EncryptedInput,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    work: &(dyn Fn(usize, usize) -> LookupWork + Sync),
+) -> Result<Vec<u64>> {
     let profile = key.profile;
     if input.profile.id != profile.id {
         return Err(EngineError::WrongProfile {
@@ -108,10 +125,7 @@ pub(crate) fn evaluate_with(
             LayerOutput::Accumulator { .. } => run_accumulator_layer(&ctx, profile, &current),
         };
     }
-    Ok(EncryptedOutput {
-        profile,
-        data: current,
-    })
+    Ok(current)
 }
 
 struct LayerContext<'a> {
@@ -273,7 +287,10 @@ fn run_lookup_layer(
     let offsets: Vec<u64> = lookup
         .lo
         .iter()
-        .map(|&lo| lookup_phase_offset(lo, lookup.shift, ctx.rounding_bits))
+        .map(|&lo| {
+            lookup_phase_offset(lo, lookup.shift, ctx.rounding_bits)
+                .wrapping_add(modulus_switch_compensation(profile))
+        })
         .collect();
     let mut outputs = vec![0u64; ctx.output.len() * lwe_size];
     outputs
@@ -318,6 +335,15 @@ fn run_lookup_layer(
             },
         );
     outputs
+}
+
+/// Half of one of the 2N slots of the blind rotation's input, as a phase. tfhe-rs 1.8's
+/// centered modulus switch (`lwe_ciphertext_centered_binary_modulus_switch`) removes the
+/// mask rounding's mean but leaves every switched phase half a slot low on average
+/// (`noise_check` measures it); adding half a slot before the keyswitch centres the
+/// phase in its slot again, as the noise model assumes.
+pub(crate) fn modulus_switch_compensation(profile: &Profile) -> u64 {
+    1u64 << (63 - profile.poly_size().to_blind_rotation_input_modulus_log().0)
 }
 
 /// The final accumulator leaves as is (logits): no keyswitch, no bootstrap.

@@ -54,6 +54,16 @@ pub enum EngineError {
         /// The key checked.
         what: &'static str,
     },
+    /// A result frame in another form than the profile and circuit call for.
+    #[error("{what}: expected form {expected}, got {found}")]
+    WrongForm {
+        /// What was being parsed.
+        what: &'static str,
+        /// The form the profile and circuit call for.
+        expected: String,
+        /// What the frame claimed.
+        found: String,
+    },
     /// A ciphertext list or clear input has a different count than the circuit's input
     /// or output shape.
     #[error("{what}: expected {expected} ciphertexts, got {found}")]

@@ -3,9 +3,12 @@
 //! Key layout (KS-PBS): the client encrypts under the big LWE key (the GLWE key read as an
 //! LWE key of dimension kN); PBS outputs come back under it. The keyswitching key goes
 //! big -> small (n), the bootstrapping key encrypts the small key under the GLWE key.
+//! Where the profile packs results, a packing keyswitching key goes big -> the packing
+//! GLWE key, which only the client holds (results are decrypted under it).
 
+use crate::compression::FourierPackingKey;
 use crate::error::{EngineError, Result};
-use crate::profile::{Profile, tfhe_distribution};
+use crate::profile::{Packing, Profile, tfhe_distribution};
 use crate::wire::{Limits, Reader, Writer, check_limit, header_len};
 use tfhe::conformance::ParameterSetConformant;
 use tfhe::core_crypto::commons::generators::DeterministicSeeder;
@@ -30,6 +33,8 @@ pub struct ClientKey {
     pub(crate) profile: &'static Profile,
     pub(crate) small: LweSecretKeyOwned<u64>,
     pub(crate) glwe: GlweSecretKeyOwned<u64>,
+    /// The key results are packed under, where the profile packs.
+    pub(crate) packing: Option<GlweSecretKeyOwned<u64>>,
 }
 
 impl std::fmt::Debug for ClientKey {
@@ -44,23 +49,47 @@ impl Drop for ClientKey {
     fn drop(&mut self) {
         self.small.as_mut().zeroize();
         self.glwe.as_mut().zeroize();
+        if let Some(packing) = &mut self.packing {
+            packing.as_mut().zeroize();
+        }
     }
 }
 
-/// Seeded keyswitching and bootstrapping keys: what travels to the miner.
+/// Seeded keyswitching, bootstrapping and packing keys: what travels to the miner.
 pub struct CompressedEvaluationKey {
     pub(crate) profile: &'static Profile,
     ksk_seed: u128,
     bsk_seed: u128,
     ksk: SeededLweKeyswitchKeyOwned<u64>,
     bsk: SeededLweBootstrapKeyOwned<u64>,
+    /// Present exactly when the profile packs results; its seed is then on the wire.
+    packing: Option<(u128, SeededLwePackingKeyswitchKeyOwned<u64>)>,
 }
 
-/// Expanded keys, ready to evaluate: full keyswitching key and Fourier bootstrapping key.
+/// Expanded keys, ready to evaluate: full keyswitching key, Fourier bootstrapping key
+/// and, where the profile packs results, the Fourier packing key.
 pub struct EvaluationKey {
     pub(crate) profile: &'static Profile,
     pub(crate) ksk: LweKeyswitchKeyOwned<u64>,
     pub(crate) fourier_bsk: FourierLweBootstrapKeyOwned,
+    pub(crate) packing: Option<FourierPackingKey>,
+}
+
+/// A seeded packing keyswitching key of `packing`'s shape (all zero until generated).
+fn seeded_packing_key(
+    packing: &Packing,
+    container: Vec<u64>,
+    seed: u128,
+) -> SeededLwePackingKeyswitchKeyOwned<u64> {
+    SeededLwePackingKeyswitchKey::from_container(
+        container,
+        DecompositionBaseLog(packing.base_log),
+        DecompositionLevelCount(packing.level),
+        GlweDimension(packing.glwe_dimension).to_glwe_size(),
+        PolynomialSize(packing.polynomial_size),
+        Seed(seed).into(),
+        CiphertextModulus::new_native(),
+    )
 }
 
 impl ClientKey {
@@ -119,10 +148,33 @@ impl ClientKey {
             seeder.as_mut(),
         );
 
+        let (packing_secret, packing) = match &profile.packing {
+            Some(p) => {
+                let secret = allocate_and_generate_new_binary_glwe_secret_key(
+                    GlweDimension(p.glwe_dimension),
+                    PolynomialSize(p.polynomial_size),
+                    &mut secret_gen,
+                );
+                let seed = seeder.seed().0;
+                let words = profile.compressed_packing_key_words();
+                let mut key = seeded_packing_key(p, vec![0; words], seed);
+                generate_seeded_lwe_packing_keyswitch_key(
+                    &glwe.as_lwe_secret_key(),
+                    &secret,
+                    &mut key,
+                    tfhe_distribution(p.noise),
+                    seeder.as_mut(),
+                );
+                (Some(secret), Some((seed, key)))
+            }
+            None => (None, None),
+        };
+
         let client = ClientKey {
             profile,
             small,
             glwe,
+            packing: packing_secret,
         };
         let eval = CompressedEvaluationKey {
             profile,
@@ -130,6 +182,7 @@ impl ClientKey {
             bsk_seed,
             ksk,
             bsk,
+            packing,
         };
         (client, eval)
     }
@@ -156,15 +209,40 @@ impl CompressedEvaluationKey {
         self.profile.expanded_key_bytes()
     }
 
-    /// Wire form: header, the two mask seeds, then the seeded keyswitching and
-    /// bootstrapping key bodies ([`Self::compressed_size_bytes`] bytes in all).
+    /// Wire form: header, the mask seeds (keyswitching, bootstrapping, then packing where
+    /// the profile packs), then the seeded key bodies in the same order
+    /// ([`Self::compressed_size_bytes`] bytes in all).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new(EVAL_KEY_MAGIC, self.profile, self.compressed_size_bytes());
         w.u128(self.ksk_seed);
         w.u128(self.bsk_seed);
+        if let Some((seed, _)) = &self.packing {
+            w.u128(*seed);
+        }
         w.words(self.ksk.as_ref());
         w.words(self.bsk.as_ref());
+        if let Some((_, key)) = &self.packing {
+            w.words(key.as_ref());
+        }
         w.finish()
+    }
+
+    /// The packing keyswitching key, expanded (standard domain), where the profile packs.
+    pub(crate) fn expand_packing_key(&self) -> Option<LwePackingKeyswitchKeyOwned<u64>> {
+        let (_, seeded) = self.packing.as_ref()?;
+        let mut key = LwePackingKeyswitchKey::new(
+            0u64,
+            seeded.decomposition_base_log(),
+            seeded.decomposition_level_count(),
+            seeded.input_key_lwe_dimension(),
+            seeded.output_key_glwe_dimension(),
+            seeded.output_key_polynomial_size(),
+            CiphertextModulus::new_native(),
+        );
+        decompress_seeded_lwe_packing_keyswitch_key::<_, _, _, DefaultRandomGenerator>(
+            &mut key, seeded,
+        );
+        Some(key)
     }
 
     /// Parses a key made for `profile`. Magic, profile id and the exact byte length are
@@ -184,9 +262,25 @@ impl CompressedEvaluationKey {
         }
         let ksk_seed = r.u128()?;
         let bsk_seed = r.u128()?;
-        let mut words =
-            r.exact_words(profile.compressed_ksk_words() + profile.compressed_bsk_words())?;
+        let packing_seed = match profile.packing {
+            Some(_) => Some(r.u128()?),
+            None => None,
+        };
+        let mut words = r.exact_words(
+            profile.compressed_ksk_words()
+                + profile.compressed_bsk_words()
+                + profile.compressed_packing_key_words(),
+        )?;
+        let packing_words =
+            words.split_off(profile.compressed_ksk_words() + profile.compressed_bsk_words());
         let bsk_words = words.split_off(profile.compressed_ksk_words());
+        // The packing key's shape is the profile's and its length was checked above: it
+        // conforms by construction (tfhe-rs has no conformance check for it).
+        let packing = profile
+            .packing
+            .as_ref()
+            .zip(packing_seed)
+            .map(|(p, seed)| (seed, seeded_packing_key(p, packing_words, seed)));
         let (ks_base, ks_level) = profile.ks_decomposition();
         let (pbs_base, pbs_level) = profile.pbs_decomposition();
         let modulus = CiphertextModulus::new_native();
@@ -238,12 +332,18 @@ impl CompressedEvaluationKey {
             bsk_seed,
             ksk,
             bsk,
+            packing,
         })
     }
 }
 
 fn compressed_size_for(profile: &Profile) -> usize {
-    header_len(profile) + 32 + 8 * (profile.compressed_ksk_words() + profile.compressed_bsk_words())
+    let seeds = if profile.packing.is_some() { 3 } else { 2 };
+    header_len(profile)
+        + 16 * seeds
+        + 8 * (profile.compressed_ksk_words()
+            + profile.compressed_bsk_words()
+            + profile.compressed_packing_key_words())
 }
 
 impl EvaluationKey {
@@ -285,10 +385,15 @@ impl EvaluationKey {
             pbs_level,
         );
         par_convert_standard_lwe_bootstrap_key_to_fourier(&standard_bsk, &mut fourier_bsk);
+        drop(standard_bsk);
+        let packing = compressed
+            .expand_packing_key()
+            .map(|key| FourierPackingKey::new(&key));
         EvaluationKey {
             profile: p,
             ksk,
             fourier_bsk,
+            packing,
         }
     }
 

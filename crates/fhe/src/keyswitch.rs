@@ -92,8 +92,21 @@ fn keyswitch_batch_body(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// `count` well-spread torus words (an LCG): stand-ins for ciphertext coefficients.
+    pub(crate) fn torus_words(count: usize) -> Vec<u64> {
+        let mut state = 0x243f_6a88_85a3_08d3u64;
+        (0..count)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                state
+            })
+            .collect()
+    }
     use crate::keys::{ClientKey, EvaluationKey};
     use crate::profile::Profile;
 
@@ -106,15 +119,7 @@ mod tests {
             profile.big_dim().to_lwe_size().0,
             profile.small_dim().to_lwe_size().0,
         );
-        let mut state = 0x243f_6a88_85a3_08d3u64;
-        let inputs: Vec<u64> = (0..3 * big)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                state
-            })
-            .collect();
+        let inputs = torus_words(3 * big);
         let mut ours = vec![0u64; 3 * small];
         let mut digits = vec![0u64; 3 * profile.ks_level];
         keyswitch_batch(&key.ksk, &inputs, &mut ours, &mut digits);

@@ -10,6 +10,7 @@
 pub mod adversary;
 pub mod bench;
 mod ciphertext;
+mod compression;
 mod engine;
 mod error;
 mod evaluator;
@@ -23,9 +24,10 @@ mod wire;
 pub mod workload;
 
 pub use ciphertext::{EncryptedInput, EncryptedOutput};
+pub use compression::{OUTPUT_SIGMAS, OutputForm};
 pub use engine::evaluate;
 pub use error::{EngineError, Result};
 pub use evaluator::{CpuEvaluator, Evaluator};
 pub use keys::{ClientKey, CompressedEvaluationKey, EvaluationKey};
-pub use profile::Profile;
+pub use profile::{Packing, Profile};
 pub use wire::Limits;

@@ -5,7 +5,8 @@
 use crate::error::{EngineError, Result};
 use crate::profile::Profile;
 
-const VERSION: u8 = 1;
+/// 2: evaluation keys carry a packing key and results travel compressed.
+const VERSION: u8 = 2;
 /// Longest profile id we accept on the wire.
 const MAX_ID_LEN: usize = 64;
 
@@ -43,6 +44,10 @@ impl Writer {
         Self { buf }
     }
 
+    pub(crate) fn u8(&mut self, v: u8) {
+        self.buf.push(v);
+    }
+
     pub(crate) fn u64(&mut self, v: u64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
@@ -55,6 +60,11 @@ impl Writer {
         for w in words {
             self.u64(*w);
         }
+    }
+
+    /// The buffer, for writers that append a bit stream.
+    pub(crate) fn bytes(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
     }
 
     pub(crate) fn finish(self) -> Vec<u8> {
@@ -120,6 +130,10 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    pub(crate) fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+
     pub(crate) fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_le_bytes(
             self.take(8)?.try_into().expect("8 bytes"),
@@ -130,6 +144,18 @@ impl<'a> Reader<'a> {
         Ok(u128::from_le_bytes(
             self.take(16)?.try_into().expect("16 bytes"),
         ))
+    }
+
+    /// Requires that exactly `count` bytes remain, then returns them.
+    pub(crate) fn exact_bytes(&mut self, count: usize) -> Result<&'a [u8]> {
+        if self.remaining() != count {
+            return Err(EngineError::WrongSize {
+                what: self.what,
+                expected: (self.pos as u64).saturating_add(count as u64),
+                found: self.bytes.len() as u64,
+            });
+        }
+        self.take(count)
     }
 
     /// Requires that exactly `count` words remain, then copies them out.

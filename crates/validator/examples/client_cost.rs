@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use brainlock_fhe::{ClientKey, EncryptedOutput, Limits};
+use brainlock_fhe::{ClientKey, EncryptedOutput, Limits, OutputForm};
 use brainlock_validator::Workload;
 use brainlock_validator::config::ScoringTable;
 use brainlock_validator::images::{Augmentation, augment, circuit_input, synthetic};
@@ -50,14 +50,18 @@ fn main() -> anyhow::Result<()> {
         let expected = simulator.run(&input)?;
         let simulate = t.elapsed().as_secs_f64();
 
+        // A result frame of random coefficients in the form the circuit's results take
+        // (brainlock-fhe's wire layout): decrypting it costs what a real one does.
         let profile = workload.profile;
-        let words = profile.big_lwe_dimension() + 1;
+        let plan = brainlock_fhe::plan::Plan::new(&workload.circuit)?;
+        let form = OutputForm::derive(profile, &workload.circuit, &plan);
         let mut bytes = b"BLEO".to_vec();
-        bytes.push(1);
+        bytes.push(2);
         bytes.push(profile.id.len() as u8);
         bytes.extend_from_slice(profile.id.as_bytes());
+        bytes.extend_from_slice(&[form.tag(), form.bits() as u8]);
         bytes.extend_from_slice(&(expected.len() as u64).to_le_bytes());
-        let mut body = vec![0u8; expected.len() * words * 8];
+        let mut body = vec![0u8; form.wire_bytes(profile, expected.len())];
         rng.fill_bytes(&mut body);
         bytes.extend_from_slice(&body);
         let output =

@@ -224,15 +224,10 @@ fn classify(error: &ClientError, stage: &str) -> (FailureKind, String) {
 /// output plus this is refused before its body is read.
 const RESULT_SLACK_BYTES: usize = 1024;
 
-/// Bytes of one serialized `EncryptedOutput` of the workload: the fhe wire header
-/// (magic, version, profile id), the ciphertext count, then every output ciphertext
-/// as `k*N + 1` words.
+/// Bytes of one serialized (compressed) `EncryptedOutput` of the workload.
 pub(crate) fn expected_result_bytes(workload: &Workload) -> usize {
     // `Workload::resolve` checked that the engine plans the circuit.
-    let outputs = brainlock_fhe::plan::Plan::new(&workload.circuit).map_or(0, |p| p.output_len());
-    let words = workload.profile.big_lwe_dimension() + 1;
-    let header = 4 + 1 + 1 + workload.profile.id.len() + 8;
-    header + outputs * words * 8
+    EncryptedOutput::wire_len(&workload.circuit, workload.profile).unwrap_or(0)
 }
 
 /// Bound on one result frame's body (index, kind, payload).

@@ -204,7 +204,7 @@ pub(crate) struct Shaping {
     /// How long after its request the answer is held back: a shaped answer takes
     /// exactly that long whenever the real work took less, however loaded the machine.
     pub(crate) hold: Box<dyn Fn(usize) -> std::time::Duration + Send + Sync>,
-    /// Whether the answer's output ciphertexts are replaced by random bytes.
+    /// Whether the answer's ciphertext coefficients are replaced by random bits.
     pub(crate) corrupt: Box<dyn Fn(usize) -> bool + Send + Sync>,
 }
 
@@ -224,7 +224,7 @@ struct ShapingFront {
     http: reqwest::Client,
     answered: Arc<std::sync::atomic::AtomicUsize>,
     shaping: Arc<Shaping>,
-    /// Bytes of output ciphertexts at the end of each result payload.
+    /// Bytes of the ciphertexts' coefficient stream at the end of each result payload.
     output_bytes: usize,
 }
 
@@ -284,7 +284,8 @@ pub(crate) async fn shaping_front(upstream: SocketAddr, shaping: Shaping) -> Soc
         http: reqwest::Client::new(),
         answered: Arc::default(),
         shaping: Arc::new(shaping),
-        output_bytes: outputs * (profile.big_lwe_dimension() + 1) * 8,
+        output_bytes: brainlock_fhe::OutputForm::derive(profile, &circuit, &plan)
+            .wire_bytes(profile, outputs),
     };
     serve(Router::new().fallback(shaping_handler).with_state(front)).await
 }
