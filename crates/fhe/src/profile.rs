@@ -288,6 +288,24 @@ impl Profile {
         self.lwe_dimension * (self.glwe_dimension + 1) * self.pbs_level * self.polynomial_size
     }
 
+    /// Peak memory of expanding one key ([`crate::EvaluationKey::expand`]): the
+    /// compressed key, the expanded key, and the larger of the standard-domain
+    /// bootstrapping and packing keys, which live one after the other during their
+    /// Fourier conversions.
+    pub fn key_expansion_peak_bytes(&self) -> usize {
+        let k1 = self.glwe_dimension + 1;
+        let standard_bsk =
+            self.lwe_dimension * k1 * self.pbs_level * k1 * self.polynomial_size * 8;
+        let standard_packing = self.packing.as_ref().map_or(0, |p| {
+            self.big_lwe_dimension() * p.level * (p.glwe_dimension + 1) * p.polynomial_size * 8
+        });
+        let compressed = 8
+            * (self.compressed_ksk_words()
+                + self.compressed_bsk_words()
+                + self.compressed_packing_key_words());
+        compressed + self.expanded_key_bytes() + standard_bsk.max(standard_packing)
+    }
+
     /// u64 words of the seeded packing keyswitching key: one GLWE body per level per
     /// big-key coefficient.
     pub fn compressed_packing_key_words(&self) -> usize {

@@ -179,15 +179,10 @@ impl Catalog {
     }
 }
 
-/// Peak memory of expanding one key of `profile` (see [`brainlock_fhe::EvaluationKey::expand`]):
-/// the compressed key, the expanded key, and the standard-domain bootstrapping key that
-/// lives during the Fourier conversion.
+/// Peak memory of expanding one key of `profile`
+/// ([`Profile::key_expansion_peak_bytes`]).
 pub fn key_expansion_bytes(profile: &Profile) -> usize {
-    let k1 = profile.glwe_dimension + 1;
-    let standard_bsk =
-        profile.lwe_dimension * k1 * profile.pbs_level * k1 * profile.polynomial_size * 8;
-    let compressed = 8 * (profile.compressed_ksk_words() + profile.compressed_bsk_words());
-    compressed + profile.expanded_key_bytes() + standard_bsk
+    profile.key_expansion_peak_bytes()
 }
 
 #[cfg(test)]
