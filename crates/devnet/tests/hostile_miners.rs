@@ -82,8 +82,8 @@ impl Hostile {
 /// address and the memory cap of its limits.
 async fn honest_miner(registry: &Path, kp: &Keypair, validator: AccountId) -> (SocketAddr, usize) {
     let mut config = miner_config(registry, validator);
-    // One expanded key (123 MiB under n2048-gauss) cached at a time.
-    config.limits.key_cache_bytes = 130 << 20;
+    // One expanded key (186 MiB under n2048-gauss) cached at a time.
+    config.limits.key_cache_bytes = 190 << 20;
     config.limits.inflight_bytes = 64 << 20;
     let addr = start_miner(&config, registry, kp).await;
     let profile = brainlock_fhe::Profile::default_for(CIRCUIT);

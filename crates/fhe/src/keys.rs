@@ -266,14 +266,11 @@ impl CompressedEvaluationKey {
             Some(_) => Some(r.u128()?),
             None => None,
         };
-        let mut words = r.exact_words(
-            profile.compressed_ksk_words()
-                + profile.compressed_bsk_words()
-                + profile.compressed_packing_key_words(),
-        )?;
-        let packing_words =
-            words.split_off(profile.compressed_ksk_words() + profile.compressed_bsk_words());
-        let bsk_words = words.split_off(profile.compressed_ksk_words());
+        // The total length was checked above; each key gets a vector of its own size
+        // (the miner's memory model counts the compressed key once).
+        let words = r.words(profile.compressed_ksk_words())?;
+        let bsk_words = r.words(profile.compressed_bsk_words())?;
+        let packing_words = r.exact_words(profile.compressed_packing_key_words())?;
         // The packing key's shape is the profile's and its length was checked above: it
         // conforms by construction (tfhe-rs has no conformance check for it).
         let packing = profile

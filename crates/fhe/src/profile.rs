@@ -294,8 +294,7 @@ impl Profile {
     /// Fourier conversions.
     pub fn key_expansion_peak_bytes(&self) -> usize {
         let k1 = self.glwe_dimension + 1;
-        let standard_bsk =
-            self.lwe_dimension * k1 * self.pbs_level * k1 * self.polynomial_size * 8;
+        let standard_bsk = self.lwe_dimension * k1 * self.pbs_level * k1 * self.polynomial_size * 8;
         let standard_packing = self.packing.as_ref().map_or(0, |p| {
             self.big_lwe_dimension() * p.level * (p.glwe_dimension + 1) * p.polynomial_size * 8
         });

@@ -170,7 +170,15 @@ impl<'a> Reader<'a> {
                 found: self.bytes.len() as u64,
             });
         }
-        let raw = self.take(expected)?;
+        self.words(count)
+    }
+
+    /// Copies out the next `count` words (into a vector of exactly that capacity).
+    pub(crate) fn words(&mut self, count: usize) -> Result<Vec<u64>> {
+        let len = count
+            .checked_mul(8)
+            .ok_or(EngineError::BadHeader { what: self.what })?;
+        let raw = self.take(len)?;
         Ok(raw
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))

@@ -252,7 +252,7 @@ async fn oversize_bodies_are_refused_before_they_are_read() {
     );
     // Over the key limit.
     expect_api_error(
-        client.upload_key(Bytes::from(vec![0u8; 41 << 20])).await,
+        client.upload_key(Bytes::from(vec![0u8; 65 << 20])).await,
         413,
         ErrorCode::PayloadTooLarge,
     );

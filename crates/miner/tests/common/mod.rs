@@ -69,7 +69,7 @@ pub(crate) fn test_config() -> MinerConfig {
         profiles: vec![PROFILE.into()],
         workers: 1,
         limits: Limits {
-            max_key_bytes: 40 << 20,
+            max_key_bytes: 64 << 20,
             key_cache_bytes: 300 << 20,
             max_body_bytes: 1 << 20,
             max_batch: 8,
