@@ -16,16 +16,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let images: Vec<Vec<i64>> = (0..args.images as u64)
         .map(|i| synthetic_input(&circuit, i))
         .collect();
+    let evaluator = args.backend.evaluator()?;
     eprintln!(
-        "benchmarking {} under {} on {} image(s) with {} thread(s)...",
+        "benchmarking {} under {} on {} image(s) with {} thread(s), backend {}...",
         circuit.id,
         profile.id,
         images.len(),
-        rayon_threads()
+        rayon_threads(),
+        args.backend
     );
-    let report = tokio::task::spawn_blocking(move || run_bench(&circuit, profile, &images))
-        .await?
-        .context("benchmark failed")?;
+    let report =
+        tokio::task::spawn_blocking(move || run_bench(&circuit, profile, &images, &*evaluator))
+            .await?
+            .context("benchmark failed")?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }

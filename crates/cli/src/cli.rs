@@ -163,6 +163,10 @@ pub struct BenchArgs {
     /// Encrypted inferences to time (synthetic images 0..N of the seeded test set).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub images: usize,
+    /// Where the bootstraps run: cpu, or cuda (one NVIDIA GPU; a binary built by
+    /// scripts/cuda-build.sh). The first image on cuda includes the key's upload.
+    #[arg(long, default_value = "cpu", value_name = "BACKEND")]
+    pub backend: brainlock_fhe::Backend,
 }
 
 /// The `wallet` subcommands.

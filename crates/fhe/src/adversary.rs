@@ -15,7 +15,7 @@ use brainlock_circuit::{Circuit, LayerOutput, Shape, Simulator, sample_inputs};
 use crate::ciphertext::{EncryptedInput, EncryptedOutput};
 use crate::engine::{LookupWork, evaluate, evaluate_with};
 use crate::error::Result;
-use crate::evaluator::Evaluator;
+use crate::evaluator::{Backend, Evaluator};
 use crate::keys::EvaluationKey;
 use crate::plan::{Plan, channel_of};
 
@@ -109,8 +109,8 @@ impl CheatingEvaluator {
 }
 
 impl Evaluator for CheatingEvaluator {
-    fn backend(&self) -> &'static str {
-        "cpu"
+    fn backend(&self) -> Backend {
+        Backend::Cpu
     }
 
     fn evaluate(

@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::keys::{ClientKey, EvaluationKey};
 use crate::plan::Plan;
 use crate::profile::Profile;
-use crate::{EncryptedInput, Limits, OutputForm, evaluate};
+use crate::{Backend, EncryptedInput, Evaluator, Limits, OutputForm};
 use brainlock_circuit::{Circuit, Simulator, argmax, cosine};
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +18,8 @@ pub struct BenchReport {
     pub circuit: String,
     /// Parameter profile id used.
     pub profile: String,
+    /// Where the bootstraps ran.
+    pub backend: Backend,
     /// Rayon worker threads the evaluation ran on.
     pub threads: usize,
     /// Number of images evaluated.
@@ -61,6 +63,7 @@ pub fn run_bench(
     circuit: &Circuit,
     profile: &'static Profile,
     images: &[Vec<i64>],
+    evaluator: &dyn Evaluator,
 ) -> Result<BenchReport> {
     let plan = Plan::new(circuit)?;
     let start = Instant::now();
@@ -85,7 +88,7 @@ pub fn run_bench(
         input_bytes = wire_in.len();
         let input = EncryptedInput::from_bytes(&wire_in, circuit, profile, &Limits::default())?;
         let start = Instant::now();
-        let output = evaluate(circuit, &key, &input, &progress_logger(n, start))?;
+        let output = evaluator.evaluate(circuit, &key, &input, &progress_logger(n, start))?;
         let seconds = start.elapsed().as_secs_f64();
         tracing::info!(image = n, seconds, "encrypted inference");
         latencies.push(seconds);
@@ -102,6 +105,7 @@ pub fn run_bench(
     Ok(BenchReport {
         circuit: circuit.id.clone(),
         profile: profile.id.to_string(),
+        backend: evaluator.backend(),
         threads: rayon::current_num_threads(),
         images: images.len(),
         lookups_per_image: lookups,

@@ -76,28 +76,8 @@ pub(crate) fn evaluate_to_lwes(
     progress: &(dyn Fn(usize, usize) + Sync),
     work: &(dyn Fn(usize, usize) -> LookupWork + Sync),
 ) -> Result<Vec<u64>> {
+    let plan = check_request(circuit, key, input)?;
     let profile = key.profile;
-    if input.profile.id != profile.id {
-        return Err(EngineError::WrongProfile {
-            what: "encrypted input",
-            expected: profile.id.to_string(),
-            found: input.profile.id.to_string(),
-        });
-    }
-    let plan = Plan::new(circuit)?;
-    if circuit.rounding_bits + 1 >= profile.polynomial_size.ilog2() {
-        return Err(EngineError::BoxesTooSmall {
-            rounding_bits: circuit.rounding_bits,
-            polynomial_size: profile.polynomial_size,
-        });
-    }
-    if input.len() != circuit.input_shape.len() {
-        return Err(EngineError::WrongShape {
-            what: "encrypted input",
-            expected: circuit.input_shape.len() as u64,
-            found: input.len() as u64,
-        });
-    }
     let total = plan.lookups(circuit);
     let done = AtomicUsize::new(0);
     let mut current = input.expand();
@@ -128,6 +108,38 @@ pub(crate) fn evaluate_to_lwes(
     Ok(current)
 }
 
+/// Checks that `input` and `key` belong together and fit `circuit` under the key's
+/// profile, and validates the circuit: what every backend does before any work.
+pub(crate) fn check_request(
+    circuit: &Circuit,
+    key: &EvaluationKey,
+    input: &EncryptedInput,
+) -> Result<Plan> {
+    let profile = key.profile;
+    if input.profile.id != profile.id {
+        return Err(EngineError::WrongProfile {
+            what: "encrypted input",
+            expected: profile.id.to_string(),
+            found: input.profile.id.to_string(),
+        });
+    }
+    let plan = Plan::new(circuit)?;
+    if circuit.rounding_bits + 1 >= profile.polynomial_size.ilog2() {
+        return Err(EngineError::BoxesTooSmall {
+            rounding_bits: circuit.rounding_bits,
+            polynomial_size: profile.polynomial_size,
+        });
+    }
+    if input.len() != circuit.input_shape.len() {
+        return Err(EngineError::WrongShape {
+            what: "encrypted input",
+            expected: circuit.input_shape.len() as u64,
+            found: input.len() as u64,
+        });
+    }
+    Ok(plan)
+}
+
 struct LayerContext<'a> {
     index: usize,
     layer: &'a Layer,
@@ -154,7 +166,7 @@ impl LayerContext<'_> {
 
 /// The table of one output channel as a trivial GLWE accumulator: box k holds
 /// `T[k] * delta_out` (wrapping), boxes centred by tfhe-rs's builder.
-fn channel_lut(
+pub(crate) fn channel_lut(
     profile: &Profile,
     table: &[i64],
     rounding_bits: u32,
@@ -282,16 +294,7 @@ fn run_lookup_layer(
         .iter()
         .map(|t| channel_lut(profile, t, ctx.rounding_bits, ctx.output_delta_log2))
         .collect();
-    // The circuit's phase offset (not a bare `-lo * delta`): with a positive shift it
-    // adds half an accumulator unit so that no value sits on a box boundary.
-    let offsets: Vec<u64> = lookup
-        .lo
-        .iter()
-        .map(|&lo| {
-            lookup_phase_offset(lo, lookup.shift, ctx.rounding_bits)
-                .wrapping_add(modulus_switch_compensation(profile))
-        })
-        .collect();
+    let offsets = lookup_offsets(profile, lookup, ctx.rounding_bits);
     let mut outputs = vec![0u64; ctx.output.len() * lwe_size];
     outputs
         .par_chunks_mut(CHUNK * lwe_size)
@@ -337,6 +340,25 @@ fn run_lookup_layer(
     outputs
 }
 
+/// Per output channel: the phase added to a lookup's accumulator before the keyswitch.
+/// The circuit's offset (not a bare `-lo * delta`: with a positive shift it adds half an
+/// accumulator unit so that no value sits on a box boundary), plus the modulus-switch
+/// compensation.
+pub(crate) fn lookup_offsets(
+    profile: &Profile,
+    lookup: &LookupLayer,
+    rounding_bits: u32,
+) -> Vec<u64> {
+    lookup
+        .lo
+        .iter()
+        .map(|&lo| {
+            lookup_phase_offset(lo, lookup.shift, rounding_bits)
+                .wrapping_add(modulus_switch_compensation(profile))
+        })
+        .collect()
+}
+
 /// Half of one of the 2N slots of the blind rotation's input, as a phase. tfhe-rs 1.8's
 /// centered modulus switch (`lwe_ciphertext_centered_binary_modulus_switch`) removes the
 /// mask rounding's mean but leaves every switched phase half a slot low on average
@@ -354,5 +376,40 @@ fn run_accumulator_layer(ctx: &LayerContext, profile: &Profile, inputs: &[u64]) 
         .par_chunks_mut(lwe_size)
         .enumerate()
         .for_each(|(o, out)| ctx.accumulate(inputs, lwe_size, o, out));
+    outputs
+}
+
+/// Layer `index`'s accumulators as the engine computes them (`lwe_size`-word
+/// ciphertexts back to back), lookup offsets added: the reference device backends'
+/// batched lists are checked against.
+#[cfg(test)]
+pub(crate) fn accumulate_layer(
+    circuit: &Circuit,
+    plan: &Plan,
+    profile: &Profile,
+    index: usize,
+    inputs: &[u64],
+    lwe_size: usize,
+) -> Vec<u64> {
+    let layer = &circuit.layers[index];
+    let ctx = LayerContext {
+        index,
+        layer,
+        input: plan.shapes[index],
+        output: plan.shapes[index + 1],
+        output_delta_log2: plan.deltas_log2[index + 1],
+        rounding_bits: circuit.rounding_bits,
+    };
+    let offsets = match &layer.output {
+        LayerOutput::Lookup(lookup) => lookup_offsets(profile, lookup, circuit.rounding_bits),
+        LayerOutput::Accumulator { .. } => Vec::new(),
+    };
+    let mut outputs = vec![0u64; ctx.output.len() * lwe_size];
+    for (o, out) in outputs.chunks_exact_mut(lwe_size).enumerate() {
+        ctx.accumulate(inputs, lwe_size, o, out);
+        if let Some(offset) = offsets.get(channel_of(ctx.output, o)) {
+            out[lwe_size - 1] = out[lwe_size - 1].wrapping_add(*offset);
+        }
+    }
     outputs
 }

@@ -100,6 +100,21 @@ pub enum EngineError {
         /// The circuit's input width, in signed bits.
         bits: u32,
     },
+    /// A layer has more terms or ciphertexts than a device backend's 32-bit index lists
+    /// can address.
+    #[error("layer `{layer}` is too large for a device backend's 32-bit index lists")]
+    LayerTooLarge {
+        /// The layer's name.
+        layer: String,
+    },
+    /// The backend asked for cannot run here (not built in, or no device found).
+    #[error("backend `{backend}` is unavailable: {reason}")]
+    BackendUnavailable {
+        /// The backend's name (`cuda`).
+        backend: &'static str,
+        /// Why, and what would make it available.
+        reason: String,
+    },
 }
 
 /// Result of every fallible engine operation.

@@ -70,10 +70,21 @@ pub struct CompressedEvaluationKey {
 /// and, where the profile packs results, the Fourier packing key.
 pub struct EvaluationKey {
     pub(crate) profile: &'static Profile,
+    /// Unique to this expansion in this process: device backends cache their uploads
+    /// of the key under it (a miner's key cache hands out the same expansion each time).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) expansion_id: u64,
     pub(crate) ksk: LweKeyswitchKeyOwned<u64>,
     pub(crate) fourier_bsk: FourierLweBootstrapKeyOwned,
+    /// The standard-domain bootstrapping key, kept for the CUDA backend, which converts
+    /// it to its own Fourier layout on the device.
+    #[cfg(feature = "cuda")]
+    pub(crate) standard_bsk: LweBootstrapKeyOwned<u64>,
     pub(crate) packing: Option<FourierPackingKey>,
 }
+
+/// Source of [`EvaluationKey::expansion_id`].
+static EXPANSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A seeded packing keyswitching key of `packing`'s shape (all zero until generated).
 fn seeded_packing_key(
@@ -382,14 +393,18 @@ impl EvaluationKey {
             pbs_level,
         );
         par_convert_standard_lwe_bootstrap_key_to_fourier(&standard_bsk, &mut fourier_bsk);
+        #[cfg(not(feature = "cuda"))]
         drop(standard_bsk);
         let packing = compressed
             .expand_packing_key()
             .map(|key| FourierPackingKey::new(&key));
         EvaluationKey {
             profile: p,
+            expansion_id: EXPANSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             ksk,
             fourier_bsk,
+            #[cfg(feature = "cuda")]
+            standard_bsk,
             packing,
         }
     }

@@ -8,9 +8,12 @@
 
 #[cfg(feature = "adversary")]
 pub mod adversary;
+pub mod batch;
 pub mod bench;
 mod ciphertext;
 mod compression;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod engine;
 mod error;
 mod evaluator;
@@ -27,7 +30,7 @@ pub use ciphertext::{EncryptedInput, EncryptedOutput};
 pub use compression::{OUTPUT_SIGMAS, OutputForm};
 pub use engine::evaluate;
 pub use error::{EngineError, Result};
-pub use evaluator::{CpuEvaluator, Evaluator};
+pub use evaluator::{Backend, CpuEvaluator, Evaluator};
 pub use keys::{ClientKey, CompressedEvaluationKey, EvaluationKey};
 pub use profile::{Packing, Profile};
 pub use wire::Limits;

@@ -313,13 +313,11 @@ impl Profile {
         })
     }
 
-    /// Bytes of the expanded evaluation key in memory: the full keyswitching key (u64),
-    /// the Fourier bootstrapping key (N/2 complex f64 per polynomial) and the packing
-    /// key in the Fourier domain.
+    /// Bytes of the expanded evaluation key in memory: the full keyswitching key, the
+    /// Fourier bootstrapping key and the Fourier packing key; in a `cuda` build also the
+    /// standard-domain bootstrapping key it keeps for the device (as many bytes as the
+    /// Fourier one: N/2 complex f64 or N u64 per polynomial).
     pub fn expanded_key_bytes(&self) -> usize {
-        let k1 = self.glwe_dimension + 1;
-        let ksk = self.big_lwe_dimension() * self.ks_level * (self.lwe_dimension + 1) * 8;
-        let bsk = self.lwe_dimension * k1 * self.pbs_level * k1 * (self.polynomial_size / 2) * 16;
         let packing = self.packing.as_ref().map_or(0, |p| {
             self.big_lwe_dimension()
                 * p.level
@@ -327,7 +325,27 @@ impl Profile {
                 * (p.polynomial_size / 2)
                 * 16
         });
-        ksk + bsk + packing
+        let standard_bsk = if cfg!(feature = "cuda") {
+            self.fourier_bootstrapping_key_bytes()
+        } else {
+            0
+        };
+        self.keyswitching_key_bytes()
+            + self.fourier_bootstrapping_key_bytes()
+            + packing
+            + standard_bsk
+    }
+
+    /// Bytes of the full keyswitching key (u64 words).
+    pub fn keyswitching_key_bytes(&self) -> usize {
+        self.big_lwe_dimension() * self.ks_level * (self.lwe_dimension + 1) * 8
+    }
+
+    /// Bytes of the bootstrapping key in the Fourier domain (N/2 complex f64 per
+    /// polynomial), on the CPU as on a GPU.
+    pub fn fourier_bootstrapping_key_bytes(&self) -> usize {
+        let k1 = self.glwe_dimension + 1;
+        self.lwe_dimension * k1 * self.pbs_level * k1 * (self.polynomial_size / 2) * 16
     }
 }
 

@@ -8,9 +8,9 @@ use brainlock_circuit::{
 };
 use brainlock_fhe::{
     ClientKey, CompressedEvaluationKey, EncryptedInput, EncryptedOutput, EngineError,
-    EvaluationKey, Limits, OutputForm, Profile, evaluate, plan::Plan,
+    EvaluationKey, Limits, OutputForm, Profile, plan::Plan,
 };
-use common::{conv_pool_fc, keys, profile, random_images, rounding_conv, spread_pools};
+use common::{conv_pool_fc, evaluator, keys, profile, random_images, rounding_conv, spread_pools};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Encrypts, evaluates (through the wire formats) and decrypts one image.
@@ -21,11 +21,12 @@ fn run_encrypted(circuit: &Circuit, image: &[i64]) -> Vec<i64> {
         EncryptedInput::from_bytes(&input.to_bytes(), circuit, profile(), &Limits::default())
             .expect("input round trip");
     let calls = AtomicUsize::new(0);
-    let output = evaluate(circuit, &k.eval, &input, &|done, total| {
-        assert!(done <= total);
-        calls.fetch_add(1, Ordering::Relaxed);
-    })
-    .expect("evaluates");
+    let output = evaluator()
+        .evaluate(circuit, &k.eval, &input, &|done, total| {
+            assert!(done <= total);
+            calls.fetch_add(1, Ordering::Relaxed);
+        })
+        .expect("evaluates");
     assert!(calls.load(Ordering::Relaxed) > 0, "progress was reported");
     assert!(!output.has_trivial_ciphertext());
     let output =
@@ -164,7 +165,9 @@ fn vgg9_encrypted_inference_agrees_with_exact() {
     let eval = EvaluationKey::expand(&compressed);
     let start = std::time::Instant::now();
     let input = client.encrypt_input(&circuit, &image).expect("encrypts");
-    let output = evaluate(&circuit, &eval, &input, &|_, _| {}).expect("evaluates");
+    let output = evaluator()
+        .evaluate(&circuit, &eval, &input, &|_, _| {})
+        .expect("evaluates");
     let got = client.decrypt_output(&circuit, &output).expect("decrypts");
     let want = Simulator::new(&circuit).unwrap().run(&image).unwrap();
     let (top1, cos) = (argmax(&got) == argmax(&want), cosine(&got, &want));
@@ -455,7 +458,7 @@ mod hostile {
             l.tables[0].pop();
         }
         assert!(matches!(
-            evaluate(&broken, &k.eval, &input, &|_, _| {}),
+            evaluator().evaluate(&broken, &k.eval, &input, &|_, _| {}),
             Err(EngineError::InvalidCircuit(_))
         ));
         let mut shifted = circuit.clone();
@@ -463,12 +466,12 @@ mod hostile {
             l.shift = 1000;
         }
         assert!(matches!(
-            evaluate(&shifted, &k.eval, &input, &|_, _| {}),
+            evaluator().evaluate(&shifted, &k.eval, &input, &|_, _| {}),
             Err(EngineError::InvalidCircuit(_))
         ));
         // An input encrypted for another circuit shape.
         assert!(matches!(
-            evaluate(&smaller_input(&circuit), &k.eval, &input, &|_, _| {}),
+            evaluator().evaluate(&smaller_input(&circuit), &k.eval, &input, &|_, _| {}),
             Err(EngineError::WrongShape { .. })
         ));
     }

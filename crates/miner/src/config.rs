@@ -11,6 +11,7 @@ use serde::Deserialize;
 use brainlock_circuit::{CONV3X3, DEFAULT_CIRCUIT_SEED, VGG9};
 use brainlock_daemon::neuron::{LoggingTable, SubtensorTable, WalletTable};
 use brainlock_daemon::{NeuronArgs, NeuronConfig, NeuronFile};
+use brainlock_fhe::Backend;
 
 /// What the miner accepts. Memory limits count expanded (in-memory) sizes, not wire bytes.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +121,8 @@ pub struct MinerConfig {
     pub profiles: Vec<String>,
     /// Threads that run evaluations (each evaluation is itself parallel).
     pub workers: usize,
+    /// Where evaluations run: the CPU, or an NVIDIA GPU in a `cuda`-featured build.
+    pub backend: Backend,
     /// Request, memory and time limits (`[limits]`).
     pub limits: Limits,
     /// Sender policy of the inference routes (`[auth]`).
@@ -142,6 +145,7 @@ impl Default for MinerConfig {
             circuit_seed: DEFAULT_CIRCUIT_SEED,
             profiles: Vec::new(),
             workers: 1,
+            backend: Backend::Cpu,
             limits: Limits::default(),
             auth: AuthConfig::default(),
             metrics: None,
@@ -184,6 +188,10 @@ pub struct Cli {
     /// Threads that run evaluations [default: 1].
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Where evaluations run: `cpu`, or `cuda` (one NVIDIA GPU; needs a binary built
+    /// by scripts/cuda-build.sh) [default: cpu].
+    #[arg(long)]
+    pub backend: Option<Backend>,
     /// Expanded evaluation keys kept in memory, MiB.
     #[arg(long = "limits.key-cache-mib")]
     pub key_cache_mib: Option<usize>,
@@ -248,6 +256,8 @@ pub struct FileConfig {
     pub profiles: Option<Vec<String>>,
     /// `workers`: evaluation threads (as `--workers`).
     pub workers: Option<usize>,
+    /// `backend`: `"cpu"` or `"cuda"` (as `--backend`).
+    pub backend: Option<Backend>,
     /// `[limits]`: request, memory and time limits.
     #[serde(default)]
     pub limits: LimitsSection,
@@ -428,6 +438,7 @@ impl MinerConfig {
                 .unwrap_or(defaults.circuit_seed),
             profiles: pick_list(&cli.profiles, file.profiles, defaults.profiles),
             workers: cli.workers.or(file.workers).unwrap_or(defaults.workers),
+            backend: cli.backend.or(file.backend).unwrap_or(defaults.backend),
             limits,
             auth,
             metrics: match cli.metrics_port.or(file.metrics_port) {
@@ -516,6 +527,19 @@ mod tests {
         assert_eq!(config.circuit_seed, DEFAULT_CIRCUIT_SEED);
         assert_eq!(config.limits.concurrent_key_uploads, None);
         assert_eq!(config.limits.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(config.backend, Backend::Cpu);
+    }
+
+    #[test]
+    fn backend_comes_from_the_flag_over_the_file() {
+        let file = || toml::from_str::<FileConfig>("backend = \"cuda\"").unwrap();
+        let config = MinerConfig::resolve(&parse(&[]), file()).unwrap();
+        assert_eq!(config.backend, Backend::Cuda);
+        let config = MinerConfig::resolve(&parse(&["--backend", "cpu"]), file()).unwrap();
+        assert_eq!(config.backend, Backend::Cpu);
+        assert!(toml::from_str::<FileConfig>("backend = \"gpu\"").is_err());
+        let flag = Cli::try_parse_from(["brainlock-miner", "--backend", "gpu"]).unwrap_err();
+        assert!(flag.to_string().contains("cpu or cuda"), "{flag}");
     }
 
     #[test]

@@ -185,8 +185,8 @@ impl Miner {
             circuits: catalog.circuit_ids(),
             profiles: catalog.profile_ids(),
             backend: match evaluator.backend() {
-                "cuda" => Backend::Cuda,
-                _ => Backend::Cpu,
+                brainlock_fhe::Backend::Cpu => Backend::Cpu,
+                brainlock_fhe::Backend::Cuda => Backend::Cuda,
             },
             limits: MinerLimits {
                 max_key_bytes: limits.max_key_bytes as u64,
@@ -283,12 +283,14 @@ impl Miner {
 }
 
 /// Loads the hotkey from the wallet, opens the chain, starts and serves until
-/// `shutdown`, evaluating on the CPU.
+/// `shutdown`, evaluating on the configured backend.
 pub async fn run(
     config: MinerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    run_with(config, Arc::new(CpuEvaluator), shutdown).await
+    let evaluator = config.backend.evaluator()?;
+    tracing::info!(backend = %config.backend, "evaluation backend ready");
+    run_with(config, evaluator, shutdown).await
 }
 
 /// [`run`] with the evaluator that runs every batch item.

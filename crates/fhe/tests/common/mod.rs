@@ -3,7 +3,9 @@
 
 use brainlock_circuit::{Activation, ActivationShape, CalibrationConfig, LayerSpec, NetworkSpec};
 use brainlock_circuit::{Circuit, LinearOp, Shape, calibrate};
-use brainlock_fhe::{ClientKey, CompressedEvaluationKey, EvaluationKey, Profile};
+use brainlock_fhe::{
+    Backend, ClientKey, CompressedEvaluationKey, EvaluationKey, Evaluator, Profile,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::OnceLock;
@@ -16,6 +18,19 @@ pub(crate) struct Keys {
 
 pub(crate) fn profile() -> &'static Profile {
     Profile::by_id("n2048-gauss").expect("default profile exists")
+}
+
+/// The backend the encrypted tests run on: `BRAINLOCK_TEST_BACKEND` (`cpu` when unset;
+/// `cuda` in a `cuda`-featured build on a GPU machine, as `scripts/gpu-bench.sh` runs
+/// them).
+pub(crate) fn evaluator() -> &'static dyn Evaluator {
+    static EVALUATOR: OnceLock<std::sync::Arc<dyn Evaluator>> = OnceLock::new();
+    &**EVALUATOR.get_or_init(|| {
+        let backend: Backend = std::env::var("BRAINLOCK_TEST_BACKEND")
+            .map_or(Ok(Backend::Cpu), |name| name.parse())
+            .expect("BRAINLOCK_TEST_BACKEND names a backend");
+        backend.evaluator().expect("the test backend is available")
+    })
 }
 
 pub(crate) fn keys() -> &'static Keys {
