@@ -205,16 +205,18 @@ impl LinearOp {
                 if *kernel == 0 || *stride == 0 || *padding >= *kernel {
                     return Err(bad());
                 }
+                // Checked: a circuit file may carry any usize.
                 let out_dim = |dim: usize| {
-                    let padded = dim + 2 * padding;
-                    (padded >= *kernel).then(|| (padded - kernel) / stride + 1)
+                    let padded = padding.checked_mul(2)?.checked_add(dim)?;
+                    padded.checked_sub(*kernel).map(|room| room / stride + 1)
                 };
                 let (Some(h), Some(w)) = (out_dim(input.height), out_dim(input.width)) else {
                     return Err(bad());
                 };
-                let expected = out_channels
-                    .checked_mul(*in_channels)
-                    .and_then(|v| v.checked_mul(kernel * kernel))
+                let expected = kernel
+                    .checked_mul(*kernel)
+                    .and_then(|area| area.checked_mul(*in_channels))
+                    .and_then(|v| v.checked_mul(*out_channels))
                     .unwrap_or(usize::MAX);
                 if weights.len() != expected {
                     return Err(LayerProblem::WeightLength {

@@ -74,6 +74,49 @@ fn rejects_wrong_weight_length() {
     );
 }
 
+/// A circuit file may carry any usize: sizes whose products or sums overflow are
+/// refused as unusable convolutions or wrong weight counts, never a panic.
+#[test]
+fn overflowing_convolution_sizes_are_errors() {
+    let huge = [usize::MAX, usize::MAX / 2 + 1, 1 << 32, 1 << 33];
+    for kernel in huge {
+        for padding in [0, 1, kernel - 1] {
+            let mut c = base();
+            if let LinearOp::Conv2d {
+                kernel: k,
+                padding: p,
+                ..
+            } = &mut c.layers[0].op
+            {
+                (*k, *p) = (kernel, padding);
+            }
+            assert!(
+                matches!(
+                    layer_problem(&c),
+                    LayerProblem::BadConvolution { .. } | LayerProblem::WeightLength { .. }
+                ),
+                "kernel {kernel}, padding {padding}"
+            );
+        }
+    }
+    let mut c = base();
+    if let LinearOp::Conv2d {
+        in_channels,
+        out_channels,
+        ..
+    } = &mut c.layers[0].op
+    {
+        (*in_channels, *out_channels) = (2, usize::MAX);
+    }
+    assert!(matches!(
+        layer_problem(&c),
+        LayerProblem::WeightLength {
+            expected: usize::MAX,
+            ..
+        }
+    ));
+}
+
 #[test]
 fn rejects_wrong_table_length() {
     let mut c = base();
