@@ -8,6 +8,7 @@ use thiserror::Error;
 use crate::encoding::{box_index, wrapped_lookup};
 use crate::linear;
 use crate::model::{Circuit, Layer, LayerOutput, LookupLayer, Shape};
+use crate::requant::Requantizer;
 use crate::spec::{Activation, NetworkSpec};
 use crate::thresholds::{Histogram, TERNARY_QUANTILES, design_ternary};
 use crate::validate::{LayerProblem, MAX_ROUNDING_BITS, ValidationError, shift_range};
@@ -488,8 +489,84 @@ fn design_lookup(
                 tables: vec![table; histograms.len()],
             })
         }
+        Activation::Requantize(requant) => {
+            // Every observed accumulator inside the table: an imported activation is
+            // not periodic, so a wrapped value would be wrong by a lot.
+            let ranges: Vec<(i64, i64)> = histograms
+                .iter()
+                .map(|h| {
+                    if h.is_empty() {
+                        (0, 0)
+                    } else {
+                        quantile_range(h, 0.0)
+                    }
+                })
+                .collect();
+            let shift = choose_shift(&ranges, config)?;
+            let mut lo = Vec::with_capacity(histograms.len());
+            let mut tables = Vec::with_capacity(histograms.len());
+            for (channel, (hist, &(min, max))) in histograms.iter().zip(&ranges).enumerate() {
+                let chosen = lo_candidates(min, max, shift, config)[0];
+                let table = (0..boxes as i64)
+                    .map(|k| requantized_box(requant, channel, hist, chosen, shift, k))
+                    .collect();
+                lo.push(chosen);
+                tables.push(table);
+            }
+            Some(LookupLayer { shift, lo, tables })
+        }
+        Activation::MaxOfCodes(pool) => {
+            // Exact or nothing: a rounded sum of codes could name the wrong level.
+            let shift = choose_shift(&[(0, pool.max_sum())], config).filter(|&s| s <= 0)?;
+            let lo = lo_candidates(0, pool.max_sum(), shift, config)[0];
+            let table: Vec<i64> = (0..boxes as i64)
+                .map(|k| pool.apply(lo + ((k as f64) * (shift as f64).exp2()).round() as i64))
+                .collect();
+            Some(LookupLayer {
+                shift,
+                lo: vec![lo; histograms.len()],
+                tables: vec![table; histograms.len()],
+            })
+        }
         Activation::Logits => None,
     }
+}
+
+/// Table entry `k` of an imported activation: exact when the box holds at most one
+/// accumulator value (`shift <= 0`); otherwise the output most of the box's calibration
+/// accumulators have (the box centre's output where none fell), so that rounding
+/// costs the fewest agreements with the trained model.
+fn requantized_box(
+    requant: &Requantizer,
+    channel: usize,
+    hist: &Histogram,
+    lo: i64,
+    shift: i32,
+    k: i64,
+) -> i64 {
+    if shift <= 0 {
+        let acc = lo + ((k as f64) * (shift as f64).exp2()).round() as i64;
+        return requant.apply(channel, acc as f64);
+    }
+    let width = 1i64 << shift;
+    let first = lo + k * width - width / 2;
+    let start = hist.partition_point(|&(v, _)| v < first);
+    let end = hist.partition_point(|&(v, _)| v < first + width);
+    let mut votes: Vec<(i64, u64)> = Vec::new();
+    for &(acc, count) in &hist[start..end] {
+        let value = requant.apply(channel, acc as f64);
+        match votes.iter_mut().find(|(v, _)| *v == value) {
+            Some((_, total)) => *total += count,
+            None => votes.push((value, count)),
+        }
+    }
+    votes
+        .into_iter()
+        .max_by_key(|&(value, count)| (count, std::cmp::Reverse(value)))
+        .map_or_else(
+            || requant.apply(channel, (first as f64) + (width - 1) as f64 / 2.0),
+            |(value, _)| value,
+        )
 }
 
 /// Occurrences per channel below which a ternary channel's thresholds come from a

@@ -79,14 +79,19 @@ pub fn synthetic_images(seed: u64, count: usize) -> Vec<Vec<i64>> {
 /// synthetic images for CIFAR-shaped 8-bit circuits, uniform values of the input width
 /// otherwise. For simulations that stand in for real queries (gates, cheat fits).
 pub fn sample_inputs(circuit: &Circuit, seed: u64, count: usize) -> Vec<Vec<i64>> {
-    if circuit.input_shape == IMAGE_SHAPE && circuit.input_bits == 8 {
+    sample_inputs_of(circuit.input_shape, circuit.input_bits, seed, count)
+}
+
+/// [`sample_inputs`] for an input of `shape` and `bits` (e.g. a network not yet calibrated).
+pub fn sample_inputs_of(shape: Shape, bits: u32, seed: u64, count: usize) -> Vec<Vec<i64>> {
+    if shape == IMAGE_SHAPE && bits == 8 {
         return synthetic_images(seed, count);
     }
-    let half = 1i64 << (circuit.input_bits.clamp(1, 16) - 1);
+    let half = 1i64 << (bits.clamp(1, 16) - 1);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..count)
         .map(|_| {
-            (0..circuit.input_shape.len())
+            (0..shape.len())
                 .map(|_| rng.random_range(-half..half))
                 .collect()
         })

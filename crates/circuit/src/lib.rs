@@ -7,6 +7,8 @@
 //! - [`spec`]: the seeded default architectures ([`vgg9`], [`conv3x3`]),
 //!   [`shipped_circuit`]: the circuits miners and validators serve, by name, and
 //!   [`calibrate`](calibrate()): choosing ranges and tables from data.
+//! - Content ids (`LABEL.HASH`, [`Circuit::with_content_id`]): how circuit files are named.
+//! - [`requant`]: activations of imported quantization-aware-trained models.
 //! - [`layer_affinities`]: how much of a layer an affine shortcut could compute.
 //! - [`Simulator`]: the exact simulation; [`NoisySimulator`] and [`NoiseModel`]: the
 //!   noise-aware simulation that predicts agreement of encrypted runs per tfhe-rs
@@ -16,6 +18,7 @@
 
 mod affinity;
 pub mod calibrate;
+mod content;
 pub mod encoding;
 mod exact;
 mod file;
@@ -25,6 +28,7 @@ mod linear;
 mod model;
 mod noise_model;
 mod noisy;
+pub mod requant;
 mod shipped;
 pub mod spec;
 mod stats;
@@ -33,10 +37,13 @@ mod validate;
 
 pub use affinity::{LayerAffinity, layer_affinities};
 pub use calibrate::{CalibrationConfig, CalibrationError, calibrate};
+pub use content::{CONTENT_HASH_HEX, ContentIdError, MAX_CONTENT_LABEL};
 pub use exact::{InputError, Simulator, Trace, argmax, cosine};
 pub use file::CircuitFileError;
 pub use forward::LayerTrace;
-pub use images::{IMAGE_SHAPE, quantize_pixel, sample_inputs, synthetic_image, synthetic_images};
+pub use images::{
+    IMAGE_SHAPE, quantize_pixel, sample_inputs, sample_inputs_of, synthetic_image, synthetic_images,
+};
 pub use model::{Circuit, Layer, LayerOutput, LinearOp, LookupLayer, Shape};
 pub use noise_model::{
     NoiseDistribution, NoiseModel, ParameterSet, keyswitch_variance, storage_variance,

@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::calibrate::{CalibrationConfig, CalibrationError, calibrate};
 use crate::images::{IMAGE_SHAPE, synthetic_images};
 use crate::model::{Circuit, LinearOp, Shape};
+use crate::requant::{MaxOfCodes, Requantizer};
 
 /// The nonlinearity of an 8-bit-style [`Activation::Quantized`] layer, applied to the
 /// standardized accumulator `z`.
@@ -57,6 +58,12 @@ pub enum Activation {
     /// all ternary tables over them (an exhaustive search of the 3^9) parity leaves the
     /// least to an affine shortcut, about half; a monotone requant leaves over 90%.
     Parity,
+    /// An imported layer's folded activation (scale, bias, BatchNorm, ReLU and the
+    /// next quantizer), sampled per channel into the tables.
+    Requantize(Requantizer),
+    /// A 2x2 max pool after a layer that outputs [`crate::requant::max_pool_codes`]:
+    /// the pooled sum of codes becomes the largest level's value.
+    MaxOfCodes(MaxOfCodes),
     /// The accumulator leaves the circuit as logits.
     Logits,
 }
