@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use brainlock_circuit::{
-    Circuit, CircuitFileError, SHIPPED_NAMES, Simulator, ValidationError, shipped_circuit,
+    Circuit, CircuitFileError, ContentIdError, SHIPPED_NAMES, Simulator, ValidationError,
+    shipped_circuit,
 };
 
 use crate::plan::Plan;
@@ -21,6 +22,24 @@ pub enum WorkloadError {
     /// The circuit JSON file could not be read or parsed.
     #[error(transparent)]
     File(#[from] CircuitFileError),
+    /// A circuit file whose id does not name its content.
+    #[error("circuit file {path}")]
+    ContentId {
+        /// The file.
+        path: String,
+        /// How the id fails to name the content.
+        #[source]
+        source: ContentIdError,
+    },
+    /// A circuit file that declares a shipped circuit's name but holds other weights
+    /// or tables (another seed, or an edit).
+    #[error("circuit file {path} is named {id} but differs from the shipped {id}")]
+    NotTheShipped {
+        /// The file.
+        path: String,
+        /// The shipped name it declares.
+        id: String,
+    },
     /// The circuit failed the clear simulator's validation.
     #[error("circuit {id} is invalid")]
     Invalid {
@@ -48,11 +67,31 @@ pub enum WorkloadError {
 }
 
 /// A shipped circuit by name (seeded ones built from `seed`), or a circuit JSON file,
-/// checked to simulate and to plan.
+/// checked to simulate and to plan. A file is accepted under a content id that names
+/// it (`LABEL.HASH`, see `brainlock_circuit`), or under a shipped name when it holds
+/// exactly that shipped circuit: every party that accepts an id holds the same circuit.
 pub fn resolve_circuit(name: &str, seed: u64) -> Result<Circuit, WorkloadError> {
     let circuit = match shipped_circuit(name, seed) {
         Some(circuit) => circuit,
-        None if Path::new(name).is_file() => Circuit::load(name)?,
+        None if Path::new(name).is_file() => {
+            let circuit = Circuit::load(name)?;
+            match shipped_circuit(&circuit.id, seed) {
+                Some(shipped) if shipped != circuit => {
+                    return Err(WorkloadError::NotTheShipped {
+                        path: name.into(),
+                        id: circuit.id,
+                    });
+                }
+                Some(_) => {}
+                None => circuit
+                    .verify_content_id()
+                    .map_err(|source| WorkloadError::ContentId {
+                        path: name.into(),
+                        source,
+                    })?,
+            }
+            circuit
+        }
         None => return Err(WorkloadError::UnknownCircuit(name.into())),
     };
     Simulator::new(&circuit).map_err(|source| WorkloadError::Invalid {
@@ -97,6 +136,32 @@ mod tests {
         tiny.save(&path).unwrap();
         let loaded = resolve_circuit(path.to_str().unwrap(), 0).unwrap();
         assert_eq!(loaded.id, tiny.id);
+
+        // A file under a content id resolves; edited, or under a plain or shipped name
+        // with other content, it does not.
+        let named = tiny.clone().with_content_id("tiny").unwrap();
+        named.save(&path).unwrap();
+        let loaded = resolve_circuit(path.to_str().unwrap(), 0).unwrap();
+        assert_eq!(loaded, named);
+        let mut edited = named.clone();
+        edited.layers[0].name = "renamed".into();
+        edited.save(&path).unwrap();
+        let err = resolve_circuit(path.to_str().unwrap(), 0).unwrap_err();
+        assert!(matches!(err, WorkloadError::ContentId { .. }), "{err}");
+        let plain = Circuit {
+            id: "tiny".into(),
+            ..tiny.clone()
+        };
+        plain.save(&path).unwrap();
+        let err = resolve_circuit(path.to_str().unwrap(), 0).unwrap_err();
+        assert!(matches!(err, WorkloadError::ContentId { .. }), "{err}");
+        let impostor = Circuit {
+            id: "conv3x3".into(),
+            ..tiny.clone()
+        };
+        impostor.save(&path).unwrap();
+        let err = resolve_circuit(path.to_str().unwrap(), 0).unwrap_err();
+        assert!(matches!(err, WorkloadError::NotTheShipped { .. }), "{err}");
 
         let unknown = resolve_circuit("resnet50", 0).unwrap_err().to_string();
         assert!(unknown.contains("conv3x3"), "{unknown}");
