@@ -43,6 +43,10 @@ if [[ ! -e fuzz/corpus/circuit_file/test-tiny.json ]]; then
     cargo run -q -p brainlock-cli -- circuit export --circuit test-tiny \
         --output fuzz/corpus/circuit_file/test-tiny.json
 fi
+if [[ ! -e fuzz/corpus/onnx_model/digits.onnx ]]; then
+    mkdir -p fuzz/corpus/onnx_model
+    cp models/digits/digits.onnx fuzz/corpus/onnx_model/
+fi
 
 (cd fuzz && cargo +nightly fuzz build --sanitizer none "${features[@]}")
 if [[ ${#targets[@]} -eq 0 ]]; then

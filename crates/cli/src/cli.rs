@@ -217,6 +217,49 @@ pub enum CircuitCommand {
         #[arg(long, default_value_t = 1, value_name = "N")]
         batch: usize,
     },
+    /// Import a quantization-aware-trained ONNX model (Brevitas, exported with
+    /// export_onnx_qcdq) as a circuit file: every layer's scales, bias, BatchNorm, ReLU
+    /// and output quantizer fold into one lookup table per output channel, sampled at
+    /// rounding R with ranges from the calibration inputs. Prints how real inputs map
+    /// to the circuit's input integers and the circuit's layers.
+    Import {
+        /// The ONNX model.
+        #[arg(value_name = "MODEL.onnx")]
+        model: PathBuf,
+        /// Calibration inputs: `synthetic` or `synthetic:N` (seeded, N = 64 by
+        /// default), a JSON file `{"inputs": [[...], ...]}` of input integers, or a
+        /// directory of images (decoded as `classify` decodes them).
+        #[arg(long, default_value = "synthetic", value_name = "SOURCE")]
+        calibration: String,
+        /// Rounding threshold R: tables of 2^R entries. Larger is more exact and
+        /// slower to evaluate encrypted.
+        #[arg(long, default_value_t = 6, value_name = "R")]
+        rounding_bits: u32,
+        /// Circuit id [default: the model file's name without extension].
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// Output circuit file.
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Measure a circuit against a samples file `{"inputs", "labels", "predictions",
+    /// "logits"}` (all but inputs optional): accuracy, agreement with the original
+    /// model's classes and integer logits, and with --encrypted N, agreement of N
+    /// encrypted runs on this machine with the simulation. The last line is JSON.
+    Check {
+        /// conv3x3, vgg9, test-tiny, or a circuit JSON file.
+        #[arg(value_name = "CIRCUIT")]
+        circuit: String,
+        /// The samples file.
+        #[arg(long, value_name = "FILE")]
+        against: PathBuf,
+        /// Also run the first N inputs encrypted (fresh keys, this machine).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        encrypted: usize,
+        /// FHE parameter profile for --encrypted [default: the circuit's].
+        #[arg(long, value_name = "ID")]
+        profile: Option<String>,
+    },
 }
 
 /// The `gateway` subcommands.

@@ -8,6 +8,7 @@ pub mod classify;
 pub mod cli;
 pub mod devnet_cmd;
 pub mod gateway_cmd;
+pub mod import_cmd;
 pub mod incentives_cmd;
 pub mod registry_cmd;
 pub mod wallet;
@@ -35,6 +36,19 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             profile,
             batch,
         }) => circuit_cmd::gates(&circuit, profile.as_deref(), batch),
+        Command::Circuit(CircuitCommand::Import {
+            model,
+            calibration,
+            rounding_bits,
+            id,
+            output,
+        }) => import_cmd::import(&model, &calibration, rounding_bits, id.as_deref(), &output),
+        Command::Circuit(CircuitCommand::Check {
+            circuit,
+            against,
+            encrypted,
+            profile,
+        }) => import_cmd::check(&circuit, &against, encrypted, profile.as_deref()).map(|_| ()),
         Command::Gateway(GatewayCommand::IssueKey { name }) => gateway_cmd::issue_key(&name),
         Command::Registry(RegistryCommand::Register {
             registry,

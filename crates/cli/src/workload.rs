@@ -31,29 +31,31 @@ pub fn load_input(spec: &str, circuit: &Circuit) -> anyhow::Result<Vec<i64>> {
         return Ok(synthetic_input(circuit, index));
     }
     let shape = circuit.input_shape;
-    if shape.channels != 3 || circuit.input_bits != 8 {
+    if !matches!(shape.channels, 1 | 3) || circuit.input_bits != 8 {
         bail!(
-            "circuit {} does not take RGB images; use synthetic:N",
+            "circuit {} does not take 8-bit grayscale or RGB images; use synthetic:N",
             circuit.id
         );
     }
     let decoded = image::open(spec).with_context(|| format!("reading image {spec}"))?;
-    let resized = decoded
-        .resize_exact(
-            shape.width as u32,
-            shape.height as u32,
-            image::imageops::FilterType::Triangle,
-        )
-        .to_rgb8();
-    let mut values = vec![0i64; shape.len()];
-    for (x, y, pixel) in resized.enumerate_pixels() {
-        for c in 0..3 {
-            let real = f64::from(pixel[c]) / 127.5 - 1.0;
-            values[(c * shape.height + y as usize) * shape.width + x as usize] =
-                quantize_pixel(real);
-        }
-    }
-    Ok(values)
+    let resized = decoded.resize_exact(
+        shape.width as u32,
+        shape.height as u32,
+        image::imageops::FilterType::Triangle,
+    );
+    // Channel-major planes: one (luma) for grayscale circuits, three for RGB ones.
+    let planes: Vec<u8> = if shape.channels == 1 {
+        resized.to_luma8().into_raw()
+    } else {
+        let rgb = resized.to_rgb8();
+        (0..3)
+            .flat_map(|c| rgb.pixels().map(move |p| p[c]).collect::<Vec<_>>())
+            .collect()
+    };
+    Ok(planes
+        .into_iter()
+        .map(|p| quantize_pixel(f64::from(p) / 127.5 - 1.0))
+        .collect())
 }
 
 /// Synthetic input `index`: a synthetic natural-looking image for CIFAR-shaped
@@ -89,6 +91,22 @@ mod tests {
                 .to_string()
                 .contains("synthetic:N")
         );
+    }
+
+    #[test]
+    fn grayscale_circuits_read_luma() {
+        let gray = Circuit {
+            input_shape: brainlock_circuit::Shape::new(1, 8, 8),
+            input_bits: 8,
+            ..test_tiny()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gray.png");
+        image::GrayImage::from_pixel(8, 8, image::Luma([255]))
+            .save(&path)
+            .unwrap();
+        let values = load_input(path.to_str().unwrap(), &gray).unwrap();
+        assert_eq!(values, vec![127; 64]);
     }
 
     #[test]

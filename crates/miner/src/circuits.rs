@@ -207,6 +207,27 @@ mod tests {
     }
 
     #[test]
+    fn circuit_files_are_served_under_their_content_id_and_refused_when_edited() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.json");
+        let named = test_tiny().with_content_id("tiny").unwrap();
+        named.save(&path).unwrap();
+        let file = path.display().to_string();
+        let catalog = Catalog::build(&[file.clone()], 1, &[]).unwrap();
+        assert_eq!(
+            catalog.circuit_ids(),
+            [CircuitId::new(named.id.clone()).unwrap()]
+        );
+        let mut edited = named;
+        edited.layers[0].name = "edited".into();
+        edited.save(&path).unwrap();
+        assert!(matches!(
+            Catalog::build(&[file], 1, &[]),
+            Err(CatalogError::Workload(WorkloadError::ContentId { .. }))
+        ));
+    }
+
+    #[test]
     fn working_set_counts_expanded_ciphertexts() {
         let served = ServedCircuit::new(test_tiny()).unwrap();
         let profile = &Profile::all()[0];
