@@ -38,6 +38,13 @@ pub fn describe(circuit: &Circuit) -> anyhow::Result<String> {
         circuit.rounding_bits,
         plan.lookups(circuit)
     );
+    let name_width = circuit
+        .layers
+        .iter()
+        .map(|l| l.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
     for (index, layer) in circuit.layers.iter().enumerate() {
         let shape = shapes.layer_output(index);
         let op = match &layer.op {
@@ -65,8 +72,11 @@ pub fn describe(circuit: &Circuit) -> anyhow::Result<String> {
             }
         };
         out.push_str(&format!(
-            "  {:<4} {:<40} -> {}x{}x{}  {}\n",
-            layer.name, op, shape.channels, shape.height, shape.width, output
+            "  {:<name_width$} {:<40} -> {:<12} {}\n",
+            layer.name,
+            op,
+            format!("{}x{}x{}", shape.channels, shape.height, shape.width),
+            output
         ));
     }
     Ok(out)
