@@ -269,3 +269,37 @@ pub fn check(
     println!("{}", serde_json::to_string(&report)?);
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brainlock_circuit::Shape;
+
+    #[test]
+    fn calibration_comes_from_synthetic_inputs_a_samples_file_or_images() {
+        let shape = Shape::new(1, 8, 8);
+        let synthetic = calibration_inputs("synthetic:5", shape, 8).unwrap();
+        assert_eq!((synthetic.len(), synthetic[0].len()), (5, 64));
+        assert_eq!(calibration_inputs("synthetic", shape, 8).unwrap().len(), 64);
+        assert!(calibration_inputs("synthetic:many", shape, 8).is_err());
+        assert!(calibration_inputs("synthetically", shape, 8).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        for (i, level) in [0u8, 255].into_iter().enumerate() {
+            image::GrayImage::from_pixel(8, 8, image::Luma([level]))
+                .save(dir.path().join(format!("{i}.png")))
+                .unwrap();
+        }
+        let images = calibration_inputs(dir.path().to_str().unwrap(), shape, 8).unwrap();
+        assert_eq!(images, vec![vec![-128; 64], vec![127; 64]]);
+
+        let file = dir.path().join("samples.json");
+        std::fs::write(&file, r#"{"inputs": [[1, 2, 3]]}"#).unwrap();
+        assert_eq!(
+            calibration_inputs(file.to_str().unwrap(), shape, 8).unwrap(),
+            vec![vec![1, 2, 3]]
+        );
+        std::fs::write(&file, r#"{"inputs": []}"#).unwrap();
+        assert!(calibration_inputs(file.to_str().unwrap(), shape, 8).is_err());
+    }
+}
