@@ -291,6 +291,20 @@ fn quantile_range(hist: &Histogram, tail: f64) -> (i64, i64) {
     (at(cut), at(total.saturating_sub(1 + cut)))
 }
 
+/// Each channel's whole observed range (`(0, 0)` for a channel never observed).
+fn full_ranges(histograms: &[Vec<(i64, u64)>]) -> Vec<(i64, i64)> {
+    histograms
+        .iter()
+        .map(|h| {
+            if h.is_empty() {
+                (0, 0)
+            } else {
+                quantile_range(h, 0.0)
+            }
+        })
+        .collect()
+}
+
 /// `lo` values that keep `[min, max]` inside the guarded boxes at `shift`, centred,
 /// one per phase of the box grid against the integers (at most 64 phases).
 fn lo_candidates(min: i64, max: i64, shift: i32, config: &CalibrationConfig) -> Vec<i64> {
@@ -439,16 +453,7 @@ fn design_lookup(
             full_scale_sigmas,
         } => {
             // A wrapped output is wrong by a lot: keep the full range.
-            let ranges: Vec<(i64, i64)> = histograms
-                .iter()
-                .map(|h| {
-                    if h.is_empty() {
-                        (0, 0)
-                    } else {
-                        quantile_range(h, 0.0)
-                    }
-                })
-                .collect();
+            let ranges = full_ranges(histograms);
             let shift = choose_shift(&ranges, config)?;
             let max_abs = *max_abs as f64;
             let full_scale = shape.apply(*full_scale_sigmas);
@@ -492,16 +497,7 @@ fn design_lookup(
         Activation::Requantize(requant) => {
             // Every observed accumulator inside the table: an imported activation is
             // not periodic, so a wrapped value would be wrong by a lot.
-            let ranges: Vec<(i64, i64)> = histograms
-                .iter()
-                .map(|h| {
-                    if h.is_empty() {
-                        (0, 0)
-                    } else {
-                        quantile_range(h, 0.0)
-                    }
-                })
-                .collect();
+            let ranges = full_ranges(histograms);
             let shift = choose_shift(&ranges, config)?;
             let mut lo = Vec::with_capacity(histograms.len());
             let mut tables = Vec::with_capacity(histograms.len());

@@ -521,16 +521,7 @@ impl<'g> Lowering<'g> {
         if w.dims.len() != 2 || perm.is_some_and(|p| p != [1, 0]) {
             return Err(node_error(node, "only 2-D weights may be transposed"));
         }
-        let (rows, cols) = (w.dims[0], w.dims[1]);
-        let ints = (0..rows * cols)
-            .map(|i| w.ints[(i % rows) * cols + i / rows])
-            .collect();
-        Ok(Value::Weights(Weights {
-            dims: vec![cols, rows],
-            ints,
-            scale: w.scale.clone(),
-            axis: 1 - w.axis.min(1),
-        }))
+        Ok(Value::Weights(w.transposed()))
     }
 
     /// The quantized activation operand 0 of a linear node.
@@ -655,15 +646,7 @@ impl<'g> Lowering<'g> {
                  padding on every side, no dilation and one group",
             ));
         }
-        if weights.axis != 0 && weights.scale.len() > 1 {
-            return Err(node_error(
-                node,
-                "per-channel weight scales must be along the output axis",
-            ));
-        }
-        let gain = (0..out_channels)
-            .map(|c| input.scale * weights.scale[c.min(weights.scale.len() - 1)])
-            .collect();
+        let gain = weights.output_gains(input.scale, out_channels, node)?;
         let offset = self.bias(node, 2, out_channels)?;
         let op = LinearOp::Conv2d {
             in_channels,
@@ -689,35 +672,16 @@ impl<'g> Lowering<'g> {
         }
         // Brainlock's dense weights are [out][in]: ONNX's B is [in][out] unless transB.
         if !(gemm && flag("transB") != 0) {
-            let rows = weights.dims[0];
-            let cols = weights.dims[1];
-            weights = Weights {
-                dims: vec![cols, rows],
-                ints: (0..rows * cols)
-                    .map(|i| weights.ints[(i % rows) * cols + i / rows])
-                    .collect(),
-                axis: 1 - weights.axis.min(1),
-                scale: weights.scale,
-            };
+            weights = weights.transposed();
         }
-        let [outputs, inputs] = weights.dims[..] else {
-            unreachable!()
-        };
+        let (outputs, inputs) = (weights.dims[0], weights.dims[1]);
         if input.shape.height * input.shape.width != 1 {
             return Err(node_error(
                 node,
                 "its input must be flattened first (Flatten)",
             ));
         }
-        if weights.axis != 0 && weights.scale.len() > 1 {
-            return Err(node_error(
-                node,
-                "per-channel weight scales must be along the output axis",
-            ));
-        }
-        let gain = (0..outputs)
-            .map(|c| input.scale * weights.scale[c.min(weights.scale.len() - 1)])
-            .collect();
+        let gain = weights.output_gains(input.scale, outputs, node)?;
         let mut offset = if gemm {
             self.bias(node, 2, outputs)?
         } else {
@@ -1029,6 +993,38 @@ impl Weights {
             scale: scale.values.clone(),
             axis,
         })
+    }
+
+    /// A matrix transposed (its per-row scales become per-column ones).
+    fn transposed(&self) -> Self {
+        let (rows, cols) = (self.dims[0], self.dims[1]);
+        Self {
+            dims: vec![cols, rows],
+            ints: (0..rows * cols)
+                .map(|i| self.ints[(i % rows) * cols + i / rows])
+                .collect(),
+            scale: self.scale.clone(),
+            axis: 1 - self.axis.min(1),
+        }
+    }
+
+    /// Per output (axis 0): the real value of one accumulator unit over inputs of
+    /// scale `input_scale`.
+    fn output_gains(
+        &self,
+        input_scale: f64,
+        outputs: usize,
+        node: &NodeProto,
+    ) -> Result<Vec<f64>, ImportError> {
+        if self.scale.len() > 1 && self.axis != 0 {
+            return Err(node_error(
+                node,
+                "per-channel weight scales must be along the output axis",
+            ));
+        }
+        Ok((0..outputs)
+            .map(|c| input_scale * self.scale[c.min(self.scale.len() - 1)])
+            .collect())
     }
 
     /// The scale of value `index` (flattened, row-major).
