@@ -218,7 +218,7 @@ pub enum CircuitCommand {
         batch: usize,
     },
     /// Import a quantization-aware-trained ONNX model (Brevitas, exported with
-    /// export_onnx_qcdq) as a circuit file: every layer's scales, bias, BatchNorm, ReLU
+    /// export_onnx_qcdq or export_qonnx) as a circuit file: every layer's scales, bias, BatchNorm, ReLU
     /// and output quantizer fold into one lookup table per output channel, sampled at
     /// rounding R with ranges from the calibration inputs. Prints how real inputs map
     /// to the circuit's input integers and the circuit's layers.

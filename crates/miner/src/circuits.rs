@@ -213,7 +213,7 @@ mod tests {
         let named = test_tiny().with_content_id("tiny").unwrap();
         named.save(&path).unwrap();
         let file = path.display().to_string();
-        let catalog = Catalog::build(&[file.clone()], 1, &[]).unwrap();
+        let catalog = Catalog::build(std::slice::from_ref(&file), 1, &[]).unwrap();
         assert_eq!(
             catalog.circuit_ids(),
             [CircuitId::new(named.id.clone()).unwrap()]

@@ -6,7 +6,8 @@ use thiserror::Error;
 /// The operators import understands (ONNX's default domain), for error messages.
 pub const SUPPORTED_OPERATORS: &str = "QuantizeLinear, DequantizeLinear, Clip, Conv, Gemm, \
     MatMul, Transpose, Add, Sub, Mul, Div (by constants), Pow and Sqrt (of constants), BatchNormalization, Relu, \
-    AveragePool and MaxPool (2x2, stride 2), Flatten, Reshape, Identity, Dropout, Constant";
+    AveragePool and MaxPool (2x2, stride 2), Flatten, Reshape, Identity, Dropout, Constant, \
+    and QONNX Quant";
 
 /// Widest weights: circuit weights are `i8`.
 pub const MAX_WEIGHT_BITS: u32 = 8;
@@ -47,7 +48,7 @@ pub enum ImportError {
     /// An operator import does not support.
     #[error(
         "node `{node}`: operator `{op}` is not supported (supported: {SUPPORTED_OPERATORS}; \
-         export Brevitas models with export_onnx_qcdq)"
+         export Brevitas models with export_onnx_qcdq or export_qonnx)"
     )]
     UnsupportedOperator {
         /// The node's name.
@@ -76,7 +77,7 @@ pub enum ImportError {
         node: String,
         /// Its operator.
         op: String,
-        /// `weights` or `activations`.
+        /// `weights`, `activations` or `values` (a QONNX quantizer).
         what: &'static str,
         /// Bits the values need.
         bits: u32,

@@ -1,5 +1,5 @@
-//! Import of quantization-aware-trained ONNX models (Brevitas QCDQ exports) as
-//! Brainlock circuits.
+//! Import of quantization-aware-trained ONNX models (Brevitas QCDQ exports, and QONNX
+//! `Quant` nodes) as Brainlock circuits.
 //!
 //! [`lower_model`] reads the graph and folds every layer's scales, bias, BatchNorm,
 //! ReLU and output quantizer into one function per output channel (see `lower`);

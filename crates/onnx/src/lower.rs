@@ -20,6 +20,13 @@ use crate::error::{ImportError, MAX_ACTIVATION_BITS, MAX_WEIGHT_BITS};
 use crate::proto::{AttributeProto, GraphProto, NodeProto};
 use crate::tensor::{ElementType, Tensor, signed_bits};
 
+/// Domains QONNX (and FINN before it) give their `Quant` operator.
+const QONNX_DOMAINS: [&str; 3] = [
+    "qonnx.custom_op.general",
+    "finn.custom_op.general",
+    "onnx.brevitas",
+];
+
 /// Most activation levels a max pool can take: the sums of four codes of eight levels
 /// reach 4 * 5461, which fits a table of 2^15 entries exactly.
 const MAX_POOLED_LEVELS: usize = 8;
@@ -226,6 +233,11 @@ impl<'g> Lowering<'g> {
     }
 
     fn node(&mut self, node: &NodeProto) -> Result<(), ImportError> {
+        let qonnx = QONNX_DOMAINS.contains(&node.domain.as_str());
+        if qonnx && node.op_type == "Quant" {
+            let value = self.qonnx_quant(node)?;
+            return self.set_output(node, value);
+        }
         if !node.domain.is_empty() && node.domain != "ai.onnx" {
             return Err(ImportError::UnsupportedOperator {
                 node: node.name.clone(),
@@ -266,6 +278,10 @@ impl<'g> Lowering<'g> {
                 });
             }
         };
+        self.set_output(node, value)
+    }
+
+    fn set_output(&mut self, node: &NodeProto, value: Value) -> Result<(), ImportError> {
         let output = node
             .output
             .first()
@@ -312,20 +328,14 @@ impl<'g> Lowering<'g> {
         let (scale, zero_point, min, max) = self.scale_zero_point(node)?;
         let source = self.value(node, 0)?;
         match source {
-            Value::Const(tensor) => {
-                // Weights quantized at export time (older Brevitas): quantize them here.
-                let grid = Weights::new(tensor.dims.clone(), Vec::new(), &scale, node)?;
-                let ints = tensor
-                    .values
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &v)| {
-                        (round_half_even(v / grid.scale_of(i)) + zero_point as f64)
-                            .clamp(min as f64, max as f64) as i64
-                    })
-                    .collect();
-                Ok(Value::Weights(Weights { ints, ..grid }))
-            }
+            // Weights quantized at export time (older Brevitas): quantize them here.
+            Value::Const(tensor) => Ok(Value::Weights(Weights::quantized(
+                tensor,
+                &scale,
+                zero_point,
+                (min, max),
+                node,
+            )?)),
             Value::Raw { .. } | Value::Open(_) | Value::Activation(_) => {
                 let scale = scale
                     .scalar()
@@ -337,6 +347,75 @@ impl<'g> Lowering<'g> {
                     min,
                     max,
                 }))
+            }
+            _ => Err(node_error(
+                node,
+                "quantizes something that is already quantized",
+            )),
+        }
+    }
+
+    /// QONNX `Quant(x, scale, zero_point, bit_width)` (attributes `signed`, `narrow`,
+    /// `rounding_mode`): a quantizer and its dequantizer in one node.
+    fn qonnx_quant(&mut self, node: &NodeProto) -> Result<Value, ImportError> {
+        let scale = self.constant(node, 1)?.clone();
+        if scale.values.is_empty() || scale.values.iter().any(|&s| s <= 0.0) {
+            return Err(node_error(node, "scales must be positive"));
+        }
+        let integer = |index: usize, what: &str| -> Result<i64, ImportError> {
+            self.constant(node, index)?
+                .scalar()
+                .filter(|v| v.fract() == 0.0)
+                .map(|v| v as i64)
+                .ok_or_else(|| node_error(node, format!("the {what} must be one integer")))
+        };
+        let zero_point = integer(2, "zero point")?;
+        let bits = integer(3, "bit width")?;
+        let flag = |name: &str, default: i64| attribute(node, name).map_or(default, |a| a.i);
+        let (signed, narrow) = (flag("signed", 1) != 0, flag("narrow", 0) != 0);
+        let rounding = attribute(node, "rounding_mode").map_or(&b"ROUND"[..], |a| &a.s[..]);
+        if rounding != b"ROUND" {
+            return Err(node_error(
+                node,
+                "only rounding_mode ROUND (half to even) is supported",
+            ));
+        }
+        if !(2..=32).contains(&bits) {
+            return Err(ImportError::TooWide {
+                node: node.name.clone(),
+                op: node.op_type.clone(),
+                what: "values",
+                bits: bits.max(0) as u32,
+                max: MAX_ACTIVATION_BITS,
+            });
+        }
+        let (min, max) = if signed {
+            (
+                -(1i64 << (bits - 1)) + i64::from(narrow),
+                (1i64 << (bits - 1)) - 1,
+            )
+        } else {
+            (0, (1i64 << bits) - 1 - i64::from(narrow))
+        };
+        match self.value(node, 0)?.clone() {
+            Value::Const(tensor) => {
+                let w = Weights::quantized(&tensor, &scale, zero_point, (min, max), node)?;
+                let ints = w.ints.iter().map(|&q| q - zero_point).collect();
+                Ok(Value::Weights(Weights { ints, ..w }))
+            }
+            source @ (Value::Raw { .. } | Value::Open(_) | Value::Activation(_)) => {
+                let scale = scale
+                    .scalar()
+                    .ok_or_else(|| node_error(node, "activations need one scale per tensor"))?;
+                let quantizing = Quantizing {
+                    source: Box::new(source),
+                    scale,
+                    zero_point,
+                    min,
+                    max,
+                };
+                self.close_quantizer(node, quantizing)
+                    .map(Value::Activation)
             }
             _ => Err(node_error(
                 node,
@@ -993,6 +1072,28 @@ impl Weights {
             scale: scale.values.clone(),
             axis,
         })
+    }
+
+    /// Real weights quantized onto `scale`: `clamp(round_half_even(w / s) + zero_point)`
+    /// into `range` (the zero point stays in; the dequantizer removes it).
+    fn quantized(
+        tensor: &Tensor,
+        scale: &Tensor,
+        zero_point: i64,
+        (min, max): (i64, i64),
+        node: &NodeProto,
+    ) -> Result<Self, ImportError> {
+        let grid = Self::new(tensor.dims.clone(), Vec::new(), scale, node)?;
+        let ints = tensor
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                (round_half_even(v / grid.scale_of(i)) + zero_point as f64)
+                    .clamp(min as f64, max as f64) as i64
+            })
+            .collect();
+        Ok(Self { ints, ..grid })
     }
 
     /// A matrix transposed (its per-row scales become per-column ones).

@@ -618,3 +618,117 @@ fn brevitas_cnv_imports_to_the_shipped_vgg9_structure() {
         (shipped.input_shape, shipped.input_bits)
     );
 }
+
+/// `graph` as QONNX exports it: each QuantizeLinear-Clip-DequantizeLinear becomes one
+/// `Quant`, each dequantized integer weight a float weight and a `Quant`.
+fn to_qonnx(graph: GraphProto) -> GraphProto {
+    let find = |name: &str| graph.initializer.iter().find(|t| t.name == name).unwrap();
+    let values = |t: &TensorProto| -> Vec<f64> {
+        if t.data_type == data_type::FLOAT {
+            t.float_data.iter().map(|&v| f64::from(v)).collect()
+        } else {
+            t.int32_data.iter().map(|&v| f64::from(v)).collect()
+        }
+    };
+    let mut initializer = graph.initializer.clone();
+    initializer.push(tensor("q_zp", &[], data_type::FLOAT, &[0.0]));
+    let mut quant =
+        |input: &str, output: &str, scale: &str, bits: f64, signed: bool, narrow: bool| {
+            let bits_name = format!("q_bits_{output}");
+            initializer.push(tensor(&bits_name, &[], data_type::FLOAT, &[bits]));
+            let flag = |name: &str, on: bool| AttributeProto {
+                name: name.into(),
+                i: i64::from(on),
+                ..Default::default()
+            };
+            NodeProto {
+                domain: "qonnx.custom_op.general".into(),
+                ..node(
+                    "Quant",
+                    &format!("/{output}/Quant"),
+                    &[input, scale, "q_zp", &bits_name],
+                    output,
+                    vec![flag("signed", signed), flag("narrow", narrow)],
+                )
+            }
+        };
+    let (mut nodes, mut reals) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while i < graph.node.len() {
+        let n = &graph.node[i];
+        if n.op_type == "QuantizeLinear" {
+            let (clip, dq) = (&graph.node[i + 1], &graph.node[i + 2]);
+            let (lo, hi) = (
+                values(find(&clip.input[1]))[0],
+                values(find(&clip.input[2]))[0],
+            );
+            let signed = lo < 0.0;
+            let bits = (hi + 1.0).log2().ceil() + f64::from(u8::from(signed));
+            nodes.push(quant(
+                &n.input[0],
+                &dq.output[0],
+                &n.input[1],
+                bits,
+                signed,
+                signed && lo == -hi,
+            ));
+            i += 3;
+        } else if n.op_type == "DequantizeLinear" {
+            let w = find(&n.input[0]);
+            let scale = values(find(&n.input[1]))[0];
+            let ints = values(w);
+            let real: Vec<f64> = ints.iter().map(|v| v * scale).collect();
+            let name = format!("{}_real", w.name);
+            let max = ints.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            reals.push(tensor(&name, &w.dims, data_type::FLOAT, &real));
+            nodes.push(quant(
+                &name,
+                &n.output[0],
+                &n.input[1],
+                (max + 1.0).log2().ceil() + 1.0,
+                true,
+                true,
+            ));
+            i += 1;
+        } else {
+            nodes.push(n.clone());
+            i += 1;
+        }
+    }
+    initializer.extend(reals);
+    GraphProto {
+        node: nodes,
+        initializer,
+        ..graph
+    }
+}
+
+#[test]
+fn qonnx_quant_nodes_import_to_the_same_circuit_as_qcdq() {
+    for pool in ["MaxPool", "AveragePool"] {
+        let (qcdq, _) = small_graph(pool);
+        let qonnx = to_qonnx(qcdq.clone());
+        assert!(qonnx.node.iter().any(|n| n.op_type == "Quant"));
+        assert!(
+            !qonnx
+                .node
+                .iter()
+                .any(|n| n.op_type.ends_with("QuantizeLinear"))
+        );
+        let circuits: Vec<_> = [qcdq, qonnx]
+            .into_iter()
+            .map(|graph| {
+                let lowered = lower_model(&encode(graph), "small").unwrap();
+                let inputs =
+                    sample_inputs_of(lowered.spec.input_shape, lowered.spec.input_bits, 3, 64);
+                // A max pool over 4 levels needs R >= 7.
+                let config = CalibrationConfig {
+                    rounding_bits: 8,
+                    ..CalibrationConfig::default()
+                };
+                lowered.calibrate(&inputs, &config).unwrap()
+            })
+            .collect();
+        assert_eq!(circuits[0], circuits[1], "{pool}");
+    }
+}
