@@ -176,7 +176,8 @@ pub struct Cli {
     /// IP to bind (default 0.0.0.0).
     #[arg(long = "axon.ip")]
     pub bind_ip: Option<IpAddr>,
-    /// Circuits to serve (repeat or comma-separate).
+    /// Circuits to serve (repeat or comma-separate): conv3x3, vgg9, test-tiny, or circuit
+    /// files named by their content (`brainlock circuit import` writes them).
     #[arg(long = "circuit", value_delimiter = ',')]
     pub circuits: Vec<String>,
     /// Seed of the shipped circuits' weights (must match the validators').
