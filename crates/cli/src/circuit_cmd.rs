@@ -82,6 +82,22 @@ pub fn describe(circuit: &Circuit) -> anyhow::Result<String> {
     Ok(out)
 }
 
+/// One line per lookup layer: how much of it the best affine function of its
+/// accumulator reproduces on `inputs` (a miner computes that part without a bootstrap).
+pub fn affinity_report(circuit: &Circuit, inputs: &[Vec<i64>]) -> anyhow::Result<String> {
+    let simulator = Simulator::new(circuit)?;
+    let mut out = String::new();
+    for layer in layer_affinities(&simulator, inputs)? {
+        out.push_str(&format!(
+            "  layer {:<4} best affine shortcut reproduces {:5.1}% of {} lookups\n",
+            layer.name,
+            100.0 * layer.best_affine_fraction,
+            layer.lookups
+        ));
+    }
+    Ok(out)
+}
+
 /// The `circuit inspect` command: validates a circuit and prints its layers.
 pub fn inspect(name: &str) -> anyhow::Result<()> {
     let circuit = resolve_circuit(name)?;
@@ -119,16 +135,8 @@ pub fn gates(name: &str, profile: Option<&str>, batch: usize) -> anyhow::Result<
         "  noise-aware simulation: {} items, mean cosine {:.6}",
         gates.simulated_items, gates.simulated_cosine_mean
     );
-    let simulator = Simulator::new(&circuit)?;
     let inputs = sample_inputs(&circuit, 0xaff1, AFFINITY_INPUTS);
-    for layer in layer_affinities(&simulator, &inputs)? {
-        println!(
-            "  layer {:<4} best affine shortcut reproduces {:5.1}% of {} lookups",
-            layer.name,
-            100.0 * layer.best_affine_fraction,
-            layer.lookups
-        );
-    }
+    print!("{}", affinity_report(&circuit, &inputs)?);
     println!(
         "{}",
         serde_json::json!({

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::workload::{load_input, resolve_circuit, resolve_profile};
 
+/// Calibration inputs the affine-shortcut report runs on.
+const AFFINITY_SAMPLE: usize = 32;
+
 /// Seed of `--calibration synthetic` inputs.
 const SYNTHETIC_CALIBRATION_SEED: u64 = 0xca11_0000_0000_0001;
 
@@ -87,6 +90,14 @@ pub fn import(
         println!("note: {note}");
     }
     print!("{}", crate::circuit_cmd::describe(&circuit)?);
+    // What a scoring validator should know: outputs a miner could skip bootstrapping.
+    let sample = &inputs[..inputs.len().min(AFFINITY_SAMPLE)];
+    println!(
+        "affine shortcuts on {} calibration inputs (outputs a miner could compute without \
+         bootstrapping; scored circuits keep these low):",
+        sample.len()
+    );
+    print!("{}", crate::circuit_cmd::affinity_report(&circuit, sample)?);
     println!(
         "calibrated on {} inputs; wrote {} as circuit {} (the id names the content: serve \
          and query it with --circuit {})",
