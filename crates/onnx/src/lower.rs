@@ -436,6 +436,14 @@ impl<'g> Lowering<'g> {
             }
         };
         let (low, high) = (bound(1)?, bound(2)?);
+        if let (Some(l), Some(h)) = (low, high)
+            && l > h
+        {
+            return Err(node_error(
+                node,
+                format!("clips to [{l}, {h}], an empty range"),
+            ));
+        }
         match self.value(node, 0)? {
             Value::Quantizing(q) => {
                 let mut q = q.clone();

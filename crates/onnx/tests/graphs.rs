@@ -430,6 +430,35 @@ fn logits_scaled_per_class_are_refused() {
 }
 
 #[test]
+fn reversed_clip_bounds_are_an_error() {
+    // Found by fuzzing (onnx_model): a weight clip to [-3, -4] panicked in f64::clamp.
+    let (mut graph, _) = small_graph("MaxPool");
+    graph
+        .initializer
+        .push(tensor("minus3", &[], data_type::INT8, &[-3.0]));
+    graph
+        .initializer
+        .push(tensor("minus4", &[], data_type::INT8, &[-4.0]));
+    let w = graph.node.iter().position(|n| n.name == "w_dq").unwrap();
+    graph.node.insert(
+        w,
+        node(
+            "Clip",
+            "w_clip",
+            &["w", "minus3", "minus4"],
+            "w_clipped",
+            vec![],
+        ),
+    );
+    graph.node[w + 1].input[0] = "w_clipped".into();
+    let message = expect_error(graph).to_string();
+    assert!(
+        message.contains("`w_clip` (Clip): clips to [-3, -4], an empty range"),
+        "{message}"
+    );
+}
+
+#[test]
 fn garbage_is_not_a_model() {
     assert!(matches!(
         lower_model(b"\xff\xff\xff", "x"),
