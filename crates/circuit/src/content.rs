@@ -9,8 +9,9 @@ use thiserror::Error;
 
 use crate::model::Circuit;
 
-/// Hex digits of the hash in a content id (96 bits).
-pub const CONTENT_HASH_HEX: usize = 24;
+/// Hex digits of the hash in a content id (128 bits: finding two circuits with one id
+/// takes about 2^64 hashes).
+pub const CONTENT_HASH_HEX: usize = 32;
 /// Longest label, so that a content id fits a 64-byte wire name.
 pub const MAX_CONTENT_LABEL: usize = 64 - 1 - CONTENT_HASH_HEX;
 
@@ -54,14 +55,7 @@ impl Circuit {
 
     /// This circuit named by its content: id `LABEL.HASH`.
     pub fn with_content_id(mut self, label: &str) -> Result<Self, ContentIdError> {
-        let valid = !label.is_empty()
-            && label.len() <= MAX_CONTENT_LABEL
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
-        if !valid {
-            return Err(ContentIdError::BadLabel(label.to_owned()));
-        }
+        check_label(label)?;
         self.id = format!("{label}.{}", self.content_hash(label));
         Ok(self)
     }
@@ -77,6 +71,7 @@ impl Circuit {
         if !hex_digits {
             return Err(not_content());
         }
+        check_label(label)?;
         let actual = self.content_hash(label);
         if actual != hash {
             return Err(ContentIdError::Mismatch {
@@ -85,6 +80,19 @@ impl Circuit {
             });
         }
         Ok(())
+    }
+}
+
+fn check_label(label: &str) -> Result<(), ContentIdError> {
+    let valid = !label.is_empty()
+        && label.len() <= MAX_CONTENT_LABEL
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ContentIdError::BadLabel(label.to_owned()))
     }
 }
 
@@ -126,5 +134,12 @@ mod tests {
         ] {
             assert!(test_tiny().with_content_id(label).is_err(), "{label:?}");
         }
+        // A hash-shaped suffix under a bad label does not verify either.
+        let mut odd = test_tiny().with_content_id("tiny").unwrap();
+        odd.id = odd.id.replacen("tiny", "a.b", 1);
+        assert!(matches!(
+            odd.verify_content_id(),
+            Err(ContentIdError::BadLabel(_))
+        ));
     }
 }

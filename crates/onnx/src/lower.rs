@@ -17,7 +17,7 @@ use brainlock_circuit::spec::{Activation, LayerSpec, NetworkSpec};
 use brainlock_circuit::{LinearOp, Shape};
 
 use crate::error::{ImportError, MAX_ACTIVATION_BITS, MAX_WEIGHT_BITS};
-use crate::proto::{AttributeProto, GraphProto, NodeProto};
+use crate::proto::{AttributeProto, GraphProto, NodeProto, data_type};
 use crate::tensor::{ElementType, Tensor, signed_bits};
 
 /// Domains QONNX (and FINN before it) give their `Quant` operator.
@@ -26,6 +26,10 @@ const QONNX_DOMAINS: [&str; 3] = [
     "finn.custom_op.general",
     "onnx.brevitas",
 ];
+
+/// Most constant values (decoded initializers, weights and what import derives from
+/// them) held at once: 2 GiB of `f64`s, far above any model a circuit can run.
+const MAX_HELD_VALUES: usize = 1 << 28;
 
 /// Most activation levels a max pool can take: the sums of four codes of eight levels
 /// reach 4 * 5461, which fits a table of 2^15 entries exactly.
@@ -73,6 +77,8 @@ struct Activation8 {
 struct Open {
     layer: usize,
     shape: Shape,
+    /// Rank of the tensor in the ONNX graph (2 for dense outputs, 4 otherwise).
+    rank: usize,
     gain: Vec<f64>,
     offset: Vec<f64>,
     relu: bool,
@@ -85,6 +91,9 @@ struct Weights {
     ints: Vec<i64>,
     scale: Vec<f64>,
     axis: usize,
+    /// Whether a dequantizer has run: `ints` are then the integers the real weights
+    /// are multiples of (zero point removed); before, quantizer outputs.
+    dequantized: bool,
 }
 
 /// The output of a QuantizeLinear (and Clip) before its DequantizeLinear.
@@ -113,6 +122,10 @@ enum Value {
 struct Lowering<'g> {
     graph: &'g GraphProto,
     values: HashMap<String, Value>,
+    /// Outputs of Identity and Dropout: the name of the value they pass on.
+    aliases: HashMap<String, String>,
+    /// Constant values held in `values`, against [`MAX_HELD_VALUES`].
+    held: usize,
     consumers: HashMap<&'g str, usize>,
     layers: Vec<LayerSpec>,
     input: Option<(InputQuantizer, Shape)>,
@@ -132,17 +145,19 @@ pub(crate) fn lower(graph: &GraphProto, id: &str) -> Result<Lowered, ImportError
     let mut lowering = Lowering {
         graph,
         values: HashMap::new(),
+        aliases: HashMap::new(),
+        held: 0,
         consumers: HashMap::new(),
         layers: Vec::new(),
         input: None,
         notes: Vec::new(),
     };
-    lowering.seed_values()?;
     for (node, _) in graph.node.iter().zip(&needed).filter(|(_, n)| **n) {
         for input in node.input.iter().filter(|i| !i.is_empty()) {
             *lowering.consumers.entry(input).or_default() += 1;
         }
     }
+    lowering.seed_values()?;
     for (node, _) in graph.node.iter().zip(&needed).filter(|(_, n)| **n) {
         lowering.node(node)?;
     }
@@ -171,16 +186,26 @@ fn needed_nodes(graph: &GraphProto, output: &str) -> Vec<bool> {
 
 impl<'g> Lowering<'g> {
     fn seed_values(&mut self) -> Result<(), ImportError> {
+        // Only the initializers the output depends on are decoded.
         for init in &self.graph.initializer {
-            let tensor = Tensor::decode(init, &init.name)?;
-            self.values.insert(init.name.clone(), Value::Const(tensor));
+            if self.consumers.contains_key(init.name.as_str()) {
+                let tensor = Tensor::decode(init, &init.name)?;
+                self.hold(tensor.values.len())?;
+                self.values.insert(init.name.clone(), Value::Const(tensor));
+            }
         }
         // Initializers may also be listed as inputs; the others are the real inputs.
+        let constants: HashSet<&str> = self
+            .graph
+            .initializer
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
         let inputs: Vec<_> = self
             .graph
             .input
             .iter()
-            .filter(|i| !self.values.contains_key(&i.name))
+            .filter(|i| !constants.contains(i.name.as_str()))
             .collect();
         let [input] = inputs[..] else {
             return Err(ImportError::Graph(format!(
@@ -204,12 +229,24 @@ impl<'g> Lowering<'g> {
         Ok(())
     }
 
+    /// Counts `count` more constant values held; an error past [`MAX_HELD_VALUES`].
+    fn hold(&mut self, count: usize) -> Result<(), ImportError> {
+        self.held = self.held.saturating_add(count);
+        if self.held > MAX_HELD_VALUES {
+            return Err(ImportError::Graph(format!(
+                "holds more than {MAX_HELD_VALUES} constant values"
+            )));
+        }
+        Ok(())
+    }
+
     fn value(&self, node: &NodeProto, index: usize) -> Result<&Value, ImportError> {
         let name = node
             .input
             .get(index)
             .filter(|n| !n.is_empty())
             .ok_or_else(|| node_error(node, format!("expects an operand at position {index}")))?;
+        let name = self.aliases.get(name).unwrap_or(name);
         self.values.get(name).ok_or_else(|| {
             node_error(
                 node,
@@ -246,7 +283,15 @@ impl<'g> Lowering<'g> {
         }
         let value = match node.op_type.as_str() {
             "Constant" => Value::Const(constant_node(node)?),
-            "Identity" | "Dropout" => self.value(node, 0)?.clone(),
+            "Identity" | "Dropout" => {
+                // Passed on by name: a chain of them copies nothing.
+                self.value(node, 0)?;
+                let input = &node.input[0];
+                let source = self.aliases.get(input).unwrap_or(input).clone();
+                let output = self.fresh_output(node)?;
+                self.aliases.insert(output, source);
+                return Ok(());
+            }
             "QuantizeLinear" => self.quantize(node)?,
             "Clip" => self.clip(node)?,
             "DequantizeLinear" => self.dequantize(node)?,
@@ -281,20 +326,39 @@ impl<'g> Lowering<'g> {
         self.set_output(node, value)
     }
 
-    fn set_output(&mut self, node: &NodeProto, value: Value) -> Result<(), ImportError> {
+    /// The node's output name, checked to be new (ONNX graphs assign each name once).
+    fn fresh_output(&self, node: &NodeProto) -> Result<String, ImportError> {
         let output = node
             .output
             .first()
             .ok_or_else(|| node_error(node, "has no output"))?;
-        self.values.insert(output.clone(), value);
+        if self.values.contains_key(output) || self.aliases.contains_key(output) {
+            return Err(node_error(
+                node,
+                format!("produces `{output}`, which an earlier node or constant already produced"),
+            ));
+        }
+        Ok(output.clone())
+    }
+
+    fn set_output(&mut self, node: &NodeProto, value: Value) -> Result<(), ImportError> {
+        let output = self.fresh_output(node)?;
+        self.hold(value.held_values())?;
+        self.values.insert(output, value);
         Ok(())
     }
 
     /// Scale and zero point operands (1 and 2) of a Quantize/DequantizeLinear.
     fn scale_zero_point(&self, node: &NodeProto) -> Result<(Tensor, i64, i64, i64), ImportError> {
         let scale = self.constant(node, 1)?.clone();
-        if scale.values.is_empty() || scale.values.iter().any(|&s| s <= 0.0) {
-            return Err(node_error(node, "scales must be positive"));
+        if scale.values.is_empty() || scale.values.iter().any(|&s| !(s > 0.0 && s.is_finite())) {
+            return Err(node_error(node, "scales must be positive and finite"));
+        }
+        if attribute(node, "block_size").is_some_and(|a| a.i != 0) {
+            return Err(node_error(
+                node,
+                "blocked quantization (block_size) is not supported",
+            ));
         }
         let (zero_point, min, max) = if Self::has_input(node, 2) {
             let zp = self.constant(node, 2)?;
@@ -319,7 +383,17 @@ impl<'g> Lowering<'g> {
             };
             (z as i64, min, max)
         } else {
-            (0, 0, 255)
+            // No zero point: its type is output_dtype (opset 21), else uint8.
+            match attribute(node, "output_dtype").map_or(data_type::UINT8, |a| a.i as i32) {
+                data_type::UINT8 => (0, 0, 255),
+                data_type::INT8 => (0, -128, 127),
+                other => {
+                    return Err(node_error(
+                        node,
+                        format!("output type {other} is not supported (int8 or uint8)"),
+                    ));
+                }
+            }
         };
         Ok((scale, zero_point, min, max))
     }
@@ -359,8 +433,8 @@ impl<'g> Lowering<'g> {
     /// `rounding_mode`): a quantizer and its dequantizer in one node.
     fn qonnx_quant(&mut self, node: &NodeProto) -> Result<Value, ImportError> {
         let scale = self.constant(node, 1)?.clone();
-        if scale.values.is_empty() || scale.values.iter().any(|&s| s <= 0.0) {
-            return Err(node_error(node, "scales must be positive"));
+        if scale.values.is_empty() || scale.values.iter().any(|&s| !(s > 0.0 && s.is_finite())) {
+            return Err(node_error(node, "scales must be positive and finite"));
         }
         let integer = |index: usize, what: &str| -> Result<i64, ImportError> {
             self.constant(node, index)?
@@ -397,11 +471,21 @@ impl<'g> Lowering<'g> {
         } else {
             (0, (1i64 << bits) - 1 - i64::from(narrow))
         };
+        if !(min..=max).contains(&zero_point) {
+            return Err(node_error(
+                node,
+                format!("zero point {zero_point} is outside [{min}, {max}]"),
+            ));
+        }
         match self.value(node, 0)?.clone() {
             Value::Const(tensor) => {
                 let w = Weights::quantized(&tensor, &scale, zero_point, (min, max), node)?;
                 let ints = w.ints.iter().map(|&q| q - zero_point).collect();
-                Ok(Value::Weights(Weights { ints, ..w }))
+                Ok(Value::Weights(Weights {
+                    ints,
+                    dequantized: true,
+                    ..w
+                }))
             }
             source @ (Value::Raw { .. } | Value::Open(_) | Value::Activation(_)) => {
                 let scale = scale
@@ -454,7 +538,7 @@ impl<'g> Lowering<'g> {
                 }
                 Ok(Value::Quantizing(q))
             }
-            Value::Weights(w) => {
+            Value::Weights(w) if !w.dequantized => {
                 let (low, high) = (low.unwrap_or(f64::MIN), high.unwrap_or(f64::MAX));
                 let mut w = w.clone();
                 for v in &mut w.ints {
@@ -495,7 +579,7 @@ impl<'g> Lowering<'g> {
                     node,
                 )?))
             }
-            Value::Weights(w) => {
+            Value::Weights(w) if !w.dequantized => {
                 let ints = w.ints.iter().map(|&q| q - zero_point).collect();
                 Ok(Value::Weights(Weights::new(w.dims, ints, &scale, node)?))
             }
@@ -563,6 +647,7 @@ impl<'g> Lowering<'g> {
                 })
             }
             Value::Open(open) => {
+                self.check_open(node, &open)?;
                 let requantizer = Requantizer {
                     gain: open.gain,
                     offset: open.offset,
@@ -600,6 +685,22 @@ impl<'g> Lowering<'g> {
         }
     }
 
+    /// An open layer may close only once, as the last layer so far, with a finite
+    /// folded scale and offset.
+    fn check_open(&self, node: &NodeProto, open: &Open) -> Result<(), ImportError> {
+        let last = open.layer + 1 == self.layers.len();
+        if !last || !matches!(self.layers[open.layer].activation, Activation::Logits) {
+            return Err(node_error(
+                node,
+                "the graph branches: a layer's output feeds more than one path",
+            ));
+        }
+        if !open.gain.iter().chain(&open.offset).all(|v| v.is_finite()) {
+            return Err(node_error(node, "the folded scale or offset is not finite"));
+        }
+        Ok(())
+    }
+
     fn transpose(&self, node: &NodeProto) -> Result<Value, ImportError> {
         let Value::Weights(w) = self.value(node, 0)? else {
             return Err(node_error(node, "only 2-D weights may be transposed"));
@@ -612,21 +713,30 @@ impl<'g> Lowering<'g> {
     }
 
     /// The quantized activation operand 0 of a linear node.
+    /// The quantized activation operand 0 of a linear node or pool: the output of the
+    /// last layer so far (or the circuit input before any), as a circuit is a chain.
     fn linear_input(&self, node: &NodeProto) -> Result<Activation8, ImportError> {
-        match self.value(node, 0)? {
-            Value::Activation(a) => Ok(a.clone()),
-            _ => Err(ImportError::Unquantized {
+        let Value::Activation(a) = self.value(node, 0)? else {
+            return Err(ImportError::Unquantized {
                 node: node.name.clone(),
                 op: node.op_type.clone(),
                 what: "its input".into(),
-            }),
+            });
+        };
+        if a.producer != self.layers.len().checked_sub(1) {
+            return Err(node_error(
+                node,
+                "the graph branches: this node reads an activation other than the last \
+                 layer's (a circuit is a chain of layers)",
+            ));
         }
+        Ok(a.clone())
     }
 
     /// The integer weights operand `index` of a linear node, checked for width.
     fn linear_weights(&self, node: &NodeProto, index: usize) -> Result<Weights, ImportError> {
         let weights = match self.value(node, index)? {
-            Value::Weights(w) => w.clone(),
+            Value::Weights(w) if w.dequantized => w.clone(),
             _ => {
                 return Err(ImportError::Unquantized {
                     node: node.name.clone(),
@@ -696,9 +806,19 @@ impl<'g> Lowering<'g> {
             op,
             activation: Activation::Logits,
         });
+        // ONNX sees a dense layer's output as [1, C], the others' as [1, C, H, W].
+        let rank = if matches!(
+            self.layers[self.layers.len() - 1].op,
+            LinearOp::Dense { .. }
+        ) {
+            2
+        } else {
+            4
+        };
         Ok(Value::Open(Open {
             layer: self.layers.len() - 1,
             shape,
+            rank,
             gain,
             offset,
             relu: false,
@@ -751,7 +871,7 @@ impl<'g> Lowering<'g> {
         let mut weights = self.linear_weights(node, 1)?;
         let flag = |name: &str| attribute(node, name).map_or(0, |a| a.i);
         let gemm = node.op_type == "Gemm";
-        if gemm && (flag("transA") != 0 || attribute(node, "alpha").is_some_and(|a| a.f != 1.0)) {
+        if gemm && (flag("transA") != 0 || float_attribute(node, "alpha", 1.0)? != 1.0) {
             return Err(node_error(node, "supports transA = 0 and alpha = 1 only"));
         }
         if weights.dims.len() != 2 {
@@ -774,8 +894,8 @@ impl<'g> Lowering<'g> {
         } else {
             vec![0.0; outputs]
         };
-        if gemm && attribute(node, "beta").is_some_and(|a| a.f != 1.0) {
-            let beta = f64::from(attribute(node, "beta").map_or(1.0, |a| a.f));
+        let beta = float_attribute(node, "beta", 1.0)?;
+        if gemm && beta != 1.0 {
             offset.iter_mut().for_each(|b| *b *= beta);
         }
         let op = LinearOp::Dense {
@@ -802,7 +922,7 @@ impl<'g> Lowering<'g> {
                 .ok_or_else(|| node_error(node, format!("needs {channels} values per parameter")))
         };
         let (gamma, beta, mean, var) = (param(1)?, param(2)?, param(3)?, param(4)?);
-        let epsilon = f64::from(attribute(node, "epsilon").map_or(1e-5, |a| a.f));
+        let epsilon = float_attribute(node, "epsilon", 1e-5)?;
         if var.iter().any(|&v| v + epsilon <= 0.0) {
             return Err(node_error(node, "a variance plus epsilon is not positive"));
         }
@@ -859,11 +979,11 @@ impl<'g> Lowering<'g> {
                 Ok(raw)
             }
             Value::Open(open) if !open.relu => {
-                let channels = open.shape.channels;
-                let values = broadcast(&constant.values, channels).ok_or_else(|| {
+                let values = per_channel(constant, open).ok_or_else(|| {
                     node_error(
                         node,
-                        "the constant must be a scalar or one value per channel",
+                        "the constant must be a scalar or one value per channel (shape \
+                         [C, 1, 1] against [1, C, H, W], [C] against [1, C])",
                     )
                 })?;
                 let mut folded = open.clone();
@@ -902,6 +1022,8 @@ impl<'g> Lowering<'g> {
         let two_by_two = ints("kernel_shape").is_some_and(|k| k == [2, 2])
             && ints("strides").is_some_and(|s| s == [2, 2])
             && ints("pads").is_none_or(|p| p.iter().all(|&v| v == 0))
+            && ints("dilations").is_none_or(|d| d.iter().all(|&v| v == 1))
+            && attribute(node, "auto_pad").is_none_or(|p| p.s.is_empty() || p.s == b"NOTSET")
             && attribute(node, "ceil_mode").is_none_or(|a| a.i == 0);
         if !two_by_two {
             return Err(node_error(
@@ -909,13 +1031,7 @@ impl<'g> Lowering<'g> {
                 "supported pools are 2x2 with stride 2 and no padding",
             ));
         }
-        let Value::Activation(input) = self.value(node, 0)?.clone() else {
-            return Err(ImportError::Unquantized {
-                node: node.name.clone(),
-                op: node.op_type.clone(),
-                what: "its input".into(),
-            });
-        };
+        let input = self.linear_input(node)?;
         if node.op_type == "AveragePool" {
             // The pooled sum, a quarter of it as the real average.
             let gain = vec![input.scale / 4.0; input.shape.channels];
@@ -1016,6 +1132,11 @@ impl<'g> Lowering<'g> {
                 )));
             }
         };
+        if open.layer + 1 != self.layers.len() {
+            return Err(ImportError::Graph(format!(
+                "output `{output}` is not the last layer's accumulator (the graph branches)"
+            )));
+        }
         // The logits are the raw accumulators: only a common positive scale keeps their order.
         let gain = open.gain[0];
         let uniform = open
@@ -1023,7 +1144,7 @@ impl<'g> Lowering<'g> {
             .iter()
             .all(|&g| (g - gain).abs() <= 1e-9 * gain.abs())
             && open.offset.iter().all(|&o| o == open.offset[0]);
-        if !uniform || gain <= 0.0 || open.relu {
+        if !(uniform && gain > 0.0 && gain.is_finite()) || open.relu {
             let name = &self.layers[open.layer].name;
             return Err(ImportError::Graph(format!(
                 "ends in layer `{name}`, whose outputs are scaled or shifted per class (or \
@@ -1055,30 +1176,60 @@ impl<'g> Lowering<'g> {
     }
 }
 
+impl Value {
+    /// Constant values this value holds (what [`MAX_HELD_VALUES`] counts).
+    fn held_values(&self) -> usize {
+        match self {
+            Value::Const(t) => t.values.len(),
+            Value::Weights(w) => w.ints.len(),
+            _ => 0,
+        }
+    }
+}
+
 impl Weights {
-    /// Integer weights of dimensions `dims`, scaled by `scale` along the node's `axis`
-    /// attribute (ONNX's default 1) when it holds more than one value.
+    /// Dequantized integer weights of dimensions `dims`, scaled by `scale`: per tensor,
+    /// or per slice along the node's `axis` attribute (ONNX's default 1, negative from
+    /// the end); a QONNX `Quant` has no axis, its scale broadcasts by shape.
     fn new(
         dims: Vec<usize>,
         ints: Vec<i64>,
         scale: &Tensor,
         node: &NodeProto,
     ) -> Result<Self, ImportError> {
-        let axis = node_axis(node);
-        if scale.values.len() > 1 && dims.get(axis) != Some(&scale.values.len()) {
-            return Err(node_error(
-                node,
-                format!(
-                    "{} scales do not match axis {axis} of {dims:?}",
-                    scale.values.len()
-                ),
-            ));
-        }
+        let rank = dims.len() as i64;
+        let axis = if scale.values.len() == 1 {
+            Some(0)
+        } else if node.op_type == "Quant" {
+            // The one scale dimension above 1, aligned with `dims` from the right.
+            let offset = rank - scale.dims.len() as i64;
+            let mut varying = scale.dims.iter().enumerate().filter(|(_, d)| **d != 1);
+            match (varying.next(), varying.next()) {
+                (Some((i, _)), None) if offset >= 0 => Some(i as i64 + offset),
+                _ => None,
+            }
+        } else {
+            let axis = attribute(node, "axis").map_or(1, |a| a.i);
+            Some(if axis < 0 { axis + rank } else { axis })
+        };
+        let axis = axis
+            .and_then(|a| usize::try_from(a).ok())
+            .filter(|&a| scale.values.len() == 1 || dims.get(a) == Some(&scale.values.len()))
+            .ok_or_else(|| {
+                node_error(
+                    node,
+                    format!(
+                        "{} scales do not line up with an axis of {dims:?}",
+                        scale.values.len()
+                    ),
+                )
+            })?;
         Ok(Self {
             dims,
             ints,
             scale: scale.values.clone(),
             axis,
+            dequantized: true,
         })
     }
 
@@ -1101,7 +1252,11 @@ impl Weights {
                     .clamp(min as f64, max as f64) as i64
             })
             .collect();
-        Ok(Self { ints, ..grid })
+        Ok(Self {
+            ints,
+            dequantized: false,
+            ..grid
+        })
     }
 
     /// A matrix transposed (its per-row scales become per-column ones).
@@ -1114,6 +1269,7 @@ impl Weights {
                 .collect(),
             scale: self.scale.clone(),
             axis: 1 - self.axis.min(1),
+            dequantized: self.dequantized,
         }
     }
 
@@ -1181,10 +1337,13 @@ fn fold_constants(node: &NodeProto, a: &Tensor, b: &Tensor) -> Result<Tensor, Im
     })
 }
 
-fn node_axis(node: &NodeProto) -> usize {
-    attribute(node, "axis")
-        .map_or(1, |a| a.i.max(0) as usize)
-        .min(8)
+/// A float attribute (`default` when absent), checked to be finite.
+fn float_attribute(node: &NodeProto, name: &str, default: f64) -> Result<f64, ImportError> {
+    let value = attribute(node, name).map_or(default, |a| f64::from(a.f));
+    if !value.is_finite() {
+        return Err(node_error(node, format!("attribute {name} is not finite")));
+    }
+    Ok(value)
 }
 
 fn attribute<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
@@ -1196,8 +1355,11 @@ fn constant_node(node: &NodeProto) -> Result<Tensor, ImportError> {
     if let Some(t) = attribute(node, "value").and_then(|a| a.t.as_ref()) {
         return Tensor::decode(t, name);
     }
-    if let Some(a) = attribute(node, "value_float") {
-        return Ok(scalar_tensor(f64::from(a.f), false));
+    if attribute(node, "value_float").is_some() {
+        return Ok(scalar_tensor(
+            float_attribute(node, "value_float", 0.0)?,
+            false,
+        ));
     }
     if let Some(a) = attribute(node, "value_int") {
         return Ok(scalar_tensor(a.i as f64, true));
@@ -1221,6 +1383,30 @@ fn scalar_tensor(value: f64, integer: bool) -> Tensor {
             ElementType::Float
         },
     }
+}
+
+/// A constant broadcast against an open layer's output as ONNX broadcasts (dimensions
+/// aligned from the right): one value per channel, or `None` when it varies along
+/// another axis.
+fn per_channel(constant: &Tensor, open: &Open) -> Option<Vec<f64>> {
+    let channels = open.shape.channels;
+    if constant.values.len() == 1 {
+        return Some(vec![constant.values[0]; channels]);
+    }
+    let dims = &constant.dims;
+    if dims.len() > open.rank {
+        return None;
+    }
+    // The constant's axis under the output's channel axis (1), counted from the right.
+    let channel_axis = (dims.len() + 1).checked_sub(open.rank)?;
+    let lines_up = dims.iter().enumerate().all(|(axis, &d)| {
+        if axis == channel_axis {
+            d == channels
+        } else {
+            d == 1
+        }
+    });
+    lines_up.then(|| constant.values.clone())
 }
 
 /// A scalar repeated, or exactly `len` values.

@@ -761,3 +761,72 @@ fn qonnx_quant_nodes_import_to_the_same_circuit_as_qcdq() {
         assert_eq!(circuits[0], circuits[1], "{pool}");
     }
 }
+
+#[test]
+fn malformed_graphs_are_errors_not_panics() {
+    let contains = |graph: GraphProto, expected: &str| {
+        let message = expect_error(graph).to_string();
+        assert!(message.contains(expected), "{expected:?} not in {message}");
+    };
+    // A non-finite clip bound from a Constant node.
+    let (mut graph, _) = small_graph("MaxPool");
+    let w = graph.node.iter().position(|n| n.name == "w_dq").unwrap();
+    let infinite = NodeProto {
+        attribute: vec![AttributeProto {
+            name: "value_float".into(),
+            f: f32::INFINITY,
+            ..Default::default()
+        }],
+        ..node("Constant", "inf", &[], "inf", vec![])
+    };
+    graph.node.insert(w, infinite);
+    graph.node.insert(
+        w + 1,
+        node("Clip", "w_clip", &["w", "inf"], "w_clipped", vec![]),
+    );
+    graph.node[w + 2].input[0] = "w_clipped".into();
+    contains(graph, "attribute value_float is not finite");
+
+    // A per-channel constant that ONNX would broadcast along the width, not the channels.
+    let (mut graph, _) = small_graph("MaxPool");
+    graph
+        .initializer
+        .push(tensor("along_w", &[2], data_type::FLOAT, &[1.0, 2.0]));
+    let bn = graph
+        .node
+        .iter()
+        .position(|n| n.op_type == "BatchNormalization")
+        .unwrap();
+    graph.node.insert(
+        bn,
+        node("Mul", "scale", &["acc", "along_w"], "acc2", vec![]),
+    );
+    graph.node[bn + 1].input[0] = "acc2".into();
+    contains(graph.clone(), "one value per channel");
+    // The same values shaped [C, 1, 1] are per channel.
+    let along_c = graph
+        .initializer
+        .iter_mut()
+        .find(|t| t.name == "along_w")
+        .unwrap();
+    along_c.dims = vec![2, 1, 1];
+    lower_model(&encode(graph), "ok").unwrap();
+
+    // A name assigned twice.
+    let (mut graph, _) = small_graph("MaxPool");
+    let relu = graph.node.iter().position(|n| n.op_type == "Relu").unwrap();
+    graph.node[relu].output[0] = "acc".into();
+    graph.node[relu + 1].input[0] = "acc".into();
+    contains(graph, "already produced");
+
+    // A QONNX zero point outside its quantizer's range.
+    let (graph, _) = small_graph("MaxPool");
+    let mut graph = to_qonnx(graph);
+    let zp = graph
+        .initializer
+        .iter_mut()
+        .find(|t| t.name == "q_zp")
+        .unwrap();
+    *zp = tensor("q_zp", &[], data_type::FLOAT, &[-1e19]);
+    contains(graph, "zero point");
+}
