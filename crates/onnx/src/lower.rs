@@ -348,12 +348,18 @@ impl<'g> Lowering<'g> {
         Ok(())
     }
 
-    /// Scale and zero point operands (1 and 2) of a Quantize/DequantizeLinear.
-    fn scale_zero_point(&self, node: &NodeProto) -> Result<(Tensor, i64, i64, i64), ImportError> {
-        let scale = self.constant(node, 1)?.clone();
+    /// The scale operand (1) of a quantizer: positive and finite values.
+    fn scale(&self, node: &NodeProto) -> Result<Tensor, ImportError> {
+        let scale = self.constant(node, 1)?;
         if scale.values.is_empty() || scale.values.iter().any(|&s| !(s > 0.0 && s.is_finite())) {
             return Err(node_error(node, "scales must be positive and finite"));
         }
+        Ok(scale.clone())
+    }
+
+    /// Scale and zero point operands (1 and 2) of a Quantize/DequantizeLinear.
+    fn scale_zero_point(&self, node: &NodeProto) -> Result<(Tensor, i64, i64, i64), ImportError> {
+        let scale = self.scale(node)?;
         if attribute(node, "block_size").is_some_and(|a| a.i != 0) {
             return Err(node_error(
                 node,
@@ -432,10 +438,7 @@ impl<'g> Lowering<'g> {
     /// QONNX `Quant(x, scale, zero_point, bit_width)` (attributes `signed`, `narrow`,
     /// `rounding_mode`): a quantizer and its dequantizer in one node.
     fn qonnx_quant(&mut self, node: &NodeProto) -> Result<Value, ImportError> {
-        let scale = self.constant(node, 1)?.clone();
-        if scale.values.is_empty() || scale.values.iter().any(|&s| !(s > 0.0 && s.is_finite())) {
-            return Err(node_error(node, "scales must be positive and finite"));
-        }
+        let scale = self.scale(node)?;
         let integer = |index: usize, what: &str| -> Result<i64, ImportError> {
             self.constant(node, index)?
                 .scalar()
@@ -455,13 +458,12 @@ impl<'g> Lowering<'g> {
             ));
         }
         if !(2..=32).contains(&bits) {
-            return Err(ImportError::TooWide {
-                node: node.name.clone(),
-                op: node.op_type.clone(),
-                what: "values",
-                bits: bits.max(0) as u32,
-                max: MAX_ACTIVATION_BITS,
-            });
+            return Err(too_wide(
+                node,
+                "values",
+                bits.max(0) as u32,
+                MAX_ACTIVATION_BITS,
+            ));
         }
         let (min, max) = if signed {
             (
@@ -608,13 +610,7 @@ impl<'g> Lowering<'g> {
     ) -> Result<Activation8, ImportError> {
         let bits = signed_bits(q.min - q.zero_point, q.max - q.zero_point);
         if bits > MAX_ACTIVATION_BITS {
-            return Err(ImportError::TooWide {
-                node: node.name.clone(),
-                op: node.op_type.clone(),
-                what: "activations",
-                bits,
-                max: MAX_ACTIVATION_BITS,
-            });
+            return Err(too_wide(node, "activations", bits, MAX_ACTIVATION_BITS));
         }
         match *q.source {
             Value::Raw { ref dims } => {
@@ -751,13 +747,7 @@ impl<'g> Lowering<'g> {
             .fold((0, 0), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         let bits = signed_bits(min, max);
         if bits > MAX_WEIGHT_BITS {
-            return Err(ImportError::TooWide {
-                node: node.name.clone(),
-                op: node.op_type.clone(),
-                what: "weights",
-                bits,
-                max: MAX_WEIGHT_BITS,
-            });
+            return Err(too_wide(node, "weights", bits, MAX_WEIGHT_BITS));
         }
         Ok(weights)
     }
@@ -1441,6 +1431,16 @@ fn layer_name(node: &NodeProto, index: usize) -> String {
         [] => format!("{}{index}", node.op_type.to_lowercase()),
         [only] => only.to_owned(),
         [.., owner, _] => owner.to_owned(),
+    }
+}
+
+fn too_wide(node: &NodeProto, what: &'static str, bits: u32, max: u32) -> ImportError {
+    ImportError::TooWide {
+        node: node.name.clone(),
+        op: node.op_type.clone(),
+        what,
+        bits,
+        max,
     }
 }
 
