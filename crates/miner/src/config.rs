@@ -512,12 +512,35 @@ mod tests {
             example.neuron.chain,
             ChainSource::Subtensor("finney".into())
         );
-        let compose = FileConfig::load(&configs.join("compose/miner.toml")).unwrap();
-        let compose = MinerConfig::resolve(&parse(&[]), compose).unwrap();
+        // As docker/docker-compose.yml runs it: on a network, then on a local registry
+        // (MINER_ARGS), with metrics on the port they have outside compose.
+        let compose_flags = [
+            "--subtensor.network",
+            "test",
+            "--netuid",
+            "55",
+            "--wallet.path",
+            "/wallets",
+            "--port",
+            "8091",
+            "--external-ip",
+            "203.0.113.7",
+        ];
+        let compose = |extra: &[&str]| {
+            let file = FileConfig::load(&configs.join("compose/miner.toml")).unwrap();
+            let flags: Vec<&str> = compose_flags.iter().chain(extra).copied().collect();
+            MinerConfig::resolve(&parse(&flags), file).unwrap()
+        };
+        let network = compose(&[]);
+        assert_eq!(network.neuron.chain, ChainSource::Subtensor("test".into()));
+        assert_eq!(network.metrics, Some("0.0.0.0:9100".parse().unwrap()));
+        assert_eq!(network.external_ip, Some("203.0.113.7".parse().unwrap()));
+        let local = compose(&["--registry", "/data/registry.json", "--circuit", "conv3x3"]);
         assert_eq!(
-            compose.neuron.chain,
-            ChainSource::Registry("/shared/registry.json".into())
+            local.neuron.chain,
+            ChainSource::Registry("/data/registry.json".into())
         );
+        assert_eq!(local.circuits, ["conv3x3"]);
     }
 
     #[test]

@@ -70,7 +70,8 @@ pub struct Cli {
     #[command(flatten)]
     pub neuron: NeuronArgs,
     /// History database: a SQLite file path or a postgres:// URL [default: ~/.brainlock/validator.sqlite].
-    #[arg(long)]
+    /// The environment keeps a password out of the process list.
+    #[arg(long, env = "BRAINLOCK_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
     /// Image source: a HuggingFace dataset `NAME[:CONFIG[:SPLIT]]` (or `hf:NAME..`),
     /// `dir:PATH` (PNG/JPEG folder), `cifar:PATH` (CIFAR-10 binary batches) or
@@ -763,13 +764,32 @@ mod tests {
             example.neuron.chain,
             ChainSource::Subtensor("finney".into())
         );
-        let compose = FileConfig::load(&configs.join("compose/validator.toml")).unwrap();
-        let compose = ValidatorConfig::merge(Cli::default(), compose).unwrap();
+        // As docker/docker-compose.yml runs it: on a network, then on a local registry
+        // (VALIDATOR_ARGS), with metrics and gateway on the ports they have outside compose.
+        let compose = |extra: &[&str]| {
+            let file = FileConfig::load(&configs.join("compose/validator.toml")).unwrap();
+            let flags = ["--subtensor.network", "test", "--netuid", "55"];
+            let args =
+                std::iter::once("brainlock-validator").chain(flags.iter().chain(extra).copied());
+            ValidatorConfig::merge(Cli::try_parse_from(args).unwrap(), file).unwrap()
+        };
+        let network = compose(&["--database", "/data/validator.sqlite"]);
+        assert_eq!(network.neuron.chain, ChainSource::Subtensor("test".into()));
+        assert_eq!(network.metrics_addr, Some("0.0.0.0:9101".parse().unwrap()));
+        let gateway = network.gateway.expect("compose serves the gateway");
+        assert_eq!(gateway.addr, "0.0.0.0:8092".parse().unwrap());
+        assert_eq!(network.database, "/data/validator.sqlite");
+        let local = compose(&[
+            "--registry",
+            "/data/registry.json",
+            "--dataset",
+            "synthetic",
+        ]);
         assert_eq!(
-            compose.neuron.chain,
-            ChainSource::Registry("/shared/registry.json".into())
+            local.neuron.chain,
+            ChainSource::Registry("/data/registry.json".into())
         );
-        assert_eq!(compose.dataset, SourceSpec::Synthetic);
+        assert_eq!(local.dataset, SourceSpec::Synthetic);
     }
 
     #[test]
