@@ -65,7 +65,7 @@ log "3. a private subnet on a local registry"
 scripts/compose-local-env.sh
 cd docker
 ls -ln local/wallets/*/hotkeys/default | awk '{print "    hotkey file " $1 " uid " $3 " " $9}'
-[ -z "$(find local/wallets -type f -perm /077)" ] || fail "a key file is readable by others"
+[ -z "$(find local/wallets -path "*/hotkeys/*" -type f -perm /077)" ] || fail "a hotkey file is readable by others"
 docker-compose up -d miner
 docker-compose up -d
 docker-compose ps

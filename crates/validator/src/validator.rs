@@ -118,6 +118,11 @@ fn chain_step(what: &'static str) -> impl FnOnce(ChainError) -> ValidatorError {
     move |source| ValidatorError::Chain { what, source }
 }
 
+/// An error and its sources on one line: `{:#}` shows them for `anyhow` errors only.
+fn with_sources(e: ValidatorError) -> String {
+    format!("{:#}", anyhow::Error::from(e))
+}
+
 /// A database call's error, saying which step failed.
 fn store_step(what: &'static str) -> impl FnOnce(StoreError) -> ValidatorError {
     move |source| ValidatorError::Store { what, source }
@@ -408,7 +413,7 @@ impl Validator {
             Event::Ended(pending, Ok(Err(e))) => {
                 // Our side failed (bad metagraph entry, key generation): never scored.
                 let uid = pending.neuron.uid;
-                tracing::error!(uid, error = format!("{e:#}"), "query not made");
+                tracing::error!(uid, error = with_sources(e), "query not made");
             }
             Event::Ended(pending, Err(e)) => {
                 let uid = pending.neuron.uid;
@@ -450,7 +455,7 @@ impl Validator {
             }
             Err(e) => {
                 let uid = pending.neuron.uid;
-                tracing::error!(uid, error = format!("{e:#}"), "query not stored");
+                tracing::error!(uid, error = with_sources(e), "query not stored");
             }
         }
     }
@@ -690,7 +695,7 @@ pub async fn run(
             Ok(summary) if summary.queried > 0 => Duration::from_secs(1),
             Ok(_) => Duration::from_secs(12),
             Err(e) => {
-                tracing::error!(error = format!("{e:#}"), "round failed; retrying");
+                tracing::error!(error = with_sources(e), "round failed; retrying");
                 Duration::from_secs(12)
             }
         };

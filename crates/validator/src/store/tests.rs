@@ -103,3 +103,195 @@ fn database_specs() {
         (Backend::Sqlite, "sqlite:///var/x.db?mode=rwc".into())
     );
 }
+
+#[tokio::test]
+async fn writes_wait_out_a_database_out_of_reach_but_not_a_refused_statement() {
+    let refused = || sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into());
+    assert!(is_transient(&refused()));
+    assert!(is_transient(&sqlx::Error::PoolTimedOut));
+    assert!(!is_transient(&sqlx::Error::RowNotFound));
+
+    // Out of reach twice, then back: the write lands.
+    let mut calls = 0;
+    let stored = patiently("test write", || {
+        calls += 1;
+        let attempt = calls;
+        async move {
+            if attempt < 3 {
+                Err(refused())
+            } else {
+                Ok(attempt)
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(stored, 3);
+
+    // A statement the database refuses is not retried.
+    let mut calls = 0;
+    let refused_statement = patiently("test write", || {
+        calls += 1;
+        async { Err::<(), _>(sqlx::Error::RowNotFound) }
+    })
+    .await;
+    assert!(matches!(
+        refused_statement,
+        Err(StoreError::Query(sqlx::Error::RowNotFound))
+    ));
+    assert_eq!(calls, 1);
+}
+
+/// A TCP relay to the test's PostgreSQL server that can go away as a restarting server
+/// does: every connection cut, then each new one answered as a server that is still
+/// starting up answers it (SQLSTATE 57P03), until it is back.
+struct Relay {
+    addr: std::net::SocketAddr,
+    up: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(upstream: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (up, watch) = tokio::sync::watch::channel(true);
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                tokio::spawn(Self::relay(inbound, upstream, watch.clone()));
+            }
+        });
+        Self { addr, up, task }
+    }
+
+    async fn relay(
+        mut inbound: tokio::net::TcpStream,
+        upstream: std::net::SocketAddr,
+        mut up: tokio::sync::watch::Receiver<bool>,
+    ) {
+        if !*up.borrow() {
+            return Self::answer_starting_up(inbound).await;
+        }
+        let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+            _ = up.wait_for(|up| !up) => {}
+        }
+    }
+
+    /// What PostgreSQL answers while it starts: no TLS, then a FATAL error response.
+    async fn answer_starting_up(mut stream: tokio::net::TcpStream) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        const SSL_REQUEST: [u8; 4] = 80877103u32.to_be_bytes();
+        loop {
+            let mut length = [0u8; 4];
+            if stream.read_exact(&mut length).await.is_err() {
+                return;
+            }
+            let length = (u32::from_be_bytes(length) as usize).clamp(4, 10_000);
+            let mut body = vec![0; length - 4];
+            if stream.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            if body.starts_with(&SSL_REQUEST) {
+                let _ = stream.write_all(b"N").await;
+                continue;
+            }
+            break;
+        }
+        let fields = b"SFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0\0";
+        let mut message = vec![b'E'];
+        message.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+        message.extend_from_slice(fields);
+        let _ = stream.write_all(&message).await;
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// PostgreSQL restarting under a running validator: connections cut, new ones told
+/// "starting up" for two seconds, then back. A query finished meanwhile is stored once the server is back,
+/// not lost (the soak run restarts a real server the same way).
+#[tokio::test]
+async fn postgres_outage_delays_a_query_record_without_losing_it() {
+    let Some(database) = TestPostgres::create("outage").await else {
+        return;
+    };
+    let mut url = url::Url::parse(&database.url).unwrap();
+    let server = (url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let upstream = tokio::net::lookup_host(server)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let mut relay = Relay::start(upstream).await;
+    url.set_port(Some(relay.addr.port())).unwrap();
+    let store = Store::open(url.as_str()).await.unwrap();
+    store
+        .insert_query(&record("alice", 1.0, Outcome::Passed))
+        .await
+        .unwrap();
+
+    relay.set_up(false);
+    let back = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        relay.set_up(true);
+        relay
+    });
+    let started = Instant::now();
+    store
+        .insert_query(&record("alice", 2.0, Outcome::Passed))
+        .await
+        .expect("stored once the server is back");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(store.query_count().await.unwrap(), 2);
+    store.close().await;
+    drop(back.await.unwrap());
+    database.drop().await;
+}
+
+/// On PostgreSQL through `AnyPool`, a cached statement keeps the parameter types of its
+/// first use: a failed query (no quality, no latency: NULLs) stored first must not make
+/// every later passed query on that connection unstorable (found by the soak run).
+#[tokio::test]
+async fn postgres_stores_passed_queries_after_a_failed_one() {
+    let Some(database) = TestPostgres::create("nulls").await else {
+        return;
+    };
+    let store = Store::open(&database.url).await.unwrap();
+    let failed = QueryRecord {
+        seconds_per_item: None,
+        ..record(
+            "bob",
+            0.0,
+            Outcome::Failed {
+                kind: FailureKind::Unreachable,
+                reason: "no route".into(),
+            },
+        )
+    };
+    store.insert_query(&failed).await.unwrap();
+    for i in 0..3 {
+        store
+            .insert_query(&record("alice", i as f64, Outcome::Passed))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.query_count().await.unwrap(), 4);
+    store.close().await;
+    database.drop().await;
+}
