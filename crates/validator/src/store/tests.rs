@@ -234,7 +234,7 @@ async fn postgres_outage_delays_a_query_record_without_losing_it() {
         .unwrap()
         .next()
         .unwrap();
-    let mut relay = Relay::start(upstream).await;
+    let relay = Relay::start(upstream).await;
     url.set_port(Some(relay.addr.port())).unwrap();
     let store = Store::open(url.as_str()).await.unwrap();
     store
