@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Prepares docker/ for a private subnet on a local registry (no chain): two throwaway
-# wallets in docker/local/wallets, the registry in docker/data/registry.json (miner and
-# validator registered, the validator staked), and docker/.env for
-# docker/docker-compose.yml with PostgreSQL and Prometheus switched on. The wallets are
+# wallets in docker/local/wallets, the registry in docker/local/data/registry.json
+# (miner and validator registered, the validator staked), and docker/.env for
+# docker/docker-compose.yml with PostgreSQL and Prometheus switched on, as the compose
+# project brainlock-local: its containers, volumes and folder are the trial's own, apart
+# from a real deployment's. The wallets are
 # made by the `brainlock` CLI inside the validator image, as you (as the images' user
 # 10001 when you are root), so their key files are yours and mode 600. It refuses to
 # overwrite an existing docker/.env.
@@ -24,10 +26,10 @@ uid=$(id -u) gid=$(id -g)
 external_ip=${MINER_EXTERNAL_IP:-$(hostname -I | awk '{print $1}')}
 [ -n "$external_ip" ] || { echo "cannot tell this host's address: set MINER_EXTERNAL_IP" >&2; exit 1; }
 
-mkdir -p local/wallets data
-[ "$(id -u)" != 0 ] || chown -R "$uid:$gid" local data
+mkdir -p local/wallets local/data
+[ "$(id -u)" != 0 ] || chown -R "$uid:$gid" local
 cli() {
-  docker run --rm --user "$uid:$gid" -v "$PWD/local:/local" -v "$PWD/data:/data" \
+  docker run --rm --user "$uid:$gid" -v "$PWD/local:/local" -v "$PWD/local/data:/data" \
     --entrypoint brainlock "brainlock-validator:$tag" "$@"
 }
 for wallet in miner validator; do
@@ -44,16 +46,17 @@ umask 077
 cat > .env <<EOF
 # Written by scripts/compose-local-env.sh: a private subnet on a local registry.
 # docker/brainlock.env.example explains every variable.
-COMPOSE_PROJECT_NAME=brainlock
+COMPOSE_PROJECT_NAME=brainlock-local
 COMPOSE_PROFILES=postgres,prometheus
 BRAINLOCK_UID=$uid
 BRAINLOCK_GID=$gid
 BRAINLOCK_NETUID=55
 BRAINLOCK_WALLETS=./local/wallets
+BRAINLOCK_DATA=./local/data
 MINER_EXTERNAL_IP=$external_ip
 MINER_ARGS=--registry /data/registry.json --circuit conv3x3
 VALIDATOR_ARGS=--registry /data/registry.json --dataset synthetic --weights.interval 1
 POSTGRES_PASSWORD=$password
 VALIDATOR_DATABASE=postgres://brainlock:$password@postgres:5432/brainlock
 EOF
-echo "wrote docker/.env: netuid 55 on docker/data/registry.json, miner announced at $external_ip:8091, validator on PostgreSQL"
+echo "wrote docker/.env: project brainlock-local, netuid 55 on docker/local/data/registry.json, miner announced at $external_ip:8091, validator on PostgreSQL"

@@ -13,7 +13,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 timeout_s=${ROUND_TIMEOUT:-900}
-[ ! -e docker/.env ] || { echo "docker/.env exists: run this from a clean clone" >&2; exit 1; }
+# It creates and deletes docker/.env, data, local and backups, and the brainlock-local
+# project's volumes: it refuses to start where any of them exists already.
+for path in docker/.env docker/data docker/local docker/backups; do
+  [ ! -e "$path" ] || { echo "$path exists: run this from a clean clone" >&2; exit 1; }
+done
+! docker volume ls -q | grep -q '^brainlock-local_' ||
+  { echo "volumes of the compose project brainlock-local exist: run 'docker-compose down -v' in docker/ first" >&2; exit 1; }
 docker-compose version --short >/dev/null
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
@@ -25,7 +31,7 @@ teardown() {
     docker-compose logs --no-color --tail 30 validator miner || true
   fi
   [ ! -e .env ] || docker-compose down -v --remove-orphans >/dev/null 2>&1 || true
-  rm -rf .env local data backups
+  rm -rf .env local backups
   exit "$status"
 }
 trap teardown EXIT
@@ -55,9 +61,15 @@ fi
 log "2. a real network's configuration, from the example (no chain is reachable here)"
 cd docker
 cp brainlock.env.example .env
+! docker-compose config -q 2>/dev/null || fail "config -q accepted the example with its REQUIRED values empty"
+log "    config -q on the unedited example: $(docker-compose config -q 2>&1 | tail -1)"
+# What an operator fills in (README): netuid, user, wallets folder, public address.
+sed -i -e "s|^BRAINLOCK_NETUID=$|BRAINLOCK_NETUID=55|" -e "s|^BRAINLOCK_UID=$|BRAINLOCK_UID=$(id -u)|" \
+  -e "s|^BRAINLOCK_GID=$|BRAINLOCK_GID=$(id -g)|" -e "s|^BRAINLOCK_WALLETS=$|BRAINLOCK_WALLETS=$HOME/.bittensor/wallets|" \
+  -e "s|^MINER_EXTERNAL_IP=$|MINER_EXTERNAL_IP=203.0.113.7|" .env
 mkdir -p data
 docker-compose config -q
-docker-compose config | grep -E -- '--subtensor.network|--external-ip|BRAINLOCK_DATABASE|published' | sed 's/^/    /'
+docker-compose config | grep -E -- '--subtensor.network|--external-ip|/hotkeys|BRAINLOCK_DATABASE|published' | sed 's/^/    /'
 rm -rf .env data
 cd ..
 
@@ -129,8 +141,9 @@ docker-compose ps
 
 log "8. tear down"
 docker-compose down
-[ -z "$(docker ps -aq --filter label=com.docker.compose.project=brainlock)" ] || fail "containers left"
-docker volume ls -q | grep -q '^brainlock_postgres-data$' || fail "down removed the database volume"
+[ -z "$(docker ps -aq --filter label=com.docker.compose.project=brainlock-local)" ] || fail "containers left"
+docker volume ls -q | grep -q '^brainlock-local_postgres-data$' || fail "down removed the database volume"
 docker-compose down -v
-! docker volume ls -q | grep -q '^brainlock_' || fail "volumes left after down -v"
+! docker volume ls -q | grep -q '^brainlock-local_' || fail "volumes left after down -v"
+rm -rf local .env
 log "compose walkthrough: OK"

@@ -14,8 +14,7 @@ tag=${BRAINLOCK_TAG:-latest}
 compose=(docker-compose -f docker/docker-compose.yml)
 docker compose version >/dev/null 2>&1 && compose=(docker compose -f docker/docker-compose.yml)
 # Building needs none of an operator's settings; compose checks them only when they are used.
-export BRAINLOCK_UID=0 BRAINLOCK_GID=0 BRAINLOCK_NETUID=0 MINER_EXTERNAL_IP=0.0.0.0 \
-  BRAINLOCK_WALLETS=/nonexistent POSTGRES_PASSWORD=unused
+export BRAINLOCK_UID=0 BRAINLOCK_GID=0 BRAINLOCK_NETUID=0 BRAINLOCK_WALLETS=/nonexistent
 
 mode=${1:-}
 if [ -z "$mode" ]; then
@@ -30,8 +29,10 @@ fi
 case "$mode" in
   --public)
     "${compose[@]}" build miner validator
-    docker pull -q postgres:15-bookworm && docker tag postgres:15-bookworm "brainlock-postgres:$tag"
-    docker pull -q prom/prometheus:v2.55.1 && docker tag prom/prometheus:v2.55.1 "brainlock-prometheus:$tag"
+    docker pull -q postgres:15-bookworm
+    docker tag postgres:15-bookworm "brainlock-postgres:$tag"
+    docker pull -q prom/prometheus:v2.55.1
+    docker tag prom/prometheus:v2.55.1 "brainlock-prometheus:$tag"
     ;;
   --local)
     base=${BASE_IMAGE:-brainlock/base:bookworm}

@@ -119,7 +119,7 @@ fn chain_step(what: &'static str) -> impl FnOnce(ChainError) -> ValidatorError {
 }
 
 /// An error and its sources on one line: `{:#}` shows them for `anyhow` errors only.
-fn with_sources(e: ValidatorError) -> String {
+pub(crate) fn with_sources(e: impl std::error::Error + Send + Sync + 'static) -> String {
     format!("{:#}", anyhow::Error::from(e))
 }
 

@@ -218,7 +218,8 @@ impl WeightSetter {
             outcome,
         };
         if let Err(e) = self.standings.store().insert_weight_setting(&setting).await {
-            tracing::warn!(error = %e, "cannot store the weight setting");
+            let error = crate::validator::with_sources(e);
+            tracing::warn!(error, "cannot store the weight setting");
         }
     }
 }

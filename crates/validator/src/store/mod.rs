@@ -11,8 +11,7 @@ mod records;
 
 pub use records::{FailureKind, Outcome, QueryRecord, StoredQuery, WeightSetting};
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brainlock_scoring::{Bounty, RecordBook, SpeedRecord};
 use sqlx::AnyPool;
@@ -26,7 +25,7 @@ pub enum StoreError {
     #[error("database {0}: {1}")]
     Connect(String, sqlx::Error),
     /// A schema migration failed.
-    #[error("database migration {version}: {source}")]
+    #[error("database migration {version}")]
     Migrate {
         /// The schema version being applied.
         version: i64,
@@ -34,7 +33,7 @@ pub enum StoreError {
         source: sqlx::Error,
     },
     /// A statement failed.
-    #[error("database: {0}")]
+    #[error("database statement failed")]
     Query(#[from] sqlx::Error),
     /// A stored value cannot be read back (unknown outcome, out-of-range number).
     #[error("database holds an unexpected value: {0}")]
@@ -59,47 +58,6 @@ pub fn database_url(spec: &str) -> (Backend, String) {
         (Backend::Sqlite, spec.to_string())
     } else {
         (Backend::Sqlite, format!("sqlite://{spec}?mode=rwc"))
-    }
-}
-
-/// How long a write waits for a database that went away before it fails.
-const RECONNECT_PATIENCE: Duration = Duration::from_secs(60);
-
-/// Whether a failed statement may succeed once the database is back: no connection
-/// (refused, reset, pool timeout) or the server shutting down (SQLSTATE classes 08 and
-/// 57P), as opposed to a statement the database refuses.
-fn is_transient(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
-        _ => false,
-    }
-}
-
-/// Runs a write until it succeeds, fails for a reason retrying cannot fix, or the
-/// database has been out of reach for [`RECONNECT_PATIENCE`]: a PostgreSQL restart
-/// takes seconds, and the result of a finished query must not be lost to it. (An
-/// insert whose connection died after its commit could be stored twice; that window
-/// is one round trip, against losing every result of a restart.)
-async fn patiently<T, F, Fut>(what: &str, mut write: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, sqlx::Error>>,
-{
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(250);
-    loop {
-        match write().await {
-            Ok(done) => return Ok(done),
-            Err(e) if is_transient(&e) && started.elapsed() + pause < RECONNECT_PATIENCE => {
-                tracing::warn!(error = %e, retry_in_s = pause.as_secs_f64(), "{what}: database out of reach, retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(8));
-            }
-            Err(e) => return Err(e.into()),
-        }
     }
 }
 
@@ -139,32 +97,30 @@ impl Store {
     /// Records one finished query.
     pub async fn insert_query(&self, q: &QueryRecord) -> Result<(), StoreError> {
         let (outcome, reason) = q.outcome.columns();
-        patiently("storing a query", || {
-            sqlx::query(
-                "INSERT INTO queries (miner_hotkey, uid, circuit, profile, batch_size, outcome, failure_reason, \
-                 quality, seconds_per_item, key_upload_seconds, score, block, started_at_ms, finished_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            // Not cached: through `AnyPool` a statement prepared with NULLs in its DOUBLE
-            // columns (a failed query) declares them as integers on PostgreSQL, and every
-            // passed query after it on that connection is refused (SQLSTATE 22P03).
-            .persistent(false)
-            .bind(q.miner_hotkey.clone())
-            .bind(i64::from(q.uid))
-            .bind(q.circuit.clone())
-            .bind(q.profile.clone())
-            .bind(q.batch_size as i64)
-            .bind(outcome.clone())
-            .bind(reason.clone())
-            .bind(q.quality)
-            .bind(q.seconds_per_item)
-            .bind(q.key_upload_seconds)
-            .bind(q.score)
-            .bind(q.block as i64)
-            .bind(q.started_at_ms)
-            .bind(q.finished_at_ms)
-            .execute(&self.pool)
-        })
+        sqlx::query(
+            "INSERT INTO queries (miner_hotkey, uid, circuit, profile, batch_size, outcome, failure_reason, \
+             quality, seconds_per_item, key_upload_seconds, score, block, started_at_ms, finished_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        // Not cached: through `AnyPool` a statement prepared with NULLs in its DOUBLE
+        // columns (a failed query) declares them as integers on PostgreSQL, and every
+        // passed query after it on that connection is refused (SQLSTATE 22P03).
+        .persistent(false)
+        .bind(q.miner_hotkey.clone())
+        .bind(i64::from(q.uid))
+        .bind(q.circuit.clone())
+        .bind(q.profile.clone())
+        .bind(q.batch_size as i64)
+        .bind(outcome)
+        .bind(reason)
+        .bind(q.quality)
+        .bind(q.seconds_per_item)
+        .bind(q.key_upload_seconds)
+        .bind(q.score)
+        .bind(q.block as i64)
+        .bind(q.started_at_ms)
+        .bind(q.finished_at_ms)
+        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -227,16 +183,14 @@ impl Store {
 
     /// Records one weight setting.
     pub async fn insert_weight_setting(&self, w: &WeightSetting) -> Result<(), StoreError> {
-        patiently("storing a weight setting", || {
-            sqlx::query("INSERT INTO weight_settings (block, set_at_ms, uids, weights, outcome) VALUES ($1, $2, $3, $4, $5)")
-                .bind(w.block as i64)
-                .bind(w.set_at_ms)
-                .bind(serde_json::to_string(&w.uids).expect("u16 list serializes"))
-                .bind(serde_json::to_string(&w.weights).expect("u16 list serializes"))
-                .bind(w.outcome.clone())
-                .execute(&self.pool)
-        })
-        .await?;
+        sqlx::query("INSERT INTO weight_settings (block, set_at_ms, uids, weights, outcome) VALUES ($1, $2, $3, $4, $5)")
+            .bind(w.block as i64)
+            .bind(w.set_at_ms)
+            .bind(serde_json::to_string(&w.uids).expect("u16 list serializes"))
+            .bind(serde_json::to_string(&w.weights).expect("u16 list serializes"))
+            .bind(w.outcome.clone())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -257,25 +211,23 @@ impl Store {
         previous: Option<f64>,
         bounty: Option<&Bounty<String>>,
     ) -> Result<(), StoreError> {
-        patiently("storing a speed record", || {
-            sqlx::query(
-                "INSERT INTO speed_records (circuit, miner_hotkey, seconds_per_item, previous_seconds_per_item, \
-                 block, set_at_ms, bounty_awarded_block, bounty_expires_block) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            // Not cached: through `AnyPool`, a statement first prepared with a NULL in a
-            // DOUBLE column declares that parameter as an integer on PostgreSQL, and the
-            // next value the column gets is refused ("incorrect binary data format").
-            .persistent(false)
-            .bind(circuit.to_string())
-            .bind(record.holder.clone())
-            .bind(record.seconds_per_item)
-            .bind(previous)
-            .bind(record.block as i64)
-            .bind(crate::clock::now_ms())
-            .bind(bounty.map(|b| b.awarded_block as i64))
-            .bind(bounty.map(|b| b.expires_block as i64))
-            .execute(&self.pool)
-        })
+        sqlx::query(
+            "INSERT INTO speed_records (circuit, miner_hotkey, seconds_per_item, previous_seconds_per_item, \
+             block, set_at_ms, bounty_awarded_block, bounty_expires_block) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        // Not cached: through `AnyPool`, a statement first prepared with a NULL in a
+        // DOUBLE column declares that parameter as an integer on PostgreSQL, and the
+        // next value the column gets is refused ("incorrect binary data format").
+        .persistent(false)
+        .bind(circuit.to_string())
+        .bind(record.holder.clone())
+        .bind(record.seconds_per_item)
+        .bind(previous)
+        .bind(record.block as i64)
+        .bind(crate::clock::now_ms())
+        .bind(bounty.map(|b| b.awarded_block as i64))
+        .bind(bounty.map(|b| b.expires_block as i64))
+        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -286,17 +238,15 @@ impl Store {
         circuit: &str,
         bounty: &Bounty<String>,
     ) -> Result<(), StoreError> {
-        patiently("storing a bounty", || {
-            sqlx::query(
-                "UPDATE speed_records SET bounty_awarded_block = $1, bounty_expires_block = $2 \
-                 WHERE id = (SELECT MAX(id) FROM speed_records WHERE circuit = $3 AND miner_hotkey = $4)",
-            )
-            .bind(bounty.awarded_block as i64)
-            .bind(bounty.expires_block as i64)
-            .bind(circuit.to_string())
-            .bind(bounty.holder.clone())
-            .execute(&self.pool)
-        })
+        sqlx::query(
+            "UPDATE speed_records SET bounty_awarded_block = $1, bounty_expires_block = $2 \
+             WHERE id = (SELECT MAX(id) FROM speed_records WHERE circuit = $3 AND miner_hotkey = $4)",
+        )
+        .bind(bounty.awarded_block as i64)
+        .bind(bounty.expires_block as i64)
+        .bind(circuit.to_string())
+        .bind(bounty.holder.clone())
+        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -308,16 +258,14 @@ impl Store {
         hotkey: &str,
         block: u64,
     ) -> Result<(), StoreError> {
-        patiently("storing a forfeited bounty", || {
-            sqlx::query(
-                "UPDATE speed_records SET bounty_forfeited_block = $1 WHERE circuit = $2 \
-                 AND miner_hotkey = $3 AND previous_seconds_per_item IS NOT NULL AND bounty_forfeited_block IS NULL",
-            )
-            .bind(block as i64)
-            .bind(circuit.to_string())
-            .bind(hotkey.to_string())
-            .execute(&self.pool)
-        })
+        sqlx::query(
+            "UPDATE speed_records SET bounty_forfeited_block = $1 WHERE circuit = $2 \
+             AND miner_hotkey = $3 AND previous_seconds_per_item IS NOT NULL AND bounty_forfeited_block IS NULL",
+        )
+        .bind(block as i64)
+        .bind(circuit.to_string())
+        .bind(hotkey.to_string())
+        .execute(&self.pool)
         .await?;
         Ok(())
     }
