@@ -41,13 +41,21 @@ compose=(docker-compose -p brainlock-soak -f docker/soak.yml)
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" | tee -a "$SOAK_DIR/events.log" >&2; }
 sampler=
+# A finished run is torn down; a failed one is left running, its database and logs
+# intact, for inspection.
 teardown() {
   local status=$?
   [ -z "$sampler" ] || kill "$sampler" 2>/dev/null || true
-  "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
-  [ "$status" -eq 0 ] || echo "soak run FAILED (status $status); events: $SOAK_DIR/events.log" >&2
+  if [ "$status" -eq 0 ]; then
+    "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
+  else
+    echo "soak run FAILED (status $status); events: $SOAK_DIR/events.log; left running:" \
+      "tear down with: docker-compose -p brainlock-soak -f docker/soak.yml down -v" >&2
+  fi
   exit "$status"
 }
+# grep that finds nothing without failing the pipeline around it.
+matching() { grep "$@" || true; }
 
 [ "$build" = 0 ] || scripts/docker-build.sh
 "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
@@ -95,7 +103,7 @@ EOF
 sql() { "${compose[@]}" exec -T postgres psql -U brainlock -d brainlock -Atc "$1" 2>/dev/null; }
 standings() {
   curl -fsS "http://127.0.0.1:$SOAK_METRICS_PORT/metrics" 2>/dev/null |
-    grep '^brainlock_validator_miner_standing' | sed 's/.*hotkey="\([^"]*\)".* \(.*\)/\1=\2/' | sort
+    matching '^brainlock_validator_miner_standing' | sed 's/.*hotkey="\([^"]*\)".* \(.*\)/\1=\2/' | sort
 }
 # Standings read between two equal counts of stored queries: none landed meanwhile.
 settled_standings() {
@@ -120,12 +128,14 @@ container_pid() { docker inspect -f '{{.State.Pid}}' "$("${compose[@]}" ps -q "$
 # --- faults -------------------------------------------------------------------------
 declare -a restarts=()
 declare -A started_at=()  # seconds into the run of each container's last start
+# Fault functions run under `||` (a failed one is counted), where errexit is off: each
+# step checks itself.
 kill_miner() {
   log "fault: $1 killed (SIGKILL)"
-  docker kill -s KILL "$("${compose[@]}" ps -q "$1")" >/dev/null
+  docker kill -s KILL "$("${compose[@]}" ps -q "$1")" >/dev/null || return 1
   "${compose[@]}" stop -t 0 "$1" >/dev/null 2>&1 || true
   sleep 30
-  "${compose[@]}" start "$1" >/dev/null
+  "${compose[@]}" start "$1" >/dev/null || return 1
   started_at[$1]=$((SECONDS - started))
   log "fault: $1 back"
 }
@@ -143,10 +153,10 @@ degrade_link() {
   peer=$(nsenter -t "$pid" -n ip -o link show eth0 | sed -n 's/.*eth0@if\([0-9]*\).*/\1/p')
   veth=$(ip -o link | awk -F': ' -v i="$peer" '$1 == i {sub(/@.*/, "", $2); print $2}')
   [ -n "$veth" ] || { log "fault: cannot find $1's host-side interface"; return 1; }
-  tc qdisc replace dev "$veth" root tbf rate 20mbit burst 64kb latency 200ms
-  nsenter -t "$pid" -n tc qdisc replace dev eth0 root tbf rate 20mbit burst 64kb latency 200ms
+  tc qdisc replace dev "$veth" root tbf rate 20mbit burst 64kb latency 200ms || return 1
+  nsenter -t "$pid" -n tc qdisc replace dev eth0 root tbf rate 20mbit burst 64kb latency 200ms || return 1
   for chain in INPUT OUTPUT; do
-    nsenter -t "$pid" -n iptables -A "$chain" -m statistic --mode random --probability 0.02 -j DROP
+    nsenter -t "$pid" -n iptables -A "$chain" -m statistic --mode random --probability 0.02 -j DROP || return 1
   done
   log "fault: $1's link slowed to 20 Mbit/s each way (tbf, <= 200 ms queueing) with 2% loss each way (iptables; no netem in this kernel)"
 }
@@ -154,7 +164,7 @@ restart_service() { # SERVICE: standings and stored queries before and after
   local before after rows_before rows_after
   before=$(settled_standings)
   log "fault: $1 restarted"
-  "${compose[@]}" restart -t 10 "$1" >/dev/null
+  "${compose[@]}" restart -t 10 "$1" >/dev/null || return 1
   started_at[$1]=$((SECONDS - started))
   local deadline=$((SECONDS + 180))
   until [ -n "$(standings)" ] && [ -n "$(sql 'select 1')" ]; do
@@ -196,7 +206,7 @@ for at in $(printf '%s\n' "${!faults[@]}" | sort -n); do
 done
 now=$((SECONDS - started))
 [ "$duration" -le "$now" ] || sleep $((duration - now))
-kill "$sampler"
+kill "$sampler" 2>/dev/null || true
 log "memory at the end: $(memory | tr '\n' ' ')"
 
 # --- the report ---------------------------------------------------------------------
@@ -207,10 +217,10 @@ weights=$(sql "select outcome, count(*) from weight_settings group by outcome" |
 weights_gap=$(sql "select round(coalesce(max(gap), 0), 1) from (select (set_at_ms - lag(set_at_ms) over (order by set_at_ms)) / 1000.0 as gap from weight_settings where outcome = 'ok') g")
 validator_logs=$("${compose[@]}" logs --no-color validator 2>/dev/null)
 not_stored=$(grep -c 'query not stored' <<< "$validator_logs" || true)
-not_stored_why=$(grep 'query not stored' <<< "$validator_logs" | sed -n 's/.*error="\([^"]*\)".*/\1/p' | cut -c1-120 | sort | uniq -c | sort -rn | head -5)
+not_stored_why=$(matching 'query not stored' <<< "$validator_logs" | sed -n 's/.*error="\([^"]*\)".*/\1/p' | cut -c1-120 | sort | uniq -c | sort -rn | head -5)
 customer_logs=$("${compose[@]}" logs --no-color customer 2>/dev/null)
 served=$(grep -c 'customer served' <<< "$customer_logs" || true)
-customer_failures=$(grep -o 'customer failed [0-9]*: .*' <<< "$customer_logs" | sed 's/customer failed [0-9]*: //' | cut -c1-90 | sort | uniq -c | sort -rn | head -8)
+customer_failures=$(matching -o 'customer failed [0-9]*: .*' <<< "$customer_logs" | sed 's/customer failed [0-9]*: //' | cut -c1-90 | sort | uniq -c | sort -rn | head -8)
 growth=$(for name in $(awk '$2 != "customer" {print $2}' "$SOAK_DIR/memory.log" | sort -u); do
   from=$(( ${started_at[$name]:-0} + 120 ))
   awk -v n="$name" -v from="$from" '$2 == n && $1 >= from {if (first == "") {first = $3; t0 = $1} last = $3; t1 = $1; if ($3 > peak) peak = $3}
@@ -224,7 +234,7 @@ per_miner=$(sql "select uid, count(*) filter (where outcome = 'passed'), count(*
   grep 'fault:' "$SOAK_DIR/events.log" | sed 's/^/- /'
   echo
   echo "## Rounds and weights"
-  echo "- rounds with stored queries: $rounds; longest gap between round starts: ${round_gap} s"
+  echo "- blocks at which rounds stored queries: $rounds; longest gap between them: ${round_gap} s"
   echo "- weight settings: $(echo "$weights" | tr '\n' ' '); longest gap between successful settings: ${weights_gap} s"
   echo "- queries the database refused to store (logged 'query not stored'): $not_stored"
   [ -z "$not_stored_why" ] || echo "$not_stored_why" | sed 's/^ */  - /'
