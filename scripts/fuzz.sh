@@ -5,6 +5,8 @@
 #     scripts/fuzz.sh                        # the targets without tfhe, 30 minutes each
 #     scripts/fuzz.sh --fhe                  # every target (an hour more of building)
 #     scripts/fuzz.sh 60 circuit_file        # one target, 60 seconds
+#     scripts/fuzz.sh --runs 1000000 --fhe 1800 evaluation_key
+#                                            # stop at a million executions or 30 minutes
 #
 # Needs the nightly toolchain and cargo-fuzz (`cargo +nightly install cargo-fuzz`). The
 # targets are built without a sanitizer: our code is safe Rust, so what fuzzing finds
@@ -15,10 +17,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 features=()
-if [[ ${1:-} == --fhe ]]; then
-    features=(--features fhe)
-    shift
-fi
+runs=()
+while [[ ${1:-} == --* ]]; do
+    case $1 in
+        --fhe) features=(--features fhe); shift ;;
+        --runs) runs=("-runs=$2"); shift 2 ;;
+        *) echo "usage: $0 [--fhe] [--runs N] [SECONDS [TARGET...]]" >&2; exit 2 ;;
+    esac
+done
 budget=${1:-1800}
 shift || true
 targets=("$@")
@@ -42,6 +48,9 @@ if [[ ! -e fuzz/corpus/circuit_file/test-tiny.json ]]; then
     mkdir -p fuzz/corpus/circuit_file
     cargo run -q -p brainlock-cli -- circuit export --circuit test-tiny \
         --output fuzz/corpus/circuit_file/test-tiny.json
+fi
+if [[ ${#features[@]} -gt 0 && ! -e fuzz/corpus/encrypted_output/test-tiny ]]; then
+    cargo run -q -p brainlock-fhe --example fuzz_seeds -- fuzz/corpus
 fi
 if [[ ! -e fuzz/corpus/onnx_model/digits.onnx ]]; then
     mkdir -p fuzz/corpus/onnx_model
@@ -68,15 +77,17 @@ for target in "${targets[@]}"; do
     log="fuzz/logs/$target.log"
     mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
     set +e
+    began=$SECONDS
     (cd fuzz && cargo +nightly fuzz run --sanitizer none "${features[@]}" "$target" -- \
-        -max_total_time="$budget" -rss_limit_mb=4096 -malloc_limit_mb=4096 -timeout=30 \
-        -print_final_stats=1 -close_fd_mask=3) >"$log" 2>&1
+        -max_total_time="$budget" "${runs[@]}" -rss_limit_mb=4096 -malloc_limit_mb=4096 \
+        -timeout=30 -print_final_stats=1 -close_fd_mask=3) >"$log" 2>&1
+    seconds=$((SECONDS - began))
     set -e
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
     rss=$(grep -o 'stat::peak_rss_mb: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
     cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | grep -o '[0-9]*')
     crashes=$(find "fuzz/artifacts/$target" -type f | wc -l)
-    rate=$(( ${execs:-0} / (budget > 0 ? budget : 1) ))
+    rate=$(( ${execs:-0} / (seconds > 0 ? seconds : 1) ))
     printf '| %s | %s | %s | %s | %s | %s | %s |\n' \
-        "$target" "$budget" "${execs:-?}" "$rate" "${cov:-?}" "${rss:-?}" "$crashes"
+        "$target" "$seconds" "${execs:-?}" "$rate" "${cov:-?}" "${rss:-?}" "$crashes"
 done
