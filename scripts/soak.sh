@@ -127,7 +127,7 @@ container_pid() { docker inspect -f '{{.State.Pid}}' "$("${compose[@]}" ps -q "$
 
 # --- faults -------------------------------------------------------------------------
 declare -a restarts=()
-declare -A started_at=()  # seconds into the run of each container's last start
+declare -A restarted_at=()  # per container: " SECONDS" into the run of each restart
 # Fault functions run under `||` (a failed one is counted), where errexit is off: each
 # step checks itself.
 kill_miner() {
@@ -136,7 +136,7 @@ kill_miner() {
   "${compose[@]}" stop -t 0 "$1" >/dev/null 2>&1 || true
   sleep 30
   "${compose[@]}" start "$1" >/dev/null || return 1
-  started_at[$1]=$((SECONDS - started))
+  restarted_at[$1]+=" $((SECONDS - started))"
   log "fault: $1 back"
 }
 # tc netem where the kernel has it; otherwise (this machine's kernel has no sch_netem) a
@@ -165,7 +165,7 @@ restart_service() { # SERVICE: standings and stored queries before and after
   before=$(settled_standings)
   log "fault: $1 restarted"
   "${compose[@]}" restart -t 10 "$1" >/dev/null || return 1
-  started_at[$1]=$((SECONDS - started))
+  restarted_at[$1]+=" $((SECONDS - started))"
   local deadline=$((SECONDS + 180))
   until [ -n "$(standings)" ] && [ -n "$(sql 'select 1')" ]; do
     [ $SECONDS -lt $deadline ] || { log "no standings 180 s after restarting $1"; return 1; }
@@ -221,10 +221,25 @@ not_stored_why=$(matching 'query not stored' <<< "$validator_logs" | sed -n 's/.
 customer_logs=$("${compose[@]}" logs --no-color customer 2>/dev/null)
 served=$(grep -c 'customer served' <<< "$customer_logs" || true)
 customer_failures=$(matching -o 'customer failed [0-9]*: .*' <<< "$customer_logs" | sed 's/customer failed [0-9]*: //' | cut -c1-90 | sort | uniq -c | sort -rn | head -8)
+# Per life of each container (from its start, or a restart, to the next), from 2
+# minutes in: the median of its first and of its last 5 minutes of samples, and its
+# peak. Memory swings with the work in flight (keys, images, results); the medians
+# compare what a process holds.
 growth=$(for name in $(awk '$2 != "customer" {print $2}' "$SOAK_DIR/memory.log" | sort -u); do
-  from=$(( ${started_at[$name]:-0} + 120 ))
-  awk -v n="$name" -v from="$from" '$2 == n && $1 >= from {if (first == "") {first = $3; t0 = $1} last = $3; t1 = $1; if ($3 > peak) peak = $3}
-    END {if (first != "") printf "| %s | %d-%d | %.1f | %.1f | %.1f | %+.1f%% |\n", n, t0 / 60, t1 / 60, first, last, peak, (last - first) / first * 100}' "$SOAK_DIR/memory.log"
+  awk -v n="$name" -v W=10 -v starts="0${restarted_at[$name]:-}" '
+    function median(a, m,   i, j, x) {
+      for (i = 2; i <= m; i++) {x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x}
+      return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+    }
+    BEGIN {k = split(starts, s, " "); s[k + 1] = 1e12}
+    $2 == n && $3 > 0 {for (i = 1; i <= k; i++) if ($1 >= s[i] + 120 && $1 < s[i + 1]) {
+      c = ++count[i]; v[i, c] = $3; t[i, c] = $1; if ($3 > peak[i]) peak[i] = $3}}
+    END {for (i = 1; i <= k; i++) if (count[i] > 0) {
+      c = count[i]; w = c < 2 * W ? int((c + 1) / 2) : W
+      for (j = 1; j <= w; j++) {a[j] = v[i, j]; b[j] = v[i, c - w + j]}
+      first = median(a, w); last = median(b, w)
+      printf "| %s | %d | %d-%d | %.1f | %.1f | %.1f | %+.1f%% |\n", n, i, t[i, 1] / 60, t[i, c] / 60,
+        first, last, peak[i], (last - first) / first * 100}}' "$SOAK_DIR/memory.log"
 done)
 per_miner=$(sql "select uid, count(*) filter (where outcome = 'passed'), count(*) filter (where outcome <> 'passed'), round(avg(seconds_per_item)::numeric, 2), round(avg(key_upload_seconds)::numeric, 2) from queries group by uid order by uid" | awk -F'|' '{printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5}')
 {
@@ -255,9 +270,9 @@ per_miner=$(sql "select uid, count(*) filter (where outcome = 'passed'), count(*
   echo "- failed: $(grep -c 'customer failed' <<< "$customer_logs" || true)"
   [ -z "$customer_failures" ] || echo "$customer_failures" | sed 's/^ */  - /'
   echo
-  echo "## Memory (MiB): from 2 minutes after each container's last start to the end"
-  echo "| container | minutes | first | last | peak | change |"
-  echo "|---|---|---|---|---|---|"
+  echo "## Memory (MiB): each life of each container, from 2 minutes after its start to its end"
+  echo "| container | life | minutes | median, first 5 min | median, last 5 min | peak | change |"
+  echo "|---|---|---|---|---|---|---|"
   echo "$growth"
 } > "$report"
 cat "$report"
