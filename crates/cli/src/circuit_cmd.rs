@@ -17,9 +17,8 @@ const AFFINITY_INPUTS: usize = 32;
 /// The `circuit export` command: writes a shipped circuit to a JSON file.
 pub fn export(name: &str, output: &Path) -> anyhow::Result<()> {
     let circuit = resolve_circuit(name)?;
-    circuit
-        .save(output)
-        .with_context(|| format!("writing {}", output.display()))?;
+    // The error names the file.
+    circuit.save(output)?;
     println!("wrote {} to {}", circuit.id, output.display());
     Ok(())
 }

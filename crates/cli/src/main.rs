@@ -24,7 +24,10 @@ fn main() -> ExitCode {
     match runtime.block_on(brainlock_cli::dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!(
+                "error: {}",
+                brainlock_daemon::logging::error_chain(e.as_ref())
+            );
             ExitCode::FAILURE
         }
     }

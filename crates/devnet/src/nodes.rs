@@ -54,7 +54,7 @@ impl Miners {
                 Ok(Ok(result)) => result.with_context(|| format!("miner {index} failed")),
             };
             if let Err(e) = result {
-                tracing::error!("{e:#}");
+                tracing::error!("{}", brainlock_daemon::logging::error_chain(e.as_ref()));
                 first_error.get_or_insert(e);
             }
         }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use brainlock_chain::{Chain, ChainError, Metagraph, Neuron, WeightsReceipt};
+use brainlock_daemon::logging::error_chain;
 use brainlock_epistula::{AccountId, Keypair};
 use brainlock_gateway::{SessionModel, SessionShape};
 use rand::SeedableRng;
@@ -116,11 +117,6 @@ pub enum ValidatorError {
 /// A chain call's error, saying which step failed.
 fn chain_step(what: &'static str) -> impl FnOnce(ChainError) -> ValidatorError {
     move |source| ValidatorError::Chain { what, source }
-}
-
-/// An error and its sources on one line: `{:#}` shows them for `anyhow` errors only.
-pub(crate) fn with_sources(e: impl std::error::Error + Send + Sync + 'static) -> String {
-    format!("{:#}", anyhow::Error::from(e))
 }
 
 /// A database call's error, saying which step failed.
@@ -298,7 +294,7 @@ impl Validator {
         // have lasted many blocks, and the rate limit counts them.
         summary.weights = self.weights.tick().await.unwrap_or_else(|e| {
             tracing::warn!(
-                error = format!("{e:#}"),
+                error = error_chain(e.as_ref()),
                 "weights not set at the round's end"
             );
             None
@@ -413,7 +409,7 @@ impl Validator {
             Event::Ended(pending, Ok(Err(e))) => {
                 // Our side failed (bad metagraph entry, key generation): never scored.
                 let uid = pending.neuron.uid;
-                tracing::error!(uid, error = with_sources(e), "query not made");
+                tracing::error!(uid, error = error_chain(&e), "query not made");
             }
             Event::Ended(pending, Err(e)) => {
                 let uid = pending.neuron.uid;
@@ -455,7 +451,7 @@ impl Validator {
             }
             Err(e) => {
                 let uid = pending.neuron.uid;
-                tracing::error!(uid, error = with_sources(e), "query not stored");
+                tracing::error!(uid, error = error_chain(&e), "query not stored");
             }
         }
     }
@@ -695,7 +691,7 @@ pub async fn run(
             Ok(summary) if summary.queried > 0 => Duration::from_secs(1),
             Ok(_) => Duration::from_secs(12),
             Err(e) => {
-                tracing::error!(error = with_sources(e), "round failed; retrying");
+                tracing::error!(error = error_chain(&e), "round failed; retrying");
                 Duration::from_secs(12)
             }
         };

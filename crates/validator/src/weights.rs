@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use brainlock_chain::{Chain, ChainError, Metagraph, PalletError, WeightRules, WeightsReceipt};
+use brainlock_daemon::logging::error_chain;
 use tokio::task::JoinHandle;
 
 use crate::clock::now_ms;
@@ -140,7 +141,7 @@ impl WeightSetter {
             loop {
                 timer.tick().await;
                 if let Err(e) = self.tick().await {
-                    tracing::warn!(error = format!("{e:#}"), "weight timer tick failed");
+                    tracing::warn!(error = error_chain(e.as_ref()), "weight timer tick failed");
                 }
             }
         })
@@ -218,7 +219,7 @@ impl WeightSetter {
             outcome,
         };
         if let Err(e) = self.standings.store().insert_weight_setting(&setting).await {
-            let error = crate::validator::with_sources(e);
+            let error = error_chain(&e);
             tracing::warn!(error, "cannot store the weight setting");
         }
     }
