@@ -243,8 +243,8 @@ mod tests {
         assert!(logits.body_offsets.iter().all(|&b| b == 0));
     }
 
-    /// The device holds the keys the CPU expands (not the packing key: results are
-    /// packed on the host), and VGG9 at every profile fits an 80 GB device.
+    /// The device holds the keys the CPU expands (not the narrowing and packing keys:
+    /// results are packed on the host), and VGG9 at every profile fits an 80 GB device.
     #[test]
     fn footprint_counts_the_expanded_keys_and_fits_a_data_centre_gpu() {
         let (_, compressed) = crate::ClientKey::generate(profile(), Some(3));

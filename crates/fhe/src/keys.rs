@@ -4,11 +4,13 @@
 //! LWE key of dimension kN); PBS outputs come back under it. The keyswitching key goes
 //! big -> small (n), the bootstrapping key encrypts the small key under the GLWE key.
 //! Where the profile packs results, a packing keyswitching key goes big -> the packing
-//! GLWE key, which only the client holds (results are decrypted under it).
+//! GLWE key, which only the client holds (results are decrypted under it). Where the big
+//! key is wider than the packing GLWE, a narrowing keyswitching key goes big -> an LWE
+//! key of the packing width first, and the packing key starts from that one.
 
 use crate::compression::FourierPackingKey;
 use crate::error::{EngineError, Result};
-use crate::profile::{Packing, Profile, tfhe_distribution};
+use crate::profile::{Narrowing, Packing, Profile, tfhe_distribution};
 use crate::wire::{Limits, Reader, Writer, check_limit, header_len};
 use tfhe::conformance::ParameterSetConformant;
 use tfhe::core_crypto::commons::generators::DeterministicSeeder;
@@ -64,6 +66,9 @@ pub struct CompressedEvaluationKey {
     bsk: SeededLweBootstrapKeyOwned<u64>,
     /// Present exactly when the profile packs results; its seed is then on the wire.
     packing: Option<(u128, SeededLwePackingKeyswitchKeyOwned<u64>)>,
+    /// Present exactly when the profile narrows before packing; its seed is then on the
+    /// wire.
+    narrowing: Option<(u128, SeededLweKeyswitchKeyOwned<u64>)>,
 }
 
 /// Expanded keys, ready to evaluate: full keyswitching key, Fourier bootstrapping key
@@ -81,6 +86,9 @@ pub struct EvaluationKey {
     #[cfg(feature = "cuda")]
     pub(crate) standard_bsk: LweBootstrapKeyOwned<u64>,
     pub(crate) packing: Option<FourierPackingKey>,
+    /// The narrowing keyswitching key (big key -> packing width), where the profile has
+    /// one.
+    pub(crate) narrowing: Option<LweKeyswitchKeyOwned<u64>>,
 }
 
 /// Source of [`EvaluationKey::expansion_id`].
@@ -98,6 +106,24 @@ fn seeded_packing_key(
         DecompositionLevelCount(packing.level),
         GlweDimension(packing.glwe_dimension).to_glwe_size(),
         PolynomialSize(packing.polynomial_size),
+        Seed(seed).into(),
+        CiphertextModulus::new_native(),
+    )
+}
+
+/// A seeded narrowing keyswitching key of `narrowing`'s shape under `profile` (all zero
+/// until generated).
+fn seeded_narrowing_key(
+    profile: &Profile,
+    narrowing: &Narrowing,
+    container: Vec<u64>,
+    seed: u128,
+) -> SeededLweKeyswitchKeyOwned<u64> {
+    SeededLweKeyswitchKey::from_container(
+        container,
+        DecompositionBaseLog(narrowing.base_log),
+        DecompositionLevelCount(narrowing.level),
+        LweDimension(profile.packing_input_dimension()).to_lwe_size(),
         Seed(seed).into(),
         CiphertextModulus::new_native(),
     )
@@ -159,26 +185,56 @@ impl ClientKey {
             seeder.as_mut(),
         );
 
-        let (packing_secret, packing) = match &profile.packing {
+        let (packing_secret, packing, narrowing) = match &profile.packing {
             Some(p) => {
                 let secret = allocate_and_generate_new_binary_glwe_secret_key(
                     GlweDimension(p.glwe_dimension),
                     PolynomialSize(p.polynomial_size),
                     &mut secret_gen,
                 );
+                // The narrowed key exists only here: results pass through it on the
+                // miner, and the client decrypts under the packing key.
+                let mut narrowed = profile.narrowing().map(|_| {
+                    allocate_and_generate_new_binary_lwe_secret_key(
+                        LweDimension(profile.packing_input_dimension()),
+                        &mut secret_gen,
+                    )
+                });
+                let narrowing = narrowed.as_ref().zip(profile.narrowing()).map(|(to, n)| {
+                    let seed = seeder.seed().0;
+                    let mut key = seeded_narrowing_key(
+                        profile,
+                        n,
+                        vec![0; profile.compressed_narrowing_key_words()],
+                        seed,
+                    );
+                    generate_seeded_lwe_keyswitch_key(
+                        &glwe.as_lwe_secret_key(),
+                        to,
+                        &mut key,
+                        tfhe_distribution(p.noise),
+                        seeder.as_mut(),
+                    );
+                    (seed, key)
+                });
                 let seed = seeder.seed().0;
                 let words = profile.compressed_packing_key_words();
                 let mut key = seeded_packing_key(p, vec![0; words], seed);
                 generate_seeded_lwe_packing_keyswitch_key(
-                    &glwe.as_lwe_secret_key(),
+                    &narrowed
+                        .as_ref()
+                        .map_or(glwe.as_lwe_secret_key(), |key| key.as_view()),
                     &secret,
                     &mut key,
                     tfhe_distribution(p.noise),
                     seeder.as_mut(),
                 );
-                (Some(secret), Some((seed, key)))
+                if let Some(narrowed) = &mut narrowed {
+                    narrowed.as_mut().zeroize();
+                }
+                (Some(secret), Some((seed, key)), narrowing)
             }
-            None => (None, None),
+            None => (None, None, None),
         };
 
         let client = ClientKey {
@@ -194,6 +250,7 @@ impl ClientKey {
             ksk,
             bsk,
             packing,
+            narrowing,
         };
         (client, eval)
     }
@@ -220,20 +277,30 @@ impl CompressedEvaluationKey {
         self.profile.expanded_key_bytes()
     }
 
-    /// Wire form: header, the mask seeds (keyswitching, bootstrapping, then packing where
-    /// the profile packs), then the seeded key bodies in the same order
-    /// ([`Self::compressed_size_bytes`] bytes in all).
+    /// Wire form: header, the mask seeds (keyswitching, bootstrapping, then packing and
+    /// narrowing where the profile has them), then the seeded key bodies in the same
+    /// order ([`Self::compressed_size_bytes`] bytes in all).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new(EVAL_KEY_MAGIC, self.profile, self.compressed_size_bytes());
-        w.u128(self.ksk_seed);
-        w.u128(self.bsk_seed);
-        if let Some((seed, _)) = &self.packing {
+        let packing = self
+            .packing
+            .as_ref()
+            .map(|(seed, key)| (*seed, key.as_ref()));
+        let narrowing = self
+            .narrowing
+            .as_ref()
+            .map(|(seed, key)| (*seed, key.as_ref()));
+        let keys = [
+            Some((self.ksk_seed, self.ksk.as_ref())),
+            Some((self.bsk_seed, self.bsk.as_ref())),
+            packing,
+            narrowing,
+        ];
+        for (seed, _) in keys.iter().flatten() {
             w.u128(*seed);
         }
-        w.words(self.ksk.as_ref());
-        w.words(self.bsk.as_ref());
-        if let Some((_, key)) = &self.packing {
-            w.words(key.as_ref());
+        for (_, words) in keys.iter().flatten() {
+            w.words(words);
         }
         w.finish()
     }
@@ -273,15 +340,14 @@ impl CompressedEvaluationKey {
         }
         let ksk_seed = r.u128()?;
         let bsk_seed = r.u128()?;
-        let packing_seed = match profile.packing {
-            Some(_) => Some(r.u128()?),
-            None => None,
-        };
+        let packing_seed = profile.packing.as_ref().map(|_| r.u128()).transpose()?;
+        let narrowing_seed = profile.narrowing().map(|_| r.u128()).transpose()?;
         // The total length was checked above; each key gets a vector of its own size
         // (the miner's memory model counts the compressed key once).
         let words = r.words(profile.compressed_ksk_words())?;
         let bsk_words = r.words(profile.compressed_bsk_words())?;
         let packing_words = r.exact_words(profile.compressed_packing_key_words())?;
+        let narrowing_words = r.exact_words(profile.compressed_narrowing_key_words())?;
         // The packing key's shape is the profile's and its length was checked above: it
         // conforms by construction (tfhe-rs has no conformance check for it).
         let packing = profile
@@ -289,6 +355,12 @@ impl CompressedEvaluationKey {
             .as_ref()
             .zip(packing_seed)
             .map(|(p, seed)| (seed, seeded_packing_key(p, packing_words, seed)));
+        let narrowing = profile.narrowing().zip(narrowing_seed).map(|(n, seed)| {
+            (
+                seed,
+                seeded_narrowing_key(profile, n, narrowing_words, seed),
+            )
+        });
         let (ks_base, ks_level) = profile.ks_decomposition();
         let (pbs_base, pbs_level) = profile.pbs_decomposition();
         let modulus = CiphertextModulus::new_native();
@@ -334,6 +406,20 @@ impl CompressedEvaluationKey {
                 what: "bootstrapping key",
             });
         }
+        if let Some((_, key)) = &narrowing {
+            let params = LweKeyswitchKeyConformanceParams {
+                decomp_base_log: key.decomposition_base_log(),
+                decomp_level_count: key.decomposition_level_count(),
+                output_lwe_size: LweDimension(profile.packing_input_dimension()).to_lwe_size(),
+                input_lwe_dimension: profile.big_dim(),
+                ciphertext_modulus: modulus,
+            };
+            if !key.is_conformant(&params) {
+                return Err(EngineError::NotConformant {
+                    what: "narrowing keyswitching key",
+                });
+            }
+        }
         Ok(Self {
             profile,
             ksk_seed,
@@ -341,17 +427,34 @@ impl CompressedEvaluationKey {
             ksk,
             bsk,
             packing,
+            narrowing,
         })
     }
 }
 
 fn compressed_size_for(profile: &Profile) -> usize {
-    let seeds = if profile.packing.is_some() { 3 } else { 2 };
+    let seeds =
+        2 + usize::from(profile.packing.is_some()) + usize::from(profile.narrowing().is_some());
     header_len(profile)
         + 16 * seeds
         + 8 * (profile.compressed_ksk_words()
             + profile.compressed_bsk_words()
-            + profile.compressed_packing_key_words())
+            + profile.compressed_packing_key_words()
+            + profile.compressed_narrowing_key_words())
+}
+
+/// A full LWE keyswitching key from its seeded form (parallel).
+fn expand_keyswitch_key(seeded: &SeededLweKeyswitchKeyOwned<u64>) -> LweKeyswitchKeyOwned<u64> {
+    let mut key = LweKeyswitchKey::new(
+        0u64,
+        seeded.decomposition_base_log(),
+        seeded.decomposition_level_count(),
+        seeded.input_key_lwe_dimension(),
+        seeded.output_key_lwe_dimension(),
+        CiphertextModulus::new_native(),
+    );
+    par_decompress_seeded_lwe_keyswitch_key::<_, _, _, DefaultRandomGenerator>(&mut key, seeded);
+    key
 }
 
 impl EvaluationKey {
@@ -359,18 +462,7 @@ impl EvaluationKey {
     /// domain (parallel). Peak memory: the expanded key plus one standard-domain BSK.
     pub fn expand(compressed: &CompressedEvaluationKey) -> EvaluationKey {
         let p = compressed.profile;
-        let mut ksk = LweKeyswitchKey::new(
-            0u64,
-            compressed.ksk.decomposition_base_log(),
-            compressed.ksk.decomposition_level_count(),
-            p.big_dim(),
-            p.small_dim(),
-            CiphertextModulus::new_native(),
-        );
-        par_decompress_seeded_lwe_keyswitch_key::<_, _, _, DefaultRandomGenerator>(
-            &mut ksk,
-            &compressed.ksk,
-        );
+        let ksk = expand_keyswitch_key(&compressed.ksk);
         let (pbs_base, pbs_level) = p.pbs_decomposition();
         let mut standard_bsk = LweBootstrapKey::new(
             0u64,
@@ -406,6 +498,10 @@ impl EvaluationKey {
             #[cfg(feature = "cuda")]
             standard_bsk,
             packing,
+            narrowing: compressed
+                .narrowing
+                .as_ref()
+                .map(|(_, key)| expand_keyswitch_key(key)),
         }
     }
 

@@ -50,9 +50,9 @@ pub struct Profile {
     pub ks_level: usize,
     /// The tfhe-rs parameter sets each side was taken from (documentation only).
     pub source: &'static str,
-    /// Where results are packed before they leave the miner; `None` where no vetted
-    /// packing key is quiet enough for the profile's circuits (results then leave as
-    /// rounded LWEs, see [`crate::OutputForm`]).
+    /// Where results are packed before they leave the miner; `None` would send them as
+    /// rounded LWEs (as does a circuit whose outputs the packing is too noisy for, see
+    /// [`crate::OutputForm`]).
     pub packing: Option<Packing>,
 }
 
@@ -68,6 +68,12 @@ pub struct Profile {
 /// messages at scale 2^59; conv3x3's 8-bit outputs at scale 2^55 need 2^-12.9 in all
 /// (`compression::tests::noise_table`). At k = 1, N = 2048 the key noise (2^-48) is
 /// negligible and one 2^20 digit suffices; the price is a 33.5 MB seeded packing key.
+///
+/// A big key wider than the packing GLWE (VGG9's, N = 8192) is first narrowed: an LWE
+/// keyswitch to a key of the packing GLWE's width and noise (k'N' coefficients, the same
+/// vetted dimension and noise read as an LWE key). A seeded LWE keyswitching key is one
+/// body per row, 64 kB here, where a packing key straight from 8192 coefficients would
+/// take 134 MB.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Packing {
     /// GLWE dimension k of the packing key.
@@ -82,6 +88,19 @@ pub struct Packing {
     pub level: usize,
     /// The tfhe-rs parameter set the GLWE side was taken from (documentation only).
     pub source: &'static str,
+    /// The keyswitch that first narrows the big key to the packing width, where the big
+    /// key is wider.
+    pub narrowing: Option<Narrowing>,
+}
+
+/// An LWE keyswitch from the big key to an LWE key of the packing GLWE's width and noise
+/// (see [`Packing`]), applied to the results just before they are packed.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Narrowing {
+    /// log2 of its decomposition base.
+    pub base_log: usize,
+    /// Levels of its decomposition.
+    pub level: usize,
 }
 
 /// The GLWE side of tfhe-rs `V1_8_PARAM_MESSAGE_2_CARRY_2_KS_PBS_GAUSSIAN_2M128`:
@@ -95,6 +114,7 @@ const PACKING_GAUSSIAN: Packing = Packing {
     base_log: 20,
     level: 1,
     source: "GLWE side of tfhe 1.8 V1_8_PARAM_MESSAGE_2_CARRY_2_KS_PBS_GAUSSIAN_2M128",
+    narrowing: None,
 };
 
 /// The GLWE side of tfhe-rs `V1_8_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128`:
@@ -106,6 +126,26 @@ const PACKING_TUNIFORM: Packing = Packing {
     base_log: 20,
     level: 1,
     source: "GLWE side of tfhe 1.8 V1_8_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128",
+    narrowing: None,
+};
+
+/// One 2^22 digit narrows a big key of up to 8192 coefficients with a rounding (std
+/// 2^-17.8 at 8192) below VGG9's logits' own noise (`compression::tests::noise_table`).
+const NARROWING: Narrowing = Narrowing {
+    base_log: 22,
+    level: 1,
+};
+
+/// [`PACKING_GAUSSIAN`] behind a narrowing keyswitch, for wider Gaussian big keys.
+const PACKING_GAUSSIAN_NARROWED: Packing = Packing {
+    narrowing: Some(NARROWING),
+    ..PACKING_GAUSSIAN
+};
+
+/// [`PACKING_TUNIFORM`] behind a narrowing keyswitch, for wider TUniform big keys.
+const PACKING_TUNIFORM_NARROWED: Packing = Packing {
+    narrowing: Some(NARROWING),
+    ..PACKING_TUNIFORM
 };
 
 /// tfhe-rs `V1_8_PARAM_MESSAGE_2_CARRY_2_KS_PBS_GAUSSIAN_2M128` (= v1_4 set, p-fail
@@ -168,9 +208,7 @@ const N4096_GAUSSIAN: Profile = Profile {
     ks_base_log: 3,
     ks_level: 6,
     source: "LWE and GLWE: tfhe 1.8 V1_4_PARAM_MESSAGE_2_CARRY_3_KS_PBS_GAUSSIAN_2M128",
-    // A packing key from its 4096-coefficient big key would add 67 MB to a key of
-    // 122 MB; this profile's results leave as rounded LWEs.
-    packing: None,
+    packing: Some(PACKING_GAUSSIAN_NARROWED),
 };
 
 /// tfhe-rs `V1_8_PARAM_MESSAGE_3_CARRY_3_KS_PBS_TUNIFORM_2M128` (= v1_4 set, p-fail
@@ -187,10 +225,9 @@ const N8192_TUNIFORM: Profile = Profile {
     ks_base_log: 4,
     ks_level: 5,
     source: "LWE and GLWE: tfhe 1.8 V1_8_PARAM_MESSAGE_3_CARRY_3_KS_PBS_TUNIFORM_2M128",
-    // VGG9's profile. A packing key from its 8192-coefficient big key would take 134 MB
-    // (seeded) to shrink 10 logits from 205 kB to 5 kB: every fresh-key query would
-    // upload far more than it saves. Its results leave as rounded LWEs.
-    packing: None,
+    // VGG9's profile: its 10 logits leave packed in 4.9 kB instead of 10 rounded LWEs of
+    // 205 kB, for 33.6 MB more key (narrowing and packing keys, seeded).
+    packing: Some(PACKING_TUNIFORM_NARROWED),
 };
 
 const ALL: [Profile; 4] = [
@@ -296,30 +333,57 @@ impl Profile {
         let k1 = self.glwe_dimension + 1;
         let standard_bsk = self.lwe_dimension * k1 * self.pbs_level * k1 * self.polynomial_size * 8;
         let standard_packing = self.packing.as_ref().map_or(0, |p| {
-            self.big_lwe_dimension() * p.level * (p.glwe_dimension + 1) * p.polynomial_size * 8
+            self.packing_input_dimension()
+                * p.level
+                * (p.glwe_dimension + 1)
+                * p.polynomial_size
+                * 8
         });
         let compressed = 8
             * (self.compressed_ksk_words()
                 + self.compressed_bsk_words()
-                + self.compressed_packing_key_words());
+                + self.compressed_packing_key_words()
+                + self.compressed_narrowing_key_words());
         compressed + self.expanded_key_bytes() + standard_bsk.max(standard_packing)
     }
 
     /// u64 words of the seeded packing keyswitching key: one GLWE body per level per
-    /// big-key coefficient.
+    /// input coefficient.
     pub fn compressed_packing_key_words(&self) -> usize {
         self.packing.as_ref().map_or(0, |p| {
-            self.big_lwe_dimension() * p.level * p.polynomial_size
+            self.packing_input_dimension() * p.level * p.polynomial_size
         })
     }
 
+    /// u64 words of the seeded narrowing keyswitching key: one LWE body per level per
+    /// big-key coefficient.
+    pub fn compressed_narrowing_key_words(&self) -> usize {
+        self.narrowing()
+            .map_or(0, |n| self.big_lwe_dimension() * n.level)
+    }
+
+    /// The narrowing keyswitch before packing, where the profile has one.
+    pub(crate) fn narrowing(&self) -> Option<&Narrowing> {
+        self.packing.as_ref()?.narrowing.as_ref()
+    }
+
+    /// Dimension of the LWEs the packing keyswitch takes: the big key's, or the packing
+    /// width after a narrowing keyswitch.
+    pub fn packing_input_dimension(&self) -> usize {
+        match &self.packing {
+            Some(p) if p.narrowing.is_some() => p.glwe_dimension * p.polynomial_size,
+            _ => self.big_lwe_dimension(),
+        }
+    }
+
     /// Bytes of the expanded evaluation key in memory: the full keyswitching key, the
-    /// Fourier bootstrapping key and the Fourier packing key; in a `cuda` build also the
+    /// Fourier bootstrapping key, the full narrowing key and the Fourier packing key; in a
+    /// `cuda` build also the
     /// standard-domain bootstrapping key it keeps for the device (as many bytes as the
     /// Fourier one: N/2 complex f64 or N u64 per polynomial).
     pub fn expanded_key_bytes(&self) -> usize {
         let packing = self.packing.as_ref().map_or(0, |p| {
-            self.big_lwe_dimension()
+            self.packing_input_dimension()
                 * p.level
                 * (p.glwe_dimension + 1)
                 * (p.polynomial_size / 2)
@@ -332,6 +396,7 @@ impl Profile {
         };
         self.keyswitching_key_bytes()
             + self.fourier_bootstrapping_key_bytes()
+            + self.narrowing_key_bytes()
             + packing
             + standard_bsk
     }
@@ -339,6 +404,13 @@ impl Profile {
     /// Bytes of the full keyswitching key (u64 words).
     pub fn keyswitching_key_bytes(&self) -> usize {
         self.big_lwe_dimension() * self.ks_level * (self.lwe_dimension + 1) * 8
+    }
+
+    /// Bytes of the full narrowing keyswitching key (u64 words), where the profile has one.
+    pub fn narrowing_key_bytes(&self) -> usize {
+        self.narrowing().map_or(0, |n| {
+            self.big_lwe_dimension() * n.level * (self.packing_input_dimension() + 1) * 8
+        })
     }
 
     /// Bytes of the bootstrapping key in the Fourier domain (N/2 complex f64 per

@@ -6,7 +6,8 @@ use crate::error::{EngineError, Result};
 use crate::profile::Profile;
 
 /// 2: evaluation keys carry a packing key and results travel compressed.
-const VERSION: u8 = 2;
+/// 3: every profile packs; those wider than the packing GLWE carry a narrowing key.
+const VERSION: u8 = 3;
 /// Longest profile id we accept on the wire.
 const MAX_ID_LEN: usize = 64;
 
@@ -21,7 +22,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        // The largest profile's compressed key is ~290 MB; VGG9's biggest ciphertext set
+        // The largest profile's compressed key is ~320 MB; VGG9's biggest ciphertext set
         // leaving a miner is far smaller than its inputs' expansion.
         Self {
             max_key_bytes: 512 << 20,
