@@ -32,5 +32,5 @@ pub use engine::evaluate;
 pub use error::{EngineError, Result};
 pub use evaluator::{Backend, CpuEvaluator, Evaluator};
 pub use keys::{ClientKey, CompressedEvaluationKey, EvaluationKey};
-pub use profile::{Packing, Profile};
+pub use profile::{Narrowing, Packing, Profile};
 pub use wire::Limits;
