@@ -640,13 +640,18 @@ mod tests {
         let packing = profile.packing.as_ref().unwrap();
         assert!(packing.narrowing.is_some());
         let (client, compressed) = ClientKey::generate(profile, Some(23));
-        // Through the wire, as a miner gets it: the narrowing key's seed and body in place.
-        let compressed = crate::CompressedEvaluationKey::from_bytes(
-            &compressed.to_bytes(),
-            profile,
-            &Default::default(),
-        )
-        .unwrap();
+        // Through the wire, as a miner gets it: the narrowing key's seed and body in
+        // place, and one word short is refused.
+        let bytes = compressed.to_bytes();
+        let parse = |bytes: &[u8]| {
+            crate::CompressedEvaluationKey::from_bytes(bytes, profile, &Default::default())
+        };
+        assert!(matches!(
+            parse(&bytes[..bytes.len() - 8]),
+            Err(crate::EngineError::WrongSize { .. })
+        ));
+        let compressed = parse(&bytes).unwrap();
+        drop(bytes);
         let key = EvaluationKey::expand(&compressed);
         let (per_glwe, glwes) = (32, 16);
         let values: Vec<i64> = (0..(per_glwe * glwes) as i64)

@@ -346,7 +346,7 @@ impl CompressedEvaluationKey {
         // (the miner's memory model counts the compressed key once).
         let words = r.words(profile.compressed_ksk_words())?;
         let bsk_words = r.words(profile.compressed_bsk_words())?;
-        let packing_words = r.exact_words(profile.compressed_packing_key_words())?;
+        let packing_words = r.words(profile.compressed_packing_key_words())?;
         let narrowing_words = r.exact_words(profile.compressed_narrowing_key_words())?;
         // The packing key's shape is the profile's and its length was checked above: it
         // conforms by construction (tfhe-rs has no conformance check for it).
