@@ -10,7 +10,7 @@
 //! The form is derived from the profile and the circuit alone, by the noise model, so the
 //! receiver checks a frame's form instead of trusting it.
 
-use crate::keys::EvaluationKey;
+use crate::keys::{EvaluationKey, expand_keyswitch_key};
 use crate::keyswitch::keyswitch_batch;
 use crate::plan::Plan;
 use crate::profile::{Packing, Profile};
@@ -226,9 +226,9 @@ pub(crate) fn compress(key: &EvaluationKey, form: OutputForm, lwes: &[u64]) -> V
         (OutputForm::Packed { .. }, Some(packing)) => {
             let narrowed;
             let (lwes, lwe_size) = match &key.narrowing {
-                Some(ksk) => {
-                    narrowed = narrow(ksk, lwes);
-                    (&narrowed[..], ksk.output_lwe_size().0)
+                Some(seeded) => {
+                    narrowed = narrow(&expand_keyswitch_key(seeded), lwes);
+                    (&narrowed[..], seeded.output_lwe_size().0)
                 }
                 None => (lwes, profile.big_dim().to_lwe_size().0),
             };

@@ -377,7 +377,8 @@ impl Profile {
     }
 
     /// Bytes of the expanded evaluation key in memory: the full keyswitching key, the
-    /// Fourier bootstrapping key, the full narrowing key and the Fourier packing key; in a
+    /// Fourier bootstrapping key, the seeded narrowing key (expanded only while results
+    /// are packed, [`Self::narrowing_key_bytes`]) and the Fourier packing key; in a
     /// `cuda` build also the
     /// standard-domain bootstrapping key it keeps for the device (as many bytes as the
     /// Fourier one: N/2 complex f64 or N u64 per polynomial).
@@ -396,7 +397,7 @@ impl Profile {
         };
         self.keyswitching_key_bytes()
             + self.fourier_bootstrapping_key_bytes()
-            + self.narrowing_key_bytes()
+            + 8 * self.compressed_narrowing_key_words()
             + packing
             + standard_bsk
     }
@@ -406,7 +407,8 @@ impl Profile {
         self.big_lwe_dimension() * self.ks_level * (self.lwe_dimension + 1) * 8
     }
 
-    /// Bytes of the full narrowing keyswitching key (u64 words), where the profile has one.
+    /// Bytes of the full narrowing keyswitching key (u64 words), where the profile has one:
+    /// memory a result batch takes while it is packed.
     pub fn narrowing_key_bytes(&self) -> usize {
         self.narrowing().map_or(0, |n| {
             self.big_lwe_dimension() * n.level * (self.packing_input_dimension() + 1) * 8

@@ -86,7 +86,9 @@ impl ServedCircuit {
 
     /// Memory one item holds while it is evaluated under `profile`: the expanded
     /// ciphertexts of the widest pair of adjacent layer boundaries (the engine keeps a
-    /// layer's inputs and outputs alive together) plus the seeded input it came from.
+    /// layer's inputs and outputs alive together), or at the end its results beside the
+    /// narrowing key expanded to pack them, whichever is more, plus the seeded input it
+    /// came from.
     pub fn item_working_bytes(&self, profile: &Profile) -> usize {
         let lwe_bytes = (profile.big_lwe_dimension() + 1) * 8;
         let widest = self
@@ -96,7 +98,8 @@ impl ServedCircuit {
             .map(|w| w[0].len() + w[1].len())
             .max()
             .unwrap_or(0);
-        widest * lwe_bytes + self.seeded_input_bytes()
+        let packing = self.plan.output_len() * lwe_bytes + profile.narrowing_key_bytes();
+        (widest * lwe_bytes).max(packing) + self.seeded_input_bytes()
     }
 
     /// Memory of one parsed (still seeded) input: one body word per value.
@@ -234,6 +237,12 @@ mod tests {
         // 16 inputs + 32 outputs, each a (kN + 1)-word LWE ciphertext.
         let expected = 48 * (profile.big_lwe_dimension() + 1) * 8 + 16 * 8;
         assert_eq!(served.item_working_bytes(profile), expected);
+        // At N = 8192 the results are narrowed before they are packed, and the narrowing
+        // key, expanded for it, outweighs test-tiny's layers.
+        let wide = Profile::by_id("n8192-tuniform").unwrap();
+        let expected =
+            32 * (wide.big_lwe_dimension() + 1) * 8 + wide.narrowing_key_bytes() + 16 * 8;
+        assert_eq!(served.item_working_bytes(wide), expected);
     }
 
     #[test]
