@@ -274,7 +274,7 @@ fn narrow(ksk: &LweKeyswitchKeyOwned<u64>, lwes: &[u64]) -> Vec<u64> {
 
 /// The packing keyswitching key in the Fourier domain, ready to pack.
 ///
-/// Packing m results into one GLWE is, per big-key coefficient j and level l, the
+/// Packing m results into one GLWE is, per input coefficient j and level l, the
 /// product of the digit polynomial D(X) = sum_i d_ijl X^i with the key row's k+1
 /// polynomials. tfhe-rs's `keyswitch_lwe_ciphertext_list_and_pack_in_glwe_ciphertext`
 /// does it as m full keyswitches, reading the whole key m times; here each product is one
@@ -365,9 +365,9 @@ impl FourierPackingKey {
         (self.glwe_size - 1) * self.polynomial_size.0
     }
 
-    /// Packs up to N' big-key LWEs (`lwes`, back to back, `lwe_size` words each) into one
-    /// GLWE under the packing key: result i in body coefficient i. Returns the GLWE's
-    /// (k+1) N' words.
+    /// Packs up to N' LWEs under the key the packing key starts from (`lwes`, back to
+    /// back, `lwe_size` words each: big-key or narrowed) into one GLWE under the packing
+    /// key: result i in body coefficient i. Returns the GLWE's (k+1) N' words.
     pub(crate) fn pack(&self, lwes: &[u64], lwe_size: usize, s: &mut PackingScratch) -> Vec<u64> {
         let n = self.polynomial_size.0;
         let half = n / 2;

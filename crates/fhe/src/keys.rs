@@ -57,7 +57,8 @@ impl Drop for ClientKey {
     }
 }
 
-/// Seeded keyswitching, bootstrapping and packing keys: what travels to the miner.
+/// Seeded keyswitching, bootstrapping, packing and (where the profile narrows) narrowing
+/// keys: what travels to the miner.
 pub struct CompressedEvaluationKey {
     pub(crate) profile: &'static Profile,
     ksk_seed: u128,
@@ -72,7 +73,8 @@ pub struct CompressedEvaluationKey {
 }
 
 /// Expanded keys, ready to evaluate: full keyswitching key, Fourier bootstrapping key
-/// and, where the profile packs results, the Fourier packing key.
+/// and, where the profile packs results, the Fourier packing key (and the narrowing key,
+/// still seeded).
 pub struct EvaluationKey {
     pub(crate) profile: &'static Profile,
     /// Unique to this expansion in this process: device backends cache their uploads

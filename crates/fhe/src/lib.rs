@@ -33,4 +33,4 @@ pub use error::{EngineError, Result};
 pub use evaluator::{Backend, CpuEvaluator, Evaluator};
 pub use keys::{ClientKey, CompressedEvaluationKey, EvaluationKey};
 pub use profile::{Narrowing, Packing, Profile};
-pub use wire::Limits;
+pub use wire::{Limits, VERSION as WIRE_VERSION};

@@ -5,9 +5,10 @@
 use crate::error::{EngineError, Result};
 use crate::profile::Profile;
 
+/// Version of the byte layout of keys and ciphertexts, the byte after the magic.
 /// 2: evaluation keys carry a packing key and results travel compressed.
 /// 3: every profile packs; those wider than the packing GLWE carry a narrowing key.
-const VERSION: u8 = 3;
+pub const VERSION: u8 = 3;
 /// Longest profile id we accept on the wire.
 const MAX_ID_LEN: usize = 64;
 

@@ -275,7 +275,8 @@ mod hostile {
             EngineError::WrongProfile { .. }
         ));
         // Relabelled as the other profile: the sizes no longer match its parameters.
-        let mut relabelled = b"BLEK\x03".to_vec();
+        let mut relabelled = b"BLEK".to_vec();
+        relabelled.push(brainlock_fhe::WIRE_VERSION);
         relabelled.push(other.id.len() as u8);
         relabelled.extend_from_slice(other.id.as_bytes());
         relabelled.extend_from_slice(&good[6 + profile().id.len()..]);
@@ -353,7 +354,8 @@ mod hostile {
     /// results and the coefficient stream `stream`, laid out by hand as a hostile peer
     /// would.
     fn output_frame(p: &Profile, tag: u8, bits: u8, count: u64, stream: &[u8]) -> Vec<u8> {
-        let mut frame = b"BLEO\x03".to_vec();
+        let mut frame = b"BLEO".to_vec();
+        frame.push(brainlock_fhe::WIRE_VERSION);
         frame.push(p.id.len() as u8);
         frame.extend_from_slice(p.id.as_bytes());
         frame.extend_from_slice(&[tag, bits]);

@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
         let plan = brainlock_fhe::plan::Plan::new(&workload.circuit)?;
         let form = OutputForm::derive(profile, &workload.circuit, &plan);
         let mut bytes = b"BLEO".to_vec();
-        bytes.push(2);
+        bytes.push(brainlock_fhe::WIRE_VERSION);
         bytes.push(profile.id.len() as u8);
         bytes.extend_from_slice(profile.id.as_bytes());
         bytes.extend_from_slice(&[form.tag(), form.bits() as u8]);
