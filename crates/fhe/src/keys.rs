@@ -385,13 +385,6 @@ impl CompressedEvaluationKey {
             Seed(bsk_seed).into(),
             modulus,
         );
-        let ksk_params = LweKeyswitchKeyConformanceParams {
-            decomp_base_log: ks_base,
-            decomp_level_count: ks_level,
-            output_lwe_size: profile.small_dim().to_lwe_size(),
-            input_lwe_dimension: profile.big_dim(),
-            ciphertext_modulus: modulus,
-        };
         let bsk_params = LweBootstrapKeyConformanceParams {
             decomp_base_log: pbs_base,
             decomp_level_count: pbs_level,
@@ -400,29 +393,29 @@ impl CompressedEvaluationKey {
             polynomial_size: profile.poly_size(),
             ciphertext_modulus: modulus,
         };
-        if !ksk.is_conformant(&ksk_params) {
-            return Err(EngineError::NotConformant {
-                what: "keyswitching key",
-            });
-        }
+        check_keyswitch_key(
+            &ksk,
+            profile,
+            (ks_base, ks_level),
+            profile.small_dim(),
+            "keyswitching key",
+        )?;
         if !bsk.is_conformant(&bsk_params) {
             return Err(EngineError::NotConformant {
                 what: "bootstrapping key",
             });
         }
-        if let Some((_, key)) = &narrowing {
-            let params = LweKeyswitchKeyConformanceParams {
-                decomp_base_log: key.decomposition_base_log(),
-                decomp_level_count: key.decomposition_level_count(),
-                output_lwe_size: LweDimension(profile.packing_input_dimension()).to_lwe_size(),
-                input_lwe_dimension: profile.big_dim(),
-                ciphertext_modulus: modulus,
-            };
-            if !key.is_conformant(&params) {
-                return Err(EngineError::NotConformant {
-                    what: "narrowing keyswitching key",
-                });
-            }
+        if let Some(((_, key), n)) = narrowing.as_ref().zip(profile.narrowing()) {
+            check_keyswitch_key(
+                key,
+                profile,
+                (
+                    DecompositionBaseLog(n.base_log),
+                    DecompositionLevelCount(n.level),
+                ),
+                LweDimension(profile.packing_input_dimension()),
+                "narrowing keyswitching key",
+            )?;
         }
         Ok(Self {
             profile,
@@ -445,6 +438,29 @@ fn compressed_size_for(profile: &Profile) -> usize {
             + profile.compressed_bsk_words()
             + profile.compressed_packing_key_words()
             + profile.compressed_narrowing_key_words())
+}
+
+/// tfhe-rs's conformance check of a seeded keyswitching key from the big key to an LWE
+/// key of dimension `output`, with the profile's decomposition for it.
+fn check_keyswitch_key(
+    key: &SeededLweKeyswitchKeyOwned<u64>,
+    profile: &Profile,
+    (base_log, level): (DecompositionBaseLog, DecompositionLevelCount),
+    output: LweDimension,
+    what: &'static str,
+) -> Result<()> {
+    let params = LweKeyswitchKeyConformanceParams {
+        decomp_base_log: base_log,
+        decomp_level_count: level,
+        output_lwe_size: output.to_lwe_size(),
+        input_lwe_dimension: profile.big_dim(),
+        ciphertext_modulus: CiphertextModulus::new_native(),
+    };
+    if key.is_conformant(&params) {
+        Ok(())
+    } else {
+        Err(EngineError::NotConformant { what })
+    }
 }
 
 /// A full LWE keyswitching key from its seeded form (parallel).
