@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use brainlock_api::server::ApiError;
 use brainlock_api::{ErrorCode, KeyId};
@@ -34,7 +34,10 @@ struct Session {
     key: StoredKey,
     uploaded: Instant,
     requests: u32,
-    last_request: Option<Instant>,
+    /// Requests of the session still being answered.
+    answering: u32,
+    /// When the session's latest answer ended.
+    last_answer: Option<Instant>,
 }
 
 /// Ids of keys whose sessions ran requests, remembered (the newest) so that a key is
@@ -88,6 +91,22 @@ impl Store {
         self.sessions
             .iter()
             .position(|s| s.customer == customer && s.key.id == *id)
+    }
+}
+
+/// One request of a customer's session being answered: dropping it (when the answer's
+/// stream ends, however it ends) starts the customer's pause before the next one.
+#[derive(Debug)]
+pub(crate) struct RequestInFlight {
+    store: KeyStore,
+    customer: String,
+    id: KeyId,
+}
+
+impl Drop for RequestInFlight {
+    fn drop(&mut self) {
+        self.store
+            .end_request(&self.customer, &self.id, Instant::now());
     }
 }
 
@@ -177,20 +196,26 @@ impl KeyStore {
             },
             uploaded: now,
             requests: 0,
-            last_request: None,
+            answering: 0,
+            last_answer: None,
         });
         Ok(id)
     }
 
-    /// Counts one more infer request on the customer's key `id` and returns the key.
-    /// Refused when the key is unknown (another customer's is as unknown as a missing
-    /// one), expired, or has served its session's most requests.
+    /// Counts one more infer request on the customer's key `id` and returns the key,
+    /// with the guard that marks the end of its answer. Refused when the key is unknown
+    /// (another customer's is as unknown as a missing one), expired, or has served its
+    /// session's most requests.
+    ///
+    /// The pause observed is the customer's: from the end of the previous answer to
+    /// this request (none while an answer is still streaming), which is what a
+    /// synthetic session waits after each answer.
     pub(crate) fn begin_request(
         &self,
         customer: &str,
         id: &KeyId,
         now: Instant,
-    ) -> Result<StoredKey, ApiError> {
+    ) -> Result<(StoredKey, RequestInFlight), ApiError> {
         let mut store = self.lock();
         store.expire(&self.model, now);
         let index = store
@@ -202,12 +227,31 @@ impl KeyStore {
             // Kept until it expires, so that a canary report can still name its miner.
             return Err(unknown_key(id, &format!("has served its {max} requests")));
         }
-        if let Some(last) = session.last_request {
-            self.model.observe_gap(now.saturating_duration_since(last));
+        if session.requests > 0 {
+            let pause = match session.last_answer {
+                Some(end) if session.answering == 0 => now.saturating_duration_since(end),
+                _ => Duration::ZERO,
+            };
+            self.model.observe_gap(pause);
         }
         session.requests += 1;
-        session.last_request = Some(now);
-        Ok(session.key.clone())
+        session.answering += 1;
+        let in_flight = RequestInFlight {
+            store: self.clone(),
+            customer: customer.to_owned(),
+            id: *id,
+        };
+        Ok((session.key.clone(), in_flight))
+    }
+
+    /// The answer to one of the session's requests ended (streamed, failed or dropped).
+    fn end_request(&self, customer: &str, id: &KeyId, now: Instant) {
+        let mut store = self.lock();
+        if let Some(index) = store.find(customer, id) {
+            let session = &mut store.sessions[index];
+            session.answering = session.answering.saturating_sub(1);
+            session.last_answer = Some(now);
+        }
     }
 
     /// Records that `miner` now holds the customer's key `id`, or that no miner does
@@ -237,7 +281,6 @@ impl KeyStore {
 mod tests {
     use super::*;
     use crate::session::SessionPolicy;
-    use std::time::Duration;
 
     fn limits() -> GatewayLimits {
         GatewayLimits {
@@ -313,11 +356,11 @@ mod tests {
             .insert("a", Bytes::from_static(b"k"), &limits(), t0)
             .unwrap();
         let miner = AccountId([7; 32]);
-        assert_eq!(store.begin_request("a", &id, t0).unwrap().miner, None);
+        assert_eq!(store.begin_request("a", &id, t0).unwrap().0.miner, None);
         store.bind("a", &id, Some(miner));
         let second = t0 + Duration::from_secs(2);
         assert_eq!(
-            store.begin_request("a", &id, second).unwrap().miner,
+            store.begin_request("a", &id, second).unwrap().0.miner,
             Some(miner)
         );
         store.bind("a", &id, None);
@@ -337,5 +380,29 @@ mod tests {
         );
         assert_eq!(store.total_bytes(), 0);
         assert_eq!(model.observed(), (1, 2), "one session of three requests");
+    }
+
+    #[test]
+    fn pauses_are_measured_from_the_end_of_the_previous_answer() {
+        let model = model();
+        let store = KeyStore::new(model.clone());
+        let t0 = Instant::now();
+        let id = store
+            .insert("a", Bytes::from_static(b"k"), &limits(), t0)
+            .unwrap();
+        let first = store.begin_request("a", &id, t0).unwrap();
+        // Asked again while the first answer still streams: no pause.
+        let overlapping = store.begin_request("a", &id, t0).unwrap();
+        drop(first);
+        let answered = Instant::now();
+        drop(overlapping);
+        // The pause runs from the last answer's end, not from the request's start.
+        store
+            .begin_request("a", &id, answered + Duration::from_secs(3))
+            .unwrap();
+        let gaps = model.observed_gaps();
+        assert_eq!(gaps.len(), 2);
+        assert_eq!(gaps[0], 0.0);
+        assert!((2.9..=3.0).contains(&gaps[1]), "{gaps:?}");
     }
 }

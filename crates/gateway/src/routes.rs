@@ -30,6 +30,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::auth::Customer;
+use crate::keys::RequestInFlight;
 use crate::quota::InflightGuard;
 use crate::relay::{FrameStream, Relay, RelayError, RelayRequest, Relayed, Route};
 use crate::state::{GatewayState, Shared};
@@ -195,7 +196,7 @@ async fn infer<R: Relay>(
             .start_inference(&customer.name, &customer.quota, items, Instant::now())?;
     // Counted last, so a request refused above does not use up the session.
     let now = Instant::now();
-    let key = shared
+    let (key, answering) = shared
         .keys
         .begin_request(&customer.name, &request.key_id, now)?;
 
@@ -223,7 +224,7 @@ async fn infer<R: Relay>(
             RelayError::Miner(m) => ApiError::new(ErrorCode::UpstreamFailed, m),
         })?;
     shared.keys.bind(&customer.name, &key.id, Some(miner));
-    Ok(stream_response(frames, items as usize, guard))
+    Ok(stream_response(frames, items as usize, (guard, answering)))
 }
 
 /// Largest canary report body accepted.
@@ -281,9 +282,13 @@ async fn report<R: Relay>(
 /// Streams the miner's frames to the customer. The status is sent before the miner
 /// finishes, so a failure mid-stream is reported in-band: every item not answered yet
 /// gets an error frame. The in-flight slot is freed when forwarding ends.
-fn stream_response(frames: FrameStream, batch: usize, guard: InflightGuard) -> Response {
+fn stream_response(
+    frames: FrameStream,
+    batch: usize,
+    guards: (InflightGuard, RequestInFlight),
+) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::spawn(forward_frames(frames, batch, tx, guard));
+    tokio::spawn(forward_frames(frames, batch, tx, guards));
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
@@ -299,12 +304,13 @@ async fn forward_frames(
     frames: FrameStream,
     batch: usize,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-    guard: InflightGuard,
+    guards: (InflightGuard, RequestInFlight),
 ) {
     send_frames(frames, batch, &tx).await;
     // Free the slot before the customer sees the end of the stream, so a customer that
-    // sends its next request right away is not refused for the one just finished.
-    drop(guard);
+    // sends its next request right away is not refused for the one just finished (and
+    // its pause is not counted short).
+    drop(guards);
     drop(tx);
 }
 
