@@ -82,8 +82,9 @@ pub(crate) struct QueryContext {
 pub(crate) type Finished = (Pending, QueryReport);
 
 /// A scored session with `neuron`: after `shape`'s start pause, a fresh key uploaded
-/// once, then one request per batch of `batches`, paced by `shape`'s pauses, each through the miner's lane and
-/// sent to `reports` as it is judged. It ends early at the first failed query (a
+/// once, then one request per batch of `batches`, paced by `shape`'s pauses (each from
+/// the previous answer's end), each through the miner's lane and sent to `reports` as
+/// it is judged. It ends early at the first failed query (a
 /// customer would start afresh too). Only validator-side problems (a bad metagraph
 /// entry, our own key generation or encryption) are errors.
 pub(crate) async fn run_session(
@@ -136,13 +137,16 @@ pub(crate) async fn run_session(
     let mut keygen = key.keygen;
     let pauses = std::iter::once(Duration::ZERO).chain(shape.gaps.iter().copied());
     for (inputs, pause) in batches.into_iter().zip(pauses) {
-        tokio::time::sleep(pause).await;
+        // The pause runs from the previous answer's end, as the gateway observes
+        // customers' pauses, and the inputs are encrypted within it.
+        let resume = tokio::time::Instant::now() + pause;
         let (workload, client_key) = (context.workload.clone(), key.client_key.clone());
         let prepared = tokio::task::spawn_blocking(move || {
             PreparedQuery::prepare(&workload, &client_key, &inputs)
         })
         .await
         .map_err(|e| ValidatorError::Task("query preparation", e))??;
+        tokio::time::sleep_until(resume).await;
         let _slot = context.scheduler.scored(&miner).await;
         let started = pending();
         let mut report = query::run(
