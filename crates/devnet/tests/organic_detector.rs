@@ -283,10 +283,12 @@ async fn run(seed: u64) -> (Vec<(Vec<f64>, bool)>, usize, usize) {
         key_upload_timeout: Duration::from_secs(60),
         // Short pauses keep the run to minutes; the customers below pause differently,
         // and the validator adopts theirs once it has seen 32 of their sessions. The
-        // sessions' start spread is the default.
+        // sessions' start spread is the default; rounds fill a minute, as a validator
+        // with a gateway runs them.
         sessions: SessionPolicy {
             min_gap_seconds: 0.1,
             max_gap_seconds: 1.0,
+            round_fill_seconds: 60.0,
             ..SessionPolicy::default()
         },
         gateway: Some(one_customer_gateway(

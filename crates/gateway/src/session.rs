@@ -67,6 +67,13 @@ pub struct SessionPolicy {
     /// (colluding miners would see a round start; customers' sessions do not start
     /// together). 0: no pause.
     pub start_spread_seconds: f64,
+    /// For this many seconds from a round's start, a miner's next synthetic session
+    /// follows its previous one (after its own start pause), instead of one session
+    /// per miner per round. Each miner's sessions then come as customers' do, each on
+    /// its own clock: colluding miners see no round in when sessions start, which
+    /// matters where there are customers to hide among (a gateway), and costs a key
+    /// per session. 0: one session per miner per round.
+    pub round_fill_seconds: f64,
 }
 
 impl Default for SessionPolicy {
@@ -78,6 +85,7 @@ impl Default for SessionPolicy {
             max_gap_seconds: 5.0,
             key_ttl_seconds: 900,
             start_spread_seconds: 10.0,
+            round_fill_seconds: 0.0,
         }
     }
 }
@@ -100,6 +108,9 @@ impl SessionPolicy {
         }
         if !(self.start_spread_seconds.is_finite() && self.start_spread_seconds >= 0.0) {
             return Err(SessionPolicyError::NotPositive("start_spread_seconds"));
+        }
+        if !(self.round_fill_seconds.is_finite() && self.round_fill_seconds >= 0.0) {
+            return Err(SessionPolicyError::NotPositive("round_fill_seconds"));
         }
         if self.min_gap_seconds > self.max_gap_seconds {
             return Err(SessionPolicyError::GapRange {
@@ -128,6 +139,11 @@ impl SessionPolicy {
             self.start_spread_seconds
                 + self.max_gap_seconds * f64::from(self.max_requests.saturating_sub(1)),
         )
+    }
+
+    /// How long after a round's start a miner's ended session is followed by another.
+    pub fn round_fill(&self) -> Duration {
+        Duration::from_secs_f64(self.round_fill_seconds)
     }
 }
 
@@ -217,6 +233,12 @@ impl SessionModel {
             &mut self.lock().gaps,
             gap.as_secs_f64().min(self.policy.max_gap_seconds),
         );
+    }
+
+    /// The customer pauses the model holds, in seconds, oldest first.
+    #[cfg(test)]
+    pub(crate) fn observed_gaps(&self) -> Vec<f64> {
+        self.lock().gaps.iter().copied().collect()
     }
 
     /// How many customer sessions and pauses the model holds.

@@ -185,6 +185,12 @@ pub struct Cli {
     /// that one round's sessions do not reach every miner at once [default: 10].
     #[arg(long = "sessions.start_spread")]
     pub sessions_start_spread: Option<f64>,
+    /// For this many seconds from a round's start, each miner's next synthetic session
+    /// follows its previous one, on the miner's own clock, so that colluding miners see
+    /// no round among customers' sessions; costs a key per session. Worth it with a
+    /// gateway. 0: one session per miner per round [default: 0].
+    #[arg(long = "sessions.round_fill")]
+    pub sessions_round_fill: Option<f64>,
     /// Customers' sessions go to a miner drawn by weight among the K heaviest; 0: all
     /// [default: 8].
     #[arg(long = "organic.top_k")]
@@ -647,6 +653,7 @@ fn session_policy(cli: &Cli, file: SessionPolicy) -> Result<SessionPolicy, Confi
         start_spread_seconds: cli
             .sessions_start_spread
             .unwrap_or(file.start_spread_seconds),
+        round_fill_seconds: cli.sessions_round_fill.unwrap_or(file.round_fill_seconds),
     };
     policy
         .validate()

@@ -1,5 +1,6 @@
 //! The validator loop: rounds over the serving miners, standings, weights.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -251,13 +252,17 @@ impl Validator {
     }
 
     /// The deadline of one round: sessions still running then are recorded as
-    /// timeouts. By default the longest session fits: its key upload, every request
-    /// and every pause.
+    /// timeouts. By default the longest session fits after the round fill: its key
+    /// upload, every request and every pause.
     pub fn round_timeout(&self) -> Duration {
         self.config.round_timeout.unwrap_or_else(|| {
             let d = self.context.deadlines;
             let policy = self.sessions.policy();
-            d.key_upload + d.infer * policy.max_requests + policy.longest_pauses() + ROUND_MARGIN
+            policy.round_fill()
+                + d.key_upload
+                + d.infer * policy.max_requests
+                + policy.longest_pauses()
+                + ROUND_MARGIN
         })
     }
 
@@ -354,9 +359,10 @@ impl Validator {
         })
     }
 
-    /// Starts queries as admission allows and records each as it finishes, until all
-    /// are done or the deadline passes. Recording never races the deadline: the
-    /// deadline only interrupts waiting.
+    /// Starts sessions as admission allows and records each query as it finishes, until
+    /// all are done or the deadline passes; within the policy's round fill, a miner's
+    /// session that ended is followed by another. Recording never races the deadline:
+    /// the deadline only interrupts waiting.
     async fn drive(
         &mut self,
         metagraph: &Metagraph,
@@ -365,30 +371,36 @@ impl Validator {
         deadline: tokio::time::Instant,
         summary: &mut RoundSummary,
     ) {
-        let mut queue = order
+        let fill_until = tokio::time::Instant::now() + self.sessions.policy().round_fill();
+        let mut queue: VecDeque<Neuron> = order
             .into_iter()
             .filter_map(|uid| metagraph.by_uid(uid).cloned())
-            .peekable();
+            .collect();
         let mut in_flight = InFlight::default();
         let bytes = self.query_memory();
         loop {
-            if queue.peek().is_none() && in_flight.is_empty() {
+            if queue.is_empty() && in_flight.is_empty() {
                 return;
             }
             tokio::select! {
                 biased;
-                Some(finished) = in_flight.next() => {
-                    self.finish(finished, metagraph, summary).await;
+                Some(event) = in_flight.next() => {
+                    if let Event::Ended(pending, Ok(Ok(()))) = &event
+                        && tokio::time::Instant::now() < fill_until
+                    {
+                        queue.push_back(pending.neuron.clone());
+                    }
+                    self.finish(event, metagraph, summary).await;
                 }
-                admitted = self.admission.admit(bytes), if queue.peek().is_some() => {
-                    let neuron = queue.next().expect("peeked");
+                admitted = self.admission.admit(bytes), if !queue.is_empty() => {
+                    let neuron = queue.pop_front().expect("not empty");
                     let block = self.chain.current_block().await.unwrap_or(block);
                     let session = self.draw_session().await;
                     in_flight.spawn(self.context.clone(), neuron, session, block, admitted);
                 }
                 () = tokio::time::sleep_until(deadline) => {
                     self.abandon(&mut in_flight, metagraph, summary).await;
-                    let skipped = queue.count();
+                    let skipped = queue.len();
                     if skipped > 0 {
                         tracing::warn!(skipped, "round deadline passed before every miner was queried");
                     }
