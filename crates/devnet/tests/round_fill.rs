@@ -1,7 +1,7 @@
 //! Round fill (DESIGN section 5, "Organic traffic"): within the fill, each miner's
 //! synthetic sessions follow one another on the miner's own clock, so a round holds
 //! several sessions per miner that start when that miner's previous one ended, not at
-//! the round's start.
+//! the round's start; a session that failed is not followed.
 
 mod common;
 
@@ -15,24 +15,28 @@ use brainlock_validator::{Validator, ValidatorConfig};
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn within_the_fill_each_miner_gets_session_after_session() {
+async fn within_the_fill_a_miner_gets_session_after_session_unless_one_fails() {
     let TestSubnet {
         dir,
         registry,
         validator: validator_kp,
     } = test_subnet().await;
-    for seed in [60u8, 61] {
-        let kp = keypair(seed);
-        register(&registry, &kp, Role::Miner, 0.0).await;
-        let addr = start_miner(
-            &miner_config(&registry, validator_kp.account_id()),
-            &registry,
-            &kp,
-        )
-        .await;
-        announce(&registry, &kp, addr).await;
+    let honest = [keypair(60), keypair(61)];
+    for kp in &honest {
+        register(&registry, kp, Role::Miner, 0.0).await;
+        let config = miner_config(&registry, validator_kp.account_id());
+        let addr = start_miner(&config, &registry, kp).await;
+        announce(&registry, kp, addr).await;
     }
-    let fill = 8.0;
+    // A miner whose address refuses connections: its one session fails at the upload.
+    let refusing = keypair(62);
+    register(&registry, &refusing, Role::Miner, 0.0).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    announce(&registry, &refusing, closed_addr).await;
+
+    let fill = 10.0;
     let config = ValidatorConfig {
         sessions: SessionPolicy {
             max_requests: 1,
@@ -51,17 +55,29 @@ async fn within_the_fill_each_miner_gets_session_after_session() {
     let round = validator.round_once().await.unwrap();
     let took = started.elapsed();
 
-    assert_eq!(round.passed, round.queried, "{round:?}");
-    let leaderboard = validator.leaderboard().borrow().clone();
-    assert_eq!(leaderboard.miners.len(), 2);
-    for miner in &leaderboard.miners {
+    let queries = |kp: &brainlock_epistula::Keypair| {
+        let store = validator.store().clone();
+        let hotkey = kp.account_id().to_string();
+        async move { store.recent_queries(&hotkey, 100).await.unwrap() }
+    };
+    for kp in &honest {
+        let queries = queries(kp).await;
         assert!(
-            miner.queries >= 2,
-            "a miner got one session in an {fill} s fill: {miner:?}"
+            queries.len() >= 2,
+            "a passing miner got one session in a {fill} s fill: {queries:?}"
         );
+        assert!(queries.iter().all(|q| q.outcome.passed()), "{queries:?}");
     }
-    // Sessions started within the fill and none after it; the round ends when the last
-    // of them does.
+    let failed = queries(&refusing).await;
+    assert_eq!(
+        failed.len(),
+        1,
+        "a failed session is not followed: {failed:?}"
+    );
+    assert!(!failed[0].outcome.passed());
+    assert_eq!(round.queried, round.passed + 1, "{round:?}");
+    // Passing sessions were followed until the fill ended; the round ends when the last
+    // of them does, well before its deadline.
     assert!(took >= Duration::from_secs_f64(fill), "{took:?}");
     assert!(took < validator.round_timeout(), "{took:?}");
     validator.close().await;

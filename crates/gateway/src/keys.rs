@@ -393,10 +393,14 @@ mod tests {
         let first = store.begin_request("a", &id, t0).unwrap();
         // Asked again while the first answer still streams: no pause.
         let overlapping = store.begin_request("a", &id, t0).unwrap();
+        let tick = Duration::from_millis(50);
+        std::thread::sleep(tick);
         drop(first);
+        std::thread::sleep(tick);
         let answered = Instant::now();
         drop(overlapping);
-        // The pause runs from the last answer's end, not from the request's start.
+        // The pause runs from the last answer's end: not from a request's start (0.1 s
+        // longer) nor from the first answer's end (0.05 s longer).
         store
             .begin_request("a", &id, answered + Duration::from_secs(3))
             .unwrap();

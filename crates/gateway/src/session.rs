@@ -21,12 +21,18 @@ const OBSERVED_CAPACITY: usize = 512;
 /// distribution.
 pub(crate) const MIN_OBSERVED: usize = 32;
 
+/// Longest pause or window a policy may set, in seconds: a day.
+pub(crate) const MAX_SECONDS: f64 = 86_400.0;
+
 /// Why a session policy was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SessionPolicyError {
     /// A field is zero, negative or not a number; its name.
     #[error("sessions.{0} must be positive")]
     NotPositive(&'static str),
+    /// A pause or window is longer than a day; its name.
+    #[error("sessions.{0} must be at most {MAX_SECONDS} seconds (a day)")]
+    TooLong(&'static str),
     /// `min_gap_seconds` exceeds `max_gap_seconds`.
     #[error("sessions.min_gap_seconds ({min}) exceeds sessions.max_gap_seconds ({max})")]
     GapRange {
@@ -67,12 +73,12 @@ pub struct SessionPolicy {
     /// (colluding miners would see a round start; customers' sessions do not start
     /// together). 0: no pause.
     pub start_spread_seconds: f64,
-    /// For this many seconds from a round's start, a miner's next synthetic session
-    /// follows its previous one (after its own start pause), instead of one session
-    /// per miner per round. Each miner's sessions then come as customers' do, each on
-    /// its own clock: colluding miners see no round in when sessions start, which
-    /// matters where there are customers to hide among (a gateway), and costs a key
-    /// per session. 0: one session per miner per round.
+    /// For this many seconds from a round's start, a miner whose session passed gets
+    /// its next one (after its own start pause), instead of one session per miner per
+    /// round. Within the fill each miner's sessions run on its own clock, as customers'
+    /// do, so colluding miners see rounds only at the fill's edges; worth it where
+    /// there are customers to hide among (a gateway), at a key per session. 0: one
+    /// session per miner per round.
     pub round_fill_seconds: f64,
 }
 
@@ -100,18 +106,22 @@ impl SessionPolicy {
                 Err(SessionPolicyError::NotPositive(name))
             }
         };
+        // Pauses and windows: zero allowed where `zero` says so, and at most a day.
+        let seconds = |value: f64, name, zero: bool| {
+            if !(value.is_finite() && (value > 0.0 || (zero && value == 0.0))) {
+                Err(SessionPolicyError::NotPositive(name))
+            } else if value > MAX_SECONDS {
+                Err(SessionPolicyError::TooLong(name))
+            } else {
+                Ok(())
+            }
+        };
         positive(f64::from(self.max_requests), "max_requests")?;
         positive(self.key_ttl_seconds as f64, "key_ttl_seconds")?;
-        positive(self.max_gap_seconds, "max_gap_seconds")?;
-        if !(self.min_gap_seconds.is_finite() && self.min_gap_seconds >= 0.0) {
-            return Err(SessionPolicyError::NotPositive("min_gap_seconds"));
-        }
-        if !(self.start_spread_seconds.is_finite() && self.start_spread_seconds >= 0.0) {
-            return Err(SessionPolicyError::NotPositive("start_spread_seconds"));
-        }
-        if !(self.round_fill_seconds.is_finite() && self.round_fill_seconds >= 0.0) {
-            return Err(SessionPolicyError::NotPositive("round_fill_seconds"));
-        }
+        seconds(self.max_gap_seconds, "max_gap_seconds", false)?;
+        seconds(self.min_gap_seconds, "min_gap_seconds", true)?;
+        seconds(self.start_spread_seconds, "start_spread_seconds", true)?;
+        seconds(self.round_fill_seconds, "round_fill_seconds", true)?;
         if self.min_gap_seconds > self.max_gap_seconds {
             return Err(SessionPolicyError::GapRange {
                 min: self.min_gap_seconds,
@@ -356,6 +366,15 @@ mod tests {
         assert_eq!(
             bad(|p| p.start_spread_seconds = -1.0),
             SessionPolicyError::NotPositive("start_spread_seconds")
+        );
+        // Durations are built from these: a huge value is refused, not a panic later.
+        assert_eq!(
+            bad(|p| p.round_fill_seconds = 1e300),
+            SessionPolicyError::TooLong("round_fill_seconds")
+        );
+        assert_eq!(
+            bad(|p| p.round_fill_seconds = f64::INFINITY),
+            SessionPolicyError::NotPositive("round_fill_seconds")
         );
         let single = SessionPolicy {
             max_requests: 1,

@@ -97,8 +97,8 @@ pub struct Cli {
     #[arg(long = "timeout.infer")]
     pub infer_timeout: Option<f64>,
     /// Deadline of one round, seconds; sessions still running then are abandoned and
-    /// recorded as timeouts [default: the longest session (key upload, every request,
-    /// every pause) + 30 s].
+    /// recorded as timeouts; longer than `sessions.round_fill` [default: the round fill
+    /// + the longest session (key upload, every request, every pause) + 30 s].
     #[arg(long = "timeout.round")]
     pub round_timeout: Option<f64>,
     /// Blocks between two weight settings [default: the tempo, 360].
@@ -185,10 +185,10 @@ pub struct Cli {
     /// that one round's sessions do not reach every miner at once [default: 10].
     #[arg(long = "sessions.start_spread")]
     pub sessions_start_spread: Option<f64>,
-    /// For this many seconds from a round's start, each miner's next synthetic session
-    /// follows its previous one, on the miner's own clock, so that colluding miners see
-    /// no round among customers' sessions; costs a key per session. Worth it with a
-    /// gateway. 0: one session per miner per round [default: 0].
+    /// For this many seconds from a round's start, a miner whose session passed gets
+    /// its next one, on the miner's own clock, so that colluding miners see rounds only
+    /// at the fill's edges; costs a key per session, worth it with a gateway. 0: one
+    /// session per miner per round [default: 0].
     #[arg(long = "sessions.round_fill")]
     pub sessions_round_fill: Option<f64>,
     /// Customers' sessions go to a miner drawn by weight among the K heaviest; 0: all
@@ -575,6 +575,20 @@ impl ValidatorConfig {
         } else {
             Some(listen_addr(&metrics_ip, metrics_port, "metrics")?)
         };
+        let round_timeout = cli
+            .round_timeout
+            .or(timeout.round)
+            .map(|s| seconds("round timeout", s))
+            .transpose()?;
+        if let Some(round) = round_timeout
+            && round <= sessions.round_fill()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "the round timeout ({} s) must be longer than sessions.round_fill ({} s)",
+                round.as_secs_f64(),
+                sessions.round_fill_seconds
+            )));
+        }
         let gateway_table = file.gateway.unwrap_or_default();
         let gateway = match cli.gateway_port.or(gateway_table.port) {
             None | Some(0) => None,
@@ -618,11 +632,7 @@ impl ValidatorConfig {
                 .or(timeout.infer)
                 .map(|s| seconds("infer timeout", s))
                 .transpose()?,
-            round_timeout: cli
-                .round_timeout
-                .or(timeout.round)
-                .map(|s| seconds("round timeout", s))
-                .transpose()?,
+            round_timeout,
             weights_interval: cli.weights_interval.or(weights.interval),
             weights_poll: seconds(
                 "weights poll",
@@ -896,12 +906,17 @@ mod tests {
         assert_eq!(config.query_memory_bytes, 64 << 20);
         assert_eq!(config.round_timeout, Some(Duration::from_secs(5)));
         for bad in [
-            ["v", "--neuron.max_concurrent_queries", "0"],
-            ["v", "--neuron.query_memory_mib", "0"],
-            ["v", "--timeout.round", "0"],
+            &["v", "--neuron.max_concurrent_queries", "0"][..],
+            &["v", "--neuron.query_memory_mib", "0"],
+            &["v", "--timeout.round", "0"],
+            &["v", "--timeout.round", "60", "--sessions.round_fill", "60"],
+            &["v", "--sessions.round_fill", "1e9"],
         ] {
             assert!(ValidatorConfig::merge(Cli::parse_from(bad), FileConfig::default()).is_err());
         }
+        let filled = Cli::parse_from(["v", "--timeout.round", "90", "--sessions.round_fill", "60"]);
+        let config = ValidatorConfig::merge(filled, FileConfig::default()).unwrap();
+        assert_eq!(config.sessions.round_fill(), Duration::from_secs(60));
     }
 
     #[test]

@@ -82,11 +82,12 @@ pub(crate) struct QueryContext {
 pub(crate) type Finished = (Pending, QueryReport);
 
 /// A scored session with `neuron`: after `shape`'s start pause, a fresh key uploaded
-/// once, then one request per batch of `batches`, paced by `shape`'s pauses (each from
-/// the previous answer's end), each through the miner's lane and sent to `reports` as
-/// it is judged. It ends early at the first failed query (a
-/// customer would start afresh too). Only validator-side problems (a bad metagraph
-/// entry, our own key generation or encryption) are errors.
+/// once, then one request per batch of `batches`, each after its pause in `shape` from
+/// the previous answer's last frame (as the gateway measures customers' pauses), each
+/// through the miner's lane and sent to `reports` as it is judged. It ends early at the
+/// first failed query (a customer would start afresh too) and returns whether every
+/// query passed. Only validator-side problems (a bad metagraph entry, our own key
+/// generation or encryption) are errors.
 pub(crate) async fn run_session(
     context: Arc<QueryContext>,
     neuron: Neuron,
@@ -94,7 +95,7 @@ pub(crate) async fn run_session(
     batches: Vec<Vec<Vec<i64>>>,
     block: u64,
     reports: mpsc::UnboundedSender<Finished>,
-) -> Result<(), ValidatorError> {
+) -> Result<bool, ValidatorError> {
     let Some(addr) = neuron.axon else {
         return Err(ValidatorError::NoAxon(neuron.uid));
     };
@@ -131,15 +132,15 @@ pub(crate) async fn run_session(
                 ..ClientCost::default()
             };
             let _ = reports.send((started, QueryReport::failed(kind, reason, cost)));
-            return Ok(());
+            return Ok(false);
         }
     };
     let mut keygen = key.keygen;
+    let mut answered = tokio::time::Instant::now();
     let pauses = std::iter::once(Duration::ZERO).chain(shape.gaps.iter().copied());
     for (inputs, pause) in batches.into_iter().zip(pauses) {
-        // The pause runs from the previous answer's end, as the gateway observes
-        // customers' pauses, and the inputs are encrypted within it.
-        let resume = tokio::time::Instant::now() + pause;
+        // The inputs are encrypted within the pause.
+        let resume = answered + pause;
         let (workload, client_key) = (context.workload.clone(), key.client_key.clone());
         let prepared = tokio::task::spawn_blocking(move || {
             PreparedQuery::prepare(&workload, &client_key, &inputs)
@@ -149,6 +150,7 @@ pub(crate) async fn run_session(
         tokio::time::sleep_until(resume).await;
         let _slot = context.scheduler.scored(&miner).await;
         let started = pending();
+        let sent = tokio::time::Instant::now();
         let mut report = query::run(
             &client,
             context.workload.clone(),
@@ -158,15 +160,22 @@ pub(crate) async fn run_session(
             context.deadlines,
         )
         .await;
+        // The answer ended at its last frame; decrypting and judging it came after.
+        answered = report
+            .frame_seconds
+            .last()
+            .map_or_else(tokio::time::Instant::now, |&seconds| {
+                sent + Duration::from_secs_f64(seconds)
+            });
         // The session's key costs are told with its first query.
         report.key_upload_seconds = key_upload_seconds.take();
         report.cost.keygen = std::mem::take(&mut keygen);
         let passed = report.outcome.passed();
         if reports.send((started, report)).is_err() || !passed {
-            break;
+            return Ok(false);
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// A session in flight: whom it asks, since when, at which block.
@@ -181,13 +190,14 @@ pub(crate) struct Pending {
 pub(crate) enum Event {
     /// A query finished.
     Query(Finished),
-    /// A session task ended: with an error of ours, or crashed.
-    Ended(Pending, Result<Result<(), ValidatorError>, JoinError>),
+    /// A session task ended: whether every query passed, or an error of ours, or it
+    /// crashed.
+    Ended(Pending, Result<Result<bool, ValidatorError>, JoinError>),
 }
 
 /// The session tasks of one round and the queries they report.
 pub(crate) struct InFlight {
-    tasks: JoinSet<Result<(), ValidatorError>>,
+    tasks: JoinSet<Result<bool, ValidatorError>>,
     pending: HashMap<Id, Pending>,
     reports: mpsc::UnboundedSender<Finished>,
     finished: mpsc::UnboundedReceiver<Finished>,
@@ -229,6 +239,11 @@ impl InFlight {
         self.pending.insert(task.id(), pending);
     }
 
+    /// Whether a session with the miner `uid` is running.
+    pub(crate) fn running(&self, uid: u16) -> bool {
+        self.pending.values().any(|p| p.neuron.uid == uid)
+    }
+
     /// No session running and no query left to record.
     pub(crate) fn is_empty(&self) -> bool {
         self.tasks.is_empty() && self.finished.is_empty()
@@ -255,7 +270,7 @@ impl InFlight {
         Some(self.ended(done))
     }
 
-    fn ended(&mut self, done: Result<(Id, Result<(), ValidatorError>), JoinError>) -> Event {
+    fn ended(&mut self, done: Result<(Id, Result<bool, ValidatorError>), JoinError>) -> Event {
         let (id, result) = match done {
             Ok((id, result)) => (id, Ok(result)),
             Err(e) => (e.id(), Err(e)),

@@ -282,7 +282,9 @@ impl Validator {
     /// still running at the round's deadline are abandoned and recorded as timeouts.
     /// Weights are set at the end if due (the weight timer also sets them mid-round).
     pub async fn round_once(&mut self) -> Result<RoundSummary, ValidatorError> {
-        let deadline = tokio::time::Instant::now() + self.round_timeout();
+        let start = tokio::time::Instant::now();
+        let deadline = start + self.round_timeout();
+        let fill_until = start + self.sessions.policy().round_fill();
         let RoundPlan {
             block,
             metagraph,
@@ -293,8 +295,14 @@ impl Validator {
             ..RoundSummary::default()
         };
         self.standings.publish(&metagraph, block);
-        self.drive(&metagraph, block, order, deadline, &mut summary)
-            .await;
+        self.drive(
+            &metagraph,
+            block,
+            order,
+            (fill_until, deadline),
+            &mut summary,
+        )
+        .await;
         // With the block and metagraph of now, not of the round's start: the round may
         // have lasted many blocks, and the rate limit counts them.
         summary.weights = self.weights.tick().await.unwrap_or_else(|e| {
@@ -360,47 +368,56 @@ impl Validator {
     }
 
     /// Starts sessions as admission allows and records each query as it finishes, until
-    /// all are done or the deadline passes; within the policy's round fill, a miner's
-    /// session that ended is followed by another. Recording never races the deadline:
-    /// the deadline only interrupts waiting.
+    /// all are done or the deadline passes. Until `fill_until`, a miner whose session
+    /// passed gets its next one (one chain per miner: a suspect's extra sessions run
+    /// once); a failed session is not followed, so a failing miner is not queried more
+    /// than a passing one. Recording never races the deadline: the deadline only
+    /// interrupts waiting.
     async fn drive(
         &mut self,
         metagraph: &Metagraph,
         block: u64,
         order: Vec<u16>,
-        deadline: tokio::time::Instant,
+        (fill_until, deadline): (tokio::time::Instant, tokio::time::Instant),
         summary: &mut RoundSummary,
     ) {
-        let fill_until = tokio::time::Instant::now() + self.sessions.policy().round_fill();
-        let mut queue: VecDeque<Neuron> = order
+        // Each entry: the miner, and whether it follows the miner's previous session.
+        let mut queue: VecDeque<(Neuron, bool)> = order
             .into_iter()
             .filter_map(|uid| metagraph.by_uid(uid).cloned())
+            .map(|neuron| (neuron, false))
             .collect();
         let mut in_flight = InFlight::default();
         let bytes = self.query_memory();
         loop {
+            let filling = tokio::time::Instant::now() < fill_until;
+            queue.retain(|(_, follows)| filling || !follows);
             if queue.is_empty() && in_flight.is_empty() {
                 return;
             }
             tokio::select! {
                 biased;
                 Some(event) = in_flight.next() => {
-                    if let Event::Ended(pending, Ok(Ok(()))) = &event
-                        && tokio::time::Instant::now() < fill_until
-                    {
-                        queue.push_back(pending.neuron.clone());
+                    if let Event::Ended(pending, Ok(Ok(true))) = &event {
+                        let uid = pending.neuron.uid;
+                        if tokio::time::Instant::now() < fill_until
+                            && !in_flight.running(uid)
+                            && !queue.iter().any(|(n, _)| n.uid == uid)
+                        {
+                            queue.push_back((pending.neuron.clone(), true));
+                        }
                     }
                     self.finish(event, metagraph, summary).await;
                 }
                 admitted = self.admission.admit(bytes), if !queue.is_empty() => {
-                    let neuron = queue.pop_front().expect("not empty");
+                    let (neuron, _) = queue.pop_front().expect("not empty");
                     let block = self.chain.current_block().await.unwrap_or(block);
                     let session = self.draw_session().await;
                     in_flight.spawn(self.context.clone(), neuron, session, block, admitted);
                 }
                 () = tokio::time::sleep_until(deadline) => {
                     self.abandon(&mut in_flight, metagraph, summary).await;
-                    let skipped = queue.len();
+                    let skipped = queue.iter().filter(|(_, follows)| !follows).count();
                     if skipped > 0 {
                         tracing::warn!(skipped, "round deadline passed before every miner was queried");
                     }
@@ -417,7 +434,7 @@ impl Validator {
                 self.count(&pending, &report, summary).await;
                 self.standings.publish(metagraph, pending.block);
             }
-            Event::Ended(_, Ok(Ok(()))) => {}
+            Event::Ended(_, Ok(Ok(_))) => {}
             Event::Ended(pending, Ok(Err(e))) => {
                 // Our side failed (bad metagraph entry, key generation): never scored.
                 let uid = pending.neuron.uid;
