@@ -130,6 +130,74 @@ pub fn run_bench(
     })
 }
 
+/// The lookup loop's keyswitch on its own (`benches/keyswitch.rs`): one batch of
+/// big-key ciphertexts keyswitched as a worker does it, and the same batch through
+/// tfhe-rs's `keyswitch_lwe_ciphertext` one ciphertext at a time, the baseline measured
+/// beside it.
+pub struct KeyswitchBench {
+    key: EvaluationKey,
+    inputs: Vec<u64>,
+    outputs: Vec<u64>,
+    digits: Vec<u64>,
+}
+
+impl KeyswitchBench {
+    /// A fresh key of `profile` and `batch` ciphertexts of well-spread words.
+    pub fn new(profile: &'static Profile, batch: usize) -> Self {
+        let (_, compressed) = ClientKey::generate(profile, Some(11));
+        let key = EvaluationKey::expand(&compressed);
+        let (big, small) = (
+            profile.big_dim().to_lwe_size().0,
+            profile.small_dim().to_lwe_size().0,
+        );
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let inputs = (0..batch * big)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                state
+            })
+            .collect();
+        Self {
+            key,
+            inputs,
+            outputs: vec![0; batch * small],
+            digits: vec![0; crate::keyswitch::digits_len(batch, profile.ks_level)],
+        }
+    }
+
+    /// The batch through the engine's keyswitch; returns the outputs.
+    pub fn batched(&mut self) -> &[u64] {
+        crate::keyswitch::keyswitch_batch(
+            &self.key.ksk,
+            &self.inputs,
+            &mut self.outputs,
+            &mut self.digits,
+        );
+        &self.outputs
+    }
+
+    /// The batch through tfhe-rs, one ciphertext at a time; returns the outputs.
+    pub fn one_at_a_time(&mut self) -> &[u64] {
+        use tfhe::core_crypto::prelude::{
+            CiphertextModulus, LweCiphertext, keyswitch_lwe_ciphertext,
+        };
+        let big = self.key.ksk.input_key_lwe_dimension().to_lwe_size().0;
+        let small = self.key.ksk.output_lwe_size().0;
+        for (input, output) in self
+            .inputs
+            .chunks_exact(big)
+            .zip(self.outputs.chunks_exact_mut(small))
+        {
+            let input = LweCiphertext::from_container(input, CiphertextModulus::new_native());
+            let mut output = LweCiphertext::from_container(output, CiphertextModulus::new_native());
+            keyswitch_lwe_ciphertext(&self.key.ksk, &input, &mut output);
+        }
+        &self.outputs
+    }
+}
+
 /// Logs every 5% of an image's lookups with the rate so far: a VGG9 image takes hours on a
 /// small CPU, and a silent benchmark cannot be told from a hung one.
 fn progress_logger(image: usize, start: Instant) -> impl Fn(usize, usize) + Sync {

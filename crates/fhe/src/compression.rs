@@ -11,7 +11,7 @@
 //! receiver checks a frame's form instead of trusting it.
 
 use crate::keys::{EvaluationKey, expand_keyswitch_key};
-use crate::keyswitch::keyswitch_batch;
+use crate::keyswitch::{digits_len, keyswitch_batch};
 use crate::plan::Plan;
 use crate::profile::{Packing, Profile};
 use brainlock_circuit::{Circuit, NoiseModel, keyswitch_variance, storage_variance};
@@ -266,7 +266,7 @@ fn narrow(ksk: &LweKeyswitchKeyOwned<u64>, lwes: &[u64]) -> Vec<u64> {
     out.par_chunks_mut(BATCH * narrow)
         .zip(lwes.par_chunks(BATCH * big))
         .for_each(|(outputs, inputs)| {
-            let mut digits = vec![0u64; BATCH * levels];
+            let mut digits = vec![0u64; digits_len(BATCH, levels)];
             keyswitch_batch(ksk, inputs, outputs, &mut digits);
         });
     out

@@ -11,7 +11,7 @@
 use crate::ciphertext::{EncryptedInput, EncryptedOutput};
 use crate::error::{EngineError, Result};
 use crate::keys::EvaluationKey;
-use crate::keyswitch::keyswitch_batch;
+use crate::keyswitch::{digits_len, keyswitch_batch};
 use crate::plan::{Plan, channel_of, for_each_term};
 use crate::profile::Profile;
 use brainlock_circuit::encoding::lookup_phase_offset;
@@ -218,7 +218,7 @@ impl Worker {
             acc: vec![0; CHUNK * profile.big_dim().to_lwe_size().0],
             targets: Vec::with_capacity(CHUNK),
             small: vec![0; CHUNK * profile.small_dim().to_lwe_size().0],
-            digits: vec![0; CHUNK * profile.ks_level],
+            digits: vec![0; digits_len(CHUNK, profile.ks_level)],
             rotated: GlweCiphertext::new(
                 0,
                 profile.glwe_dim().to_glwe_size(),

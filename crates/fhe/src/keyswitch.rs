@@ -10,9 +10,15 @@
 
 use tfhe::core_crypto::prelude::*;
 
+/// Scratch words [`keyswitch_batch`] needs for `ciphertexts` inputs at `levels`
+/// decomposition levels.
+pub(crate) fn digits_len(ciphertexts: usize, levels: usize) -> usize {
+    ciphertexts * levels
+}
+
 /// Keyswitches the big-key ciphertexts packed in `inputs` (native modulus) to the
 /// small-key ciphertexts packed in `outputs`, in order, under `ksk`; `digits` is scratch
-/// of at least `ciphertexts x levels` words.
+/// of at least [`digits_len`] words.
 pub(crate) fn keyswitch_batch(
     ksk: &LweKeyswitchKeyOwned<u64>,
     inputs: &[u64],
@@ -121,7 +127,7 @@ pub(crate) mod tests {
         );
         let inputs = torus_words(3 * big);
         let mut ours = vec![0u64; 3 * small];
-        let mut digits = vec![0u64; 3 * profile.ks_level];
+        let mut digits = vec![0u64; digits_len(3, profile.ks_level)];
         keyswitch_batch(&key.ksk, &inputs, &mut ours, &mut digits);
         for (input, ours) in inputs.chunks_exact(big).zip(ours.chunks_exact(small)) {
             let mut theirs = LweCiphertext::new(
