@@ -7,13 +7,25 @@
 //! (the lookups a worker handles together), and the loop is compiled a second time with
 //! AVX-512 for CPUs that have it. The algorithm is tfhe-rs's (its decomposer, its key
 //! layout), so every output is bit-identical to `keyswitch_lwe_ciphertext`'s.
+//!
+//! The batch's outputs (32 x 7 kB) do not fit in L1, so applying one key row to all of
+//! them would stream them through L2 once per row. The loop is tiled instead: the
+//! digits of [`BLOCK_INPUTS`] input coefficients are decomposed at once, and their key
+//! rows are applied [`TILE_WORDS`] output words at a time, so a tile of every output
+//! and the row segments stay in L1 while the block's rows go by. Each key word is
+//! still read once.
 
 use tfhe::core_crypto::prelude::*;
+
+/// Input coefficients whose digits are decomposed together.
+const BLOCK_INPUTS: usize = 16;
+/// Output words per tile: 32 outputs x 64 words x 8 bytes = 16 kB of L1.
+const TILE_WORDS: usize = 64;
 
 /// Scratch words [`keyswitch_batch`] needs for `ciphertexts` inputs at `levels`
 /// decomposition levels.
 pub(crate) fn digits_len(ciphertexts: usize, levels: usize) -> usize {
-    ciphertexts * levels
+    BLOCK_INPUTS * levels * ciphertexts
 }
 
 /// Keyswitches the big-key ciphertexts packed in `inputs` (native modulus) to the
@@ -58,13 +70,16 @@ fn keyswitch_batch_body(
     let small_size = ksk.output_lwe_size().0;
     let levels = ksk.decomposition_level_count().0;
     let count = inputs.len() / big_size;
+    if count == 0 {
+        return;
+    }
     assert_eq!(
         inputs.len(),
         count * big_size,
         "inputs are whole ciphertexts"
     );
     assert_eq!(outputs.len(), count * small_size, "one output per input");
-    let digits = &mut digits[..count * levels];
+    let digits = &mut digits[..digits_len(count, levels)];
 
     // Each output starts as the input's body with a zero mask.
     for (output, input) in outputs
@@ -78,19 +93,32 @@ fn keyswitch_batch_body(
         ksk.decomposition_base_log(),
         ksk.decomposition_level_count(),
     );
-    for (i, block) in ksk.iter().enumerate() {
+    // Row `i x levels + level` of the key pairs with digit `level` of mask word `i`.
+    let rows = ksk.as_ref();
+    let mask_words = big_size - 1;
+    for block_start in (0..mask_words).step_by(BLOCK_INPUTS) {
+        let block_end = (block_start + BLOCK_INPUTS).min(mask_words);
+        let block_rows = (block_end - block_start) * levels;
+        // digits[row x count + ciphertext], rows of this block.
         for (ciphertext, input) in inputs.chunks_exact(big_size).enumerate() {
-            let mine = &mut digits[ciphertext * levels..(ciphertext + 1) * levels];
-            for (slot, term) in mine.iter_mut().zip(decomposer.decompose(input[i])) {
-                *slot = term.value();
+            for (i, &word) in input[block_start..block_end].iter().enumerate() {
+                for (level, term) in decomposer.decompose(word).enumerate() {
+                    digits[(i * levels + level) * count + ciphertext] = term.value();
+                }
             }
         }
-        for (level, row) in block.iter().enumerate() {
-            let row = row.as_ref();
-            for (ciphertext, output) in outputs.chunks_exact_mut(small_size).enumerate() {
-                let digit = digits[ciphertext * levels + level];
-                for (out, &key) in output.iter_mut().zip(row) {
-                    *out = out.wrapping_sub(key.wrapping_mul(digit));
+        let block = &rows[block_start * levels * small_size..][..block_rows * small_size];
+        for tile_start in (0..small_size).step_by(TILE_WORDS) {
+            let tile_end = (tile_start + TILE_WORDS).min(small_size);
+            for (row, row_digits) in block
+                .chunks_exact(small_size)
+                .zip(digits.chunks_exact(count))
+            {
+                let segment = &row[tile_start..tile_end];
+                for (output, &digit) in outputs.chunks_exact_mut(small_size).zip(row_digits) {
+                    for (out, &key) in output[tile_start..tile_end].iter_mut().zip(segment) {
+                        *out = out.wrapping_sub(key.wrapping_mul(digit));
+                    }
                 }
             }
         }
@@ -138,6 +166,39 @@ pub(crate) mod tests {
             let input = LweCiphertext::from_container(input, CiphertextModulus::new_native());
             keyswitch_lwe_ciphertext(&key.ksk, &input, &mut theirs);
             assert_eq!(ours, theirs.as_ref());
+        }
+    }
+
+    /// Every shape of blocks and tiles, remainders included: any key words serve, since
+    /// both sides compute the same sums of digits times key words.
+    #[test]
+    fn matches_tfhe_rs_at_every_block_and_tile_remainder() {
+        for (big_dim, small_dim, levels, count) in
+            [(37, 100, 3, 5), (16, 64, 2, 1), (17, 65, 4, 33)]
+        {
+            let (big, small) = (big_dim + 1, small_dim + 1);
+            let ksk = LweKeyswitchKeyOwned::from_container(
+                torus_words(big_dim * levels * small),
+                DecompositionBaseLog(4),
+                DecompositionLevelCount(levels),
+                LweSize(small),
+                CiphertextModulus::new_native(),
+            );
+            let inputs: Vec<u64> = torus_words(count * big + 1)[1..].to_vec();
+            let mut ours = vec![0u64; count * small];
+            let mut digits = vec![0u64; digits_len(count, levels)];
+            keyswitch_batch(&ksk, &inputs, &mut ours, &mut digits);
+            for (input, ours) in inputs.chunks_exact(big).zip(ours.chunks_exact(small)) {
+                let mut theirs =
+                    LweCiphertext::new(0u64, LweSize(small), CiphertextModulus::new_native());
+                let input = LweCiphertext::from_container(input, CiphertextModulus::new_native());
+                keyswitch_lwe_ciphertext(&ksk, &input, &mut theirs);
+                assert_eq!(
+                    ours,
+                    theirs.as_ref(),
+                    "{big_dim} -> {small_dim}, {levels} levels"
+                );
+            }
         }
     }
 }
