@@ -390,8 +390,6 @@ impl Validator {
         let mut in_flight = InFlight::default();
         let bytes = self.query_memory();
         loop {
-            let filling = tokio::time::Instant::now() < fill_until;
-            queue.retain(|(_, follows)| filling || !follows);
             if queue.is_empty() && in_flight.is_empty() {
                 return;
             }
@@ -410,7 +408,10 @@ impl Validator {
                     self.finish(event, metagraph, summary).await;
                 }
                 admitted = self.admission.admit(bytes), if !queue.is_empty() => {
-                    let (neuron, _) = queue.pop_front().expect("not empty");
+                    let (neuron, follows) = queue.pop_front().expect("not empty");
+                    if follows && tokio::time::Instant::now() >= fill_until {
+                        continue;
+                    }
                     let block = self.chain.current_block().await.unwrap_or(block);
                     let session = self.draw_session().await;
                     in_flight.spawn(self.context.clone(), neuron, session, block, admitted);
