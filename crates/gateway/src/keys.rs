@@ -347,14 +347,20 @@ mod tests {
         assert_eq!(store.model.observed().0, 2);
     }
 
-    #[test]
-    fn a_key_serves_one_session_bound_to_one_miner() {
+    /// A store holding one key of customer "a", uploaded now.
+    fn one_key() -> (SessionModel, KeyStore, Instant, KeyId) {
         let model = model();
         let store = KeyStore::new(model.clone());
         let t0 = Instant::now();
         let id = store
             .insert("a", Bytes::from_static(b"k"), &limits(), t0)
             .unwrap();
+        (model, store, t0, id)
+    }
+
+    #[test]
+    fn a_key_serves_one_session_bound_to_one_miner() {
+        let (model, store, t0, id) = one_key();
         let miner = AccountId([7; 32]);
         assert_eq!(store.begin_request("a", &id, t0).unwrap().0.miner, None);
         store.bind("a", &id, Some(miner));
@@ -384,12 +390,7 @@ mod tests {
 
     #[test]
     fn pauses_are_measured_from_the_end_of_the_previous_answer() {
-        let model = model();
-        let store = KeyStore::new(model.clone());
-        let t0 = Instant::now();
-        let id = store
-            .insert("a", Bytes::from_static(b"k"), &limits(), t0)
-            .unwrap();
+        let (model, store, t0, id) = one_key();
         let first = store.begin_request("a", &id, t0).unwrap();
         // Asked again while the first answer still streams: no pause.
         let overlapping = store.begin_request("a", &id, t0).unwrap();
