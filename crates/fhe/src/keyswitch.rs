@@ -238,13 +238,18 @@ pub(crate) mod tests {
     /// of digits times key words.
     #[test]
     fn matches_tfhe_rs_at_every_block_and_tile_remainder() {
-        for (big_dim, small_dim, levels, count) in
-            [(37, 100, 3, 5), (16, 64, 2, 1), (17, 65, 4, 33)]
-        {
+        for (big_dim, small_dim, base_log, levels, count) in [
+            (37, 100, 4, 3, 5),
+            (16, 64, 3, 2, 6),
+            (5, 9, 3, 3, 1),
+            (17, 65, 4, 4, 33),
+            (33, 129, 22, 1, 7),
+            (20, 30, 5, 2, 3),
+        ] {
             let (big, small) = (big_dim + 1, small_dim + 1);
             let ksk = LweKeyswitchKeyOwned::from_container(
                 torus_words(big_dim * levels * small),
-                DecompositionBaseLog(4),
+                DecompositionBaseLog(base_log),
                 DecompositionLevelCount(levels),
                 LweSize(small),
                 CiphertextModulus::new_native(),
@@ -261,7 +266,7 @@ pub(crate) mod tests {
                 assert_eq!(
                     ours,
                     theirs.as_ref(),
-                    "{big_dim} -> {small_dim}, {levels} levels"
+                    "{big_dim} -> {small_dim}, base 2^{base_log}, {levels} levels"
                 );
             }
         }
