@@ -1,6 +1,8 @@
 //! The encrypted benchmark behind `brainlock bench`: key generation, key sizes, one
 //! encrypted inference per image, and agreement with the exact simulation.
 
+use crate::blind_rotation::BlindRotations;
+use crate::engine::channel_lut;
 use crate::error::Result;
 use crate::keys::{ClientKey, EvaluationKey};
 use crate::plan::Plan;
@@ -10,6 +12,7 @@ use brainlock_circuit::{Circuit, Simulator, argmax, cosine};
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+use tfhe::core_crypto::prelude::*;
 
 /// Result of one `brainlock bench` run, serialized as its JSON report.
 #[derive(Clone, Debug, Serialize)]
@@ -130,7 +133,7 @@ pub fn run_bench(
     })
 }
 
-/// The lookup loop's keyswitch on its own (`benches/keyswitch.rs`): one batch of
+/// The lookup loop's keyswitch on its own (`benches/lookup.rs`): one batch of
 /// big-key ciphertexts keyswitched as a worker does it, and the same batch through
 /// tfhe-rs's `keyswitch_lwe_ciphertext` one ciphertext at a time, the baseline measured
 /// beside it.
@@ -150,18 +153,9 @@ impl KeyswitchBench {
             profile.big_dim().to_lwe_size().0,
             profile.small_dim().to_lwe_size().0,
         );
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let inputs = (0..batch * big)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                state
-            })
-            .collect();
         Self {
             key,
-            inputs,
+            inputs: well_spread_words(batch * big),
             outputs: vec![0; batch * small],
             digits: vec![0; crate::keyswitch::digits_len(batch, profile.ks_level)],
         }
@@ -180,9 +174,6 @@ impl KeyswitchBench {
 
     /// The batch through tfhe-rs, one ciphertext at a time; returns the outputs.
     pub fn one_at_a_time(&mut self) -> &[u64] {
-        use tfhe::core_crypto::prelude::{
-            CiphertextModulus, LweCiphertext, keyswitch_lwe_ciphertext,
-        };
         let big = self.key.ksk.input_key_lwe_dimension().to_lwe_size().0;
         let small = self.key.ksk.output_lwe_size().0;
         for (input, output) in self
@@ -196,6 +187,108 @@ impl KeyswitchBench {
         }
         &self.outputs
     }
+}
+
+/// The lookup loop's blind rotations on their own (`benches/lookup.rs`): a
+/// batch of keyswitched ciphertexts, each modulus-switched and bootstrapped through one
+/// table, as a worker does it, and the same batch through tfhe-rs's
+/// `blind_rotate_assign_mem_optimized` one ciphertext at a time, the baseline measured
+/// beside it.
+pub struct BlindRotationBench {
+    key: EvaluationKey,
+    keyswitched: Vec<u64>,
+    lut: GlweCiphertextOwned<u64>,
+    rotations: BlindRotations,
+    outputs: Vec<u64>,
+}
+
+impl BlindRotationBench {
+    /// A fresh key of `profile` and `batch` small-key ciphertexts of well-spread words.
+    pub fn new(profile: &'static Profile, batch: usize) -> Self {
+        let (_, compressed) = ClientKey::generate(profile, Some(11));
+        let key = EvaluationKey::expand(&compressed);
+        let table: Vec<i64> = (0..64).map(|t| t * 3 - 100).collect();
+        Self {
+            key,
+            keyswitched: well_spread_words(batch * profile.small_dim().to_lwe_size().0),
+            lut: channel_lut(profile, &table, 6, 55),
+            rotations: BlindRotations::new(profile, batch),
+            outputs: vec![0; batch * profile.big_dim().to_lwe_size().0],
+        }
+    }
+
+    fn sizes(&self) -> (usize, usize) {
+        let profile = self.key.profile;
+        (
+            profile.small_dim().to_lwe_size().0,
+            profile.big_dim().to_lwe_size().0,
+        )
+    }
+
+    /// The batch through the engine's blind rotations; returns the bootstrapped outputs.
+    pub fn batched(&mut self) -> &[u64] {
+        let (small, big) = self.sizes();
+        let count = self.keyswitched.len() / small;
+        for (slot, keyswitched) in self.keyswitched.chunks_exact(small).enumerate() {
+            self.rotations.load(slot, keyswitched, &self.lut);
+        }
+        self.rotations.rotate(&self.key.fourier_bsk, count);
+        for (slot, out) in self.outputs.chunks_exact_mut(big).enumerate() {
+            self.rotations.extract(slot, out);
+        }
+        &self.outputs
+    }
+
+    /// The batch through tfhe-rs, one ciphertext at a time; returns the outputs.
+    pub fn one_at_a_time(&mut self) -> &[u64] {
+        let (small, big) = self.sizes();
+        let profile = self.key.profile;
+        let fft = Fft::new(profile.poly_size());
+        let mut scratch = ComputationBuffers::new();
+        scratch.resize(
+            blind_rotate_assign_mem_optimized_requirement::<u64>(
+                profile.glwe_dim().to_glwe_size(),
+                profile.poly_size(),
+                fft.as_view(),
+            )
+            .unaligned_bytes_required(),
+        );
+        let mut rotated = self.lut.clone();
+        for (keyswitched, out) in self
+            .keyswitched
+            .chunks_exact(small)
+            .zip(self.outputs.chunks_exact_mut(big))
+        {
+            let switched = lwe_ciphertext_centered_binary_modulus_switch::<u64, usize, _>(
+                LweCiphertext::from_container(keyswitched, CiphertextModulus::new_native()),
+                profile.poly_size().to_blind_rotation_input_modulus_log(),
+            );
+            rotated.as_mut().copy_from_slice(self.lut.as_ref());
+            blind_rotate_assign_mem_optimized(
+                &switched,
+                &mut rotated,
+                &self.key.fourier_bsk,
+                fft.as_view(),
+                scratch.stack(),
+            );
+            let mut out = LweCiphertext::from_container(out, CiphertextModulus::new_native());
+            extract_lwe_sample_from_glwe_ciphertext(&rotated, &mut out, MonomialDegree(0));
+        }
+        &self.outputs
+    }
+}
+
+/// `count` words spread over the whole torus (a fixed LCG: benchmarks are repeatable).
+fn well_spread_words(count: usize) -> Vec<u64> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..count)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state
+        })
+        .collect()
 }
 
 /// Logs every 5% of an image's lookups with the rate so far: a VGG9 image takes hours on a
@@ -236,6 +329,20 @@ fn median(v: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The engine's batched blind rotations give tfhe-rs's one-at-a-time results bit for
+    /// bit.
+    #[test]
+    fn batched_blind_rotations_match_tfhe_rs_bit_for_bit() {
+        let mut bench = BlindRotationBench::new(&Profile::all()[0], 11);
+        let batched = bench.batched().to_vec();
+        let reference = bench.one_at_a_time().to_vec();
+        assert!(batched.iter().any(|&w| w != 0));
+        assert!(
+            batched == reference,
+            "batched rotations differ from tfhe-rs"
+        );
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

@@ -3,11 +3,13 @@
 //! one blind rotation with the output channel's table ("KS-PBS" order, design section 2).
 //!
 //! Memory: only the current layer's inputs and outputs are alive (VGG9 c1 -> c2 peaks at
-//! ~1.8 GB). The hot loop allocates nothing: each rayon worker owns the accumulators and
-//! keyswitch outputs of a chunk of lookups, an accumulator GLWE and FFT scratch, and the
+//! ~1.8 GB). The hot loop allocates nothing: each rayon worker owns the accumulators,
+//! keyswitch outputs and rotated tables of a chunk of lookups and FFT scratch, and the
 //! tables are built once per (layer, channel). A chunk's keyswitches share one pass over
-//! the keyswitching key ([`crate::keyswitch`]).
+//! the keyswitching key ([`crate::keyswitch`]), and its blind rotations share passes
+//! over the bootstrapping key ([`crate::blind_rotation`]).
 
+use crate::blind_rotation::BlindRotations;
 use crate::ciphertext::{EncryptedInput, EncryptedOutput};
 use crate::error::{EngineError, Result};
 use crate::keys::EvaluationKey;
@@ -197,36 +199,17 @@ struct Worker {
     targets: Vec<usize>,
     small: Vec<u64>,
     digits: Vec<u64>,
-    rotated: GlweCiphertextOwned<u64>,
-    fft: Fft,
-    scratch: ComputationBuffers,
+    rotations: BlindRotations,
 }
 
 impl Worker {
     fn new(profile: &Profile) -> Self {
-        let fft = Fft::new(profile.poly_size());
-        let mut scratch = ComputationBuffers::new();
-        scratch.resize(
-            blind_rotate_assign_mem_optimized_requirement::<u64>(
-                profile.glwe_dim().to_glwe_size(),
-                profile.poly_size(),
-                fft.as_view(),
-            )
-            .unaligned_bytes_required(),
-        );
         Self {
             acc: vec![0; CHUNK * profile.big_dim().to_lwe_size().0],
             targets: Vec::with_capacity(CHUNK),
             small: vec![0; CHUNK * profile.small_dim().to_lwe_size().0],
             digits: vec![0; digits_len(CHUNK, profile.ks_level)],
-            rotated: GlweCiphertext::new(
-                0,
-                profile.glwe_dim().to_glwe_size(),
-                profile.poly_size(),
-                CiphertextModulus::new_native(),
-            ),
-            fft,
-            scratch,
+            rotations: BlindRotations::new(profile, CHUNK),
         }
     }
 
@@ -243,38 +226,25 @@ impl Worker {
         );
     }
 
-    /// Switches keyswitched accumulator `j` to modulus 2N (centered) and blind-rotates
-    /// `lut` by it, extracting the constant coefficient into `out`.
+    /// Blind-rotates the chunk's keyswitched accumulators, each through its output's
+    /// table: output `j` of the chunk reads `luts[table_of(j)]`. The results are then
+    /// in `rotations`, slot by slot in the order of `targets`.
     fn bootstrap(
         &mut self,
         key: &EvaluationKey,
-        j: usize,
-        lut: &GlweCiphertextOwned<u64>,
-        out: &mut [u64],
+        luts: &[GlweCiphertextOwned<u64>],
+        table_of: impl Fn(usize) -> usize,
     ) {
         let small = key.profile.small_dim().to_lwe_size().0;
-        let keyswitched = LweCiphertext::from_container(
-            &self.small[j * small..(j + 1) * small],
-            CiphertextModulus::new_native(),
-        );
-        let log_modulus = key
-            .profile
-            .poly_size()
-            .to_blind_rotation_input_modulus_log();
-        let switched = lwe_ciphertext_centered_binary_modulus_switch::<u64, usize, _>(
-            keyswitched.as_view(),
-            log_modulus,
-        );
-        self.rotated.as_mut().copy_from_slice(lut.as_ref());
-        blind_rotate_assign_mem_optimized(
-            &switched,
-            &mut self.rotated,
-            &key.fourier_bsk,
-            self.fft.as_view(),
-            self.scratch.stack(),
-        );
-        let mut out = LweCiphertext::from_container(out, CiphertextModulus::new_native());
-        extract_lwe_sample_from_glwe_ciphertext(&self.rotated, &mut out, MonomialDegree(0));
+        for (slot, (keyswitched, &j)) in self
+            .small
+            .chunks_exact(small)
+            .zip(&self.targets)
+            .enumerate()
+        {
+            self.rotations.load(slot, keyswitched, &luts[table_of(j)]);
+        }
+        self.rotations.rotate(&key.fourier_bsk, self.targets.len());
     }
 }
 
@@ -323,15 +293,10 @@ fn run_lookup_layer(
                     }
                 }
                 worker.keyswitch(key, worker.targets.len());
-                for slot in 0..worker.targets.len() {
-                    let j = worker.targets[slot];
-                    let c = channel_of(ctx.output, first + j);
-                    worker.bootstrap(
-                        key,
-                        slot,
-                        &luts[c],
-                        &mut chunk[j * lwe_size..(j + 1) * lwe_size],
-                    );
+                worker.bootstrap(key, &luts, |j| channel_of(ctx.output, first + j));
+                for (slot, &j) in worker.targets.iter().enumerate() {
+                    let out = &mut chunk[j * lwe_size..(j + 1) * lwe_size];
+                    worker.rotations.extract(slot, out);
                 }
                 let now = progress.done.fetch_add(count, Ordering::Relaxed) + count;
                 (progress.report)(now, progress.total);

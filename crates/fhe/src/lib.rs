@@ -10,6 +10,7 @@
 pub mod adversary;
 pub mod batch;
 pub mod bench;
+mod blind_rotation;
 mod ciphertext;
 mod compression;
 #[cfg(feature = "cuda")]
