@@ -174,8 +174,8 @@ impl DeviceFootprint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::torus_words;
     use crate::engine::accumulate_layer;
-    use crate::keyswitch::tests::torus_words;
     use brainlock_circuit::shipped_circuit;
 
     fn profile() -> &'static Profile {

@@ -155,7 +155,7 @@ impl KeyswitchBench {
         );
         Self {
             key,
-            inputs: well_spread_words(batch * big),
+            inputs: torus_words(batch * big),
             outputs: vec![0; batch * small],
             digits: vec![0; crate::keyswitch::digits_len(batch, profile.ks_level)],
         }
@@ -210,7 +210,7 @@ impl BlindRotationBench {
         let table: Vec<i64> = (0..64).map(|t| t * 3 - 100).collect();
         Self {
             key,
-            keyswitched: well_spread_words(batch * profile.small_dim().to_lwe_size().0),
+            keyswitched: torus_words(batch * profile.small_dim().to_lwe_size().0),
             lut: channel_lut(profile, &table, 6, 55),
             rotations: BlindRotations::new(profile, batch),
             outputs: vec![0; batch * profile.big_dim().to_lwe_size().0],
@@ -278,9 +278,10 @@ impl BlindRotationBench {
     }
 }
 
-/// `count` words spread over the whole torus (a fixed LCG: benchmarks are repeatable).
-fn well_spread_words(count: usize) -> Vec<u64> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+/// `count` words spread over the whole torus, stand-ins for ciphertext coefficients in
+/// benchmarks and tests (a fixed LCG: runs are repeatable).
+pub(crate) fn torus_words(count: usize) -> Vec<u64> {
+    let mut state = 0x243f_6a88_85a3_08d3u64;
     (0..count)
         .map(|_| {
             state = state

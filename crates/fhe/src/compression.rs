@@ -680,7 +680,7 @@ mod tests {
         let standard = compressed.expand_packing_key().expect("n2048-gauss packs");
         let lwe_size = profile.big_dim().to_lwe_size().0;
         let count = 256;
-        let lwes = crate::keyswitch::tests::torus_words(count * lwe_size);
+        let lwes = crate::bench::torus_words(count * lwe_size);
         let ours = packing.pack(&lwes, lwe_size, &mut PackingScratch::new(packing));
         let mut theirs = GlweCiphertext::new(
             0u64,

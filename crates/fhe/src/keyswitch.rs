@@ -103,21 +103,9 @@ fn keyswitch_batch_body(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// `count` well-spread torus words (an LCG): stand-ins for ciphertext coefficients.
-    pub(crate) fn torus_words(count: usize) -> Vec<u64> {
-        let mut state = 0x243f_6a88_85a3_08d3u64;
-        (0..count)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                state
-            })
-            .collect()
-    }
+    use crate::bench::torus_words;
     use crate::keys::{ClientKey, EvaluationKey};
     use crate::profile::Profile;
 
