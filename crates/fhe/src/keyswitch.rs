@@ -10,8 +10,9 @@
 //!
 //! A batch's outputs (32 x 7 kB) stay in a core's 2 MB L2 while the key streams by. A
 //! variant that tiled them to fit L1 and added small digits as precomputed multiples
-//! of a key row measured no faster (`benches/lookup.rs`, 0.8 to 0.9 of tfhe-rs at
-//! n2048-gauss either way, and slower at n8192-tuniform), so the loop stays this plain.
+//! of a key row measured no faster (`benches/lookup.rs`, two runs each: this loop 0.76
+//! and 0.94 of tfhe-rs's time at n2048-gauss, 0.26 and 0.30 at n8192-tuniform; the
+//! variant 0.93 and 0.81, 0.29 and 0.36), so the loop stays this plain.
 
 use tfhe::core_crypto::prelude::*;
 
