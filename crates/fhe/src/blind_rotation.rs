@@ -1,8 +1,8 @@
 //! The blind rotations of the lookup hot loop, batched so the bootstrapping key is read
 //! once per batch.
 //!
-//! A blind rotation applies every GGSW of the Fourier bootstrapping key in turn: 55 MB
-//! on n2048-gauss and 551 MB on n8192-tuniform, the latter larger than this machine's
+//! A blind rotation applies every GGSW of the Fourier bootstrapping key in turn: 57 MB
+//! on n2048-gauss and 565 MB on n8192-tuniform, the latter larger than this machine's
 //! whole L3. tfhe-rs's `blind_rotate_assign` walks the key once per lookup. Its
 //! `batch_blind_rotate_assign` applies each GGSW to every accumulator of a batch before
 //! it moves to the next GGSW, so a GGSW comes from memory once per batch. Per
@@ -101,6 +101,11 @@ impl BlindRotations {
         lut: &GlweCiphertextOwned<u64>,
     ) {
         let switched = &mut self.switched[slot];
+        debug_assert_eq!(
+            keyswitched.len(),
+            switched.mask.len() + 1,
+            "a small-key LWE"
+        );
         let lazy = lwe_ciphertext_centered_binary_modulus_switch::<u64, usize, _>(
             LweCiphertext::from_container(keyswitched, CiphertextModulus::new_native()),
             switched.log_modulus,
@@ -121,6 +126,8 @@ impl BlindRotations {
             self.accumulators.glwe_size(),
             self.accumulators.polynomial_size(),
         );
+        debug_assert_eq!(bsk.input_lwe_dimension().0, self.switched[0].mask.len());
+        debug_assert_eq!(bsk.polynomial_size(), polynomial_size);
         let words = count * glwe_size.0 * polynomial_size.0;
         bsk.as_view().batch_blind_rotate_assign(
             GlweCiphertextList::from_container(

@@ -70,7 +70,7 @@ fn keyswitch_batch_body(
         "inputs are whole ciphertexts"
     );
     assert_eq!(outputs.len(), count * small_size, "one output per input");
-    let digits = &mut digits[..count * levels];
+    let digits = &mut digits[..digits_len(count, levels)];
 
     // Each output starts as the input's body with a zero mask.
     for (output, input) in outputs
