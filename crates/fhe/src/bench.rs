@@ -337,20 +337,23 @@ mod tests {
 
     /// The engine's batched blind rotations give tfhe-rs's one-at-a-time results bit for
     /// bit, with two tables in turn, in a full chunk and in a partial one (11 lookups in
-    /// room for 16, as a chunk with affine lookups or the last chunk of a layer).
+    /// room for 16, as a chunk with affine lookups or the last chunk of a layer), at one
+    /// decomposition level (n2048-gauss) and two (n4096-gauss).
     #[test]
     fn batched_blind_rotations_match_tfhe_rs_bit_for_bit() {
-        let profile = &Profile::all()[0];
-        let mut bench = BlindRotationBench::new(profile, 11);
-        let reference = bench.one_at_a_time().to_vec();
-        assert!(reference.iter().any(|&w| w != 0));
-        for capacity in [11, 16] {
-            bench.rotations = BlindRotations::new(profile, capacity);
-            let batched = bench.batched();
-            assert!(
-                batched == reference,
-                "batched rotations in room for {capacity} differ from tfhe-rs"
-            );
+        for id in ["n2048-gauss", "n4096-gauss"] {
+            let profile = Profile::by_id(id).expect("a shipped profile");
+            let mut bench = BlindRotationBench::new(profile, 11);
+            let reference = bench.one_at_a_time().to_vec();
+            assert!(reference.iter().any(|&w| w != 0));
+            for capacity in [11, 16] {
+                bench.rotations = BlindRotations::new(profile, capacity);
+                let batched = bench.batched();
+                assert!(
+                    batched == reference,
+                    "{id}: batched rotations in room for {capacity} differ from tfhe-rs"
+                );
+            }
         }
     }
 

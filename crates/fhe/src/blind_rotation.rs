@@ -1,85 +1,56 @@
-//! The blind rotations of the lookup hot loop, batched so the bootstrapping key is read
-//! once per batch.
+//! The blind rotations of the lookup hot loop: batched, so that the bootstrapping key is
+//! read once per batch, and with a CMUX whose decomposition is vectorized.
 //!
-//! A blind rotation applies every GGSW of the Fourier bootstrapping key in turn: 57 MB
-//! on n2048-gauss and 565 MB on n8192-tuniform, the latter larger than this machine's
-//! whole L3. tfhe-rs's `blind_rotate_assign` walks the key once per lookup. Its
-//! `batch_blind_rotate_assign` applies each GGSW to every accumulator of a batch before
-//! it moves to the next GGSW, so a GGSW comes from memory once per batch. Per
-//! accumulator it runs the same operations in the same order, so every result is
-//! bit-identical to the one-at-a-time rotation (tested in `bench`).
+//! A blind rotation applies every GGSW of the Fourier bootstrapping key in turn: 57 MB on
+//! n2048-gauss and 565 MB on n8192-tuniform, more than these machines' L3. tfhe-rs's
+//! `blind_rotate_assign` walks the key once per lookup. Here each GGSW is applied to
+//! every table of a worker's chunk (32 lookups) before the next GGSW, as tfhe-rs's
+//! `batch_blind_rotate_assign` does, so a GGSW comes from memory once per chunk. Batches
+//! of 4 to 16, sized to a 2 MB L2, were no faster than the whole chunk.
 //!
-//! A worker rotates its whole chunk (32 lookups) at once. `benches/lookup.rs`
-//! measured 0.85, 0.82 and 0.77 of tfhe-rs's time at N = 2048, 4096 and 8192; batches
-//! of 4 to 16 sized to a 2 MB L2 were no better beyond the benchmark's noise.
+//! Each [`Cmux`] runs tfhe-rs's external product step by step: its decomposer, its FFTs,
+//! and pulp's complex multiply-add as tfhe-rs calls it. Every result is therefore
+//! bit-identical to tfhe-rs's one-at-a-time rotation (tested in `bench`, at one and two
+//! decomposition levels). Only the decomposition is compiled differently; see [`Cmux`].
 //!
-//! tfhe-rs's batch reads each lookup's mask element `i` as `mask().nth(i)`. Over its
-//! lazy modulus switch that recomputes the first `i` elements every time, quadratic in
-//! n; [`SwitchedLwe`] holds the switched mask in a slice, whose iterator's `nth` is a
-//! jump.
+//! `benches/lookup.rs`, one chunk of 32 on one thread, against tfhe-rs one at a time:
+//! tfhe-rs's batch took 0.85, 0.82 and 0.77 of its time at N = 2048, 4096 and 8192; with
+//! the vectorized decomposition this takes 0.66 at N = 2048 and at N = 4096.
 
 use crate::profile::Profile;
-use tfhe::core_crypto::fft_impl::fft64::crypto::bootstrap::batch_blind_rotate_assign_scratch;
+use tfhe::core_crypto::algorithms::polynomial_algorithms::polynomial_wrapping_monic_monomial_div_assign;
+use tfhe::core_crypto::fft_impl::fft64::c64;
+use tfhe::core_crypto::fft_impl::fft64::crypto::ggsw::FourierGgswCiphertextView;
+use tfhe::core_crypto::fft_impl::fft64::math::polynomial::FourierPolynomialMutView;
 use tfhe::core_crypto::prelude::*;
 
 /// A small-key LWE after the centered modulus switch to the blind rotation's 2N, kept
-/// whole.
+/// whole: the rotation reads mask element `i` of every lookup at GGSW `i`.
 struct SwitchedLwe {
     mask: Vec<usize>,
     body: usize,
-    log_modulus: CiphertextModulusLog,
-}
-
-impl ModulusSwitchedLweCiphertext<usize> for SwitchedLwe {
-    fn log_modulus(&self) -> CiphertextModulusLog {
-        self.log_modulus
-    }
-
-    fn lwe_dimension(&self) -> LweDimension {
-        LweDimension(self.mask.len())
-    }
-
-    fn body(&self) -> usize {
-        self.body
-    }
-
-    fn mask(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
-        self.mask.iter().copied()
-    }
 }
 
 /// One worker's blind rotations: up to `capacity` lookups, each a keyswitched
 /// ciphertext and the table it rotates.
 pub(crate) struct BlindRotations {
     switched: Vec<SwitchedLwe>,
+    log_modulus: CiphertextModulusLog,
     /// The tables being rotated, one GLWE per lookup, back to back.
     accumulators: GlweCiphertextListOwned<u64>,
-    fft: Fft,
-    scratch: ComputationBuffers,
+    cmux: Cmux,
 }
 
 impl BlindRotations {
     pub(crate) fn new(profile: &Profile, capacity: usize) -> Self {
-        let log_modulus = profile.poly_size().to_blind_rotation_input_modulus_log();
-        let fft = Fft::new(profile.poly_size());
-        let mut scratch = ComputationBuffers::new();
-        scratch.resize(
-            batch_blind_rotate_assign_scratch::<u64>(
-                profile.glwe_dim().to_glwe_size(),
-                profile.poly_size(),
-                CiphertextCount(capacity),
-                fft.as_view(),
-            )
-            .unaligned_bytes_required(),
-        );
         Self {
             switched: (0..capacity)
                 .map(|_| SwitchedLwe {
                     mask: vec![0; profile.lwe_dimension],
                     body: 0,
-                    log_modulus,
                 })
                 .collect(),
+            log_modulus: profile.poly_size().to_blind_rotation_input_modulus_log(),
             accumulators: GlweCiphertextList::new(
                 0,
                 profile.glwe_dim().to_glwe_size(),
@@ -87,8 +58,7 @@ impl BlindRotations {
                 GlweCiphertextCount(capacity),
                 CiphertextModulus::new_native(),
             ),
-            fft,
-            scratch,
+            cmux: Cmux::new(profile),
         }
     }
 
@@ -108,7 +78,7 @@ impl BlindRotations {
         );
         let lazy = lwe_ciphertext_centered_binary_modulus_switch::<u64, usize, _>(
             LweCiphertext::from_container(keyswitched, CiphertextModulus::new_native()),
-            switched.log_modulus,
+            self.log_modulus,
         );
         for (word, value) in switched.mask.iter_mut().zip(lazy.mask()) {
             *word = value;
@@ -120,26 +90,34 @@ impl BlindRotations {
             .copy_from_slice(lut.as_ref());
     }
 
-    /// Blind-rotates the tables of lookups `0..count` by their ciphertexts.
+    /// Blind-rotates the tables of lookups `0..count` by their ciphertexts: each table
+    /// divided by X^body, then one CMUX per GGSW of the key, GGSW after GGSW, each applied
+    /// to every table of the batch.
     pub(crate) fn rotate(&mut self, bsk: &FourierLweBootstrapKeyOwned, count: usize) {
-        let (glwe_size, polynomial_size) = (
-            self.accumulators.glwe_size(),
-            self.accumulators.polynomial_size(),
-        );
         debug_assert_eq!(bsk.input_lwe_dimension().0, self.switched[0].mask.len());
-        debug_assert_eq!(bsk.polynomial_size(), polynomial_size);
-        let words = count * glwe_size.0 * polynomial_size.0;
-        bsk.as_view().batch_blind_rotate_assign(
-            GlweCiphertextList::from_container(
-                &mut self.accumulators.as_mut()[..words],
-                glwe_size,
-                polynomial_size,
-                CiphertextModulus::new_native(),
-            ),
-            &self.switched[..count],
-            self.fft.as_view(),
-            self.scratch.stack(),
-        );
+        debug_assert_eq!(bsk.polynomial_size(), self.accumulators.polynomial_size());
+        for (switched, mut table) in self.switched[..count]
+            .iter()
+            .zip(self.accumulators.iter_mut())
+        {
+            for mut polynomial in table.as_mut_polynomial_list().iter_mut() {
+                polynomial_wrapping_monic_monomial_div_assign(
+                    &mut polynomial,
+                    MonomialDegree(switched.body),
+                );
+            }
+        }
+        for (i, ggsw) in bsk.as_view().into_ggsw_iter().enumerate() {
+            for (switched, mut table) in self.switched[..count]
+                .iter()
+                .zip(self.accumulators.iter_mut())
+            {
+                let degree = switched.mask[i];
+                if degree != 0 {
+                    self.cmux.apply(table.as_mut_view(), ggsw, degree);
+                }
+            }
+        }
     }
 
     /// Extracts lookup `slot`'s result, the constant coefficient of its rotated table,
@@ -151,5 +129,211 @@ impl BlindRotations {
             &mut out,
             MonomialDegree(0),
         );
+    }
+}
+
+/// One CMUX of a blind rotation, `table += GGSW ⊡ (X^degree · table - table)`, in the
+/// steps and float operations of tfhe-rs's `add_external_product_assign`.
+///
+/// tfhe-rs decomposes through a generic iterator compiled for baseline x86-64. On conv3x3
+/// that loop ran two u64 lanes at a time and took a quarter of the whole evaluation (perf,
+/// on an AVX-512 EPYC). Here the decomposition is plain loops that pulp compiles for the
+/// widest instruction set the CPU has (eight lanes with AVX-512), and the rotation, the
+/// subtraction and the first rounding are one pass over the table.
+struct Cmux {
+    fft: Fft,
+    decomposer: SignedDecomposer<u64>,
+    /// The decomposition state of each coefficient of `X^degree · table - table`.
+    states: Vec<u64>,
+    /// One level's digits, a polynomial per GLWE polynomial.
+    digits: Vec<u64>,
+    /// The forward FFT of one digit polynomial.
+    fourier: Vec<c64>,
+    /// The product accumulated in the Fourier domain, a polynomial per GLWE polynomial.
+    products: Vec<c64>,
+    scratch: ComputationBuffers,
+}
+
+impl Cmux {
+    fn new(profile: &Profile) -> Self {
+        let glwe_size = profile.glwe_dim().to_glwe_size().0;
+        let n = profile.poly_size().0;
+        let fft = Fft::new(profile.poly_size());
+        let mut scratch = ComputationBuffers::new();
+        scratch.resize(
+            StackReq::any_of(&[
+                fft.as_view().forward_scratch(),
+                fft.as_view().backward_scratch(),
+            ])
+            .unaligned_bytes_required(),
+        );
+        Self {
+            fft,
+            decomposer: SignedDecomposer::new(
+                DecompositionBaseLog(profile.pbs_base_log),
+                DecompositionLevelCount(profile.pbs_level),
+            ),
+            states: vec![0; glwe_size * n],
+            digits: vec![0; glwe_size * n],
+            fourier: vec![c64::default(); n / 2],
+            products: vec![c64::default(); glwe_size * n / 2],
+            scratch,
+        }
+    }
+
+    fn apply(
+        &mut self,
+        mut table: GlweCiphertextMutView<'_, u64>,
+        ggsw: FourierGgswCiphertextView<'_>,
+        degree: usize,
+    ) {
+        let n = table.polynomial_size().0;
+        let half = n / 2;
+        pulp::Arch::new().dispatch(RotatedDifference {
+            states: &mut self.states,
+            table: table.as_ref(),
+            n,
+            degree,
+            decomposer: &self.decomposer,
+        });
+        let fft = self.fft.as_view();
+        let mut first = true;
+        // The GGSW stores its levels from the last (least significant) to the first,
+        // the order in which the decomposition yields them.
+        for level in ggsw.into_levels() {
+            pulp::Arch::new().dispatch(NextDigits {
+                digits: &mut self.digits,
+                states: &mut self.states,
+                base_log: self.decomposer.base_log().0,
+            });
+            for (row, digits) in level.into_rows().zip(self.digits.chunks_exact(n)) {
+                fft.forward_as_integer(
+                    FourierPolynomialMutView {
+                        data: &mut self.fourier,
+                    },
+                    Polynomial::from_container(digits),
+                    self.scratch.stack(),
+                );
+                pulp::Arch::new().dispatch(MultiplyAdd {
+                    products: &mut self.products,
+                    row: row.data(),
+                    fourier: &self.fourier,
+                    first,
+                    half,
+                });
+                first = false;
+            }
+        }
+        for (mut polynomial, product) in table
+            .as_mut_polynomial_list()
+            .iter_mut()
+            .zip(self.products.chunks_exact_mut(half))
+        {
+            fft.add_backward_in_place_as_torus(
+                polynomial.as_mut_view(),
+                FourierPolynomialMutView { data: product },
+                self.scratch.stack(),
+            );
+        }
+        debug_assert!(!first, "a GGSW has at least one level");
+    }
+}
+
+/// The decomposer's initial state of each coefficient of `X^degree · table - table`
+/// (negacyclic, wrapping), polynomial by polynomial. Plain loops: pulp compiles them once
+/// per instruction set and runs the widest the CPU has.
+struct RotatedDifference<'a> {
+    states: &'a mut [u64],
+    table: &'a [u64],
+    n: usize,
+    degree: usize,
+    decomposer: &'a SignedDecomposer<u64>,
+}
+
+impl pulp::WithSimd for RotatedDifference<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let (n, decomposer) = (self.n, self.decomposer);
+        // X^degree = ±X^shift, negated when degree >= N since X^N = -1.
+        let (shift, negate) = (self.degree % n, self.degree >= n);
+        for (states, polynomial) in self
+            .states
+            .chunks_exact_mut(n)
+            .zip(self.table.chunks_exact(n))
+        {
+            // (X^shift · p)[j] = p[j - shift] for j >= shift, and -p[j - shift + N] below.
+            let (wrapped, straight) = states.split_at_mut(shift);
+            let (head, tail) = polynomial.split_at(n - shift);
+            for ((state, &from), &own) in wrapped.iter_mut().zip(tail).zip(&polynomial[..shift]) {
+                let rotated = if negate { from } else { from.wrapping_neg() };
+                *state = decomposer.init_decomposer_state(rotated.wrapping_sub(own));
+            }
+            for ((state, &from), &own) in straight.iter_mut().zip(head).zip(&polynomial[shift..]) {
+                let rotated = if negate { from.wrapping_neg() } else { from };
+                *state = decomposer.init_decomposer_state(rotated.wrapping_sub(own));
+            }
+        }
+    }
+}
+
+/// The next level's digits from a CMUX's decomposition states: one level of tfhe-rs's balanced signed decomposition
+/// (eprint 2021/1161), the digit in [-B/2, B/2] and its carry into the state.
+struct NextDigits<'a> {
+    digits: &'a mut [u64],
+    states: &'a mut [u64],
+    base_log: usize,
+}
+
+impl pulp::WithSimd for NextDigits<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let base_log = self.base_log;
+        let mask = (1u64 << base_log) - 1;
+        for (digit, state) in self.digits.iter_mut().zip(self.states.iter_mut()) {
+            let low = *state & mask;
+            *state = ((*state as i64) >> base_log) as u64;
+            let carry = ((low.wrapping_sub(1) | *state) & low) >> (base_log - 1);
+            *state = state.wrapping_add(carry);
+            *digit = low.wrapping_sub(carry << base_log);
+        }
+    }
+}
+
+/// `products (+)= row ⊙ fourier`, polynomial by polynomial, with pulp's complex
+/// multiply(-add), as tfhe-rs's external product does it.
+struct MultiplyAdd<'a> {
+    products: &'a mut [c64],
+    row: &'a [c64],
+    fourier: &'a [c64],
+    /// The first product of a CMUX overwrites instead of adding.
+    first: bool,
+    half: usize,
+}
+
+impl pulp::WithSimd for MultiplyAdd<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
+        let fourier = S::as_simd_c64s(self.fourier).0;
+        for (products, row) in self
+            .products
+            .chunks_exact_mut(self.half)
+            .zip(self.row.chunks_exact(self.half))
+        {
+            let products = S::as_mut_simd_c64s(products).0;
+            let row = S::as_simd_c64s(row).0;
+            for ((product, &a), &b) in products.iter_mut().zip(row).zip(fourier) {
+                *product = if self.first {
+                    simd.mul_c64s(a, b)
+                } else {
+                    simd.mul_add_c64s(a, b, *product)
+                };
+            }
+        }
     }
 }
