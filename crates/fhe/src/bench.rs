@@ -284,7 +284,7 @@ impl BlindRotationBench {
 
 /// `count` words spread over the whole torus, stand-ins for ciphertext coefficients in
 /// benchmarks and tests (a fixed LCG: runs are repeatable).
-pub(crate) fn torus_words(count: usize) -> Vec<u64> {
+pub fn torus_words(count: usize) -> Vec<u64> {
     let mut state = 0x243f_6a88_85a3_08d3u64;
     (0..count)
         .map(|_| {
