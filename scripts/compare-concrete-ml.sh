@@ -9,15 +9,19 @@
 #
 # The host's load drifts over minutes (Concrete-ML alone has measured 28 s and 46 s on the
 # same machine), so the sides take turns image by image: each round's ratio compares
-# times taken a minute apart. With BASELINE, the older engine is built first from a
-# temporary worktree into the same target directory (dependencies are reused) and takes
-# its turn in every round.
+# times taken a minute apart, and the sides swap places every round. With BASELINE, the
+# older engine is built from a temporary worktree into the same target directory
+# (dependencies are reused) and takes its turn in every round.
 #
 # The Python side lives in a venv under scripts/.venv-concrete (gitignored); the first
 # run downloads concrete-ml and its dependencies (torch, brevitas) from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-3}"
+if ! [ "$RUNS" -ge 1 ] 2>/dev/null; then
+    echo "RUNS must be a whole number of rounds, 1 or more (got '$RUNS')" >&2
+    exit 2
+fi
 VENV=scripts/.venv-concrete
 PYTHON="${PYTHON:-python3.11}"
 
@@ -28,7 +32,10 @@ if ! "$VENV/bin/python" -c "import concrete.ml" 2>/dev/null; then
     "$VENV/bin/pip" install --quiet "concrete-ml==1.9.*"
 fi
 
-target="$(pwd)/${CARGO_TARGET_DIR:-target}"
+case "${CARGO_TARGET_DIR:-target}" in
+    /*) target="$CARGO_TARGET_DIR" ;;
+    *) target="$(pwd)/${CARGO_TARGET_DIR:-target}" ;;
+esac
 echo "== building Brainlock" >&2
 # A baseline built from a worktree leaves its binary in target/release/brainlock while
 # cargo still counts the current one as fresh: touching a source makes it relink.
@@ -38,6 +45,7 @@ cp "$target/release/brainlock" "$target/release/brainlock-current"
 if [ -n "${BASELINE:-}" ]; then
     echo "== building Brainlock at $BASELINE" >&2
     worktree="$(mktemp -d)"
+    trap 'git worktree remove --force "$worktree" 2>/dev/null || true' EXIT
     git worktree add --quiet --detach "$worktree" "$BASELINE"
     (cd "$worktree" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p brainlock-cli --bin brainlock)
     cp "$target/release/brainlock" "$target/release/brainlock-baseline"
@@ -46,14 +54,27 @@ if [ -n "${BASELINE:-}" ]; then
 fi
 
 concrete=() ours=() baseline=()
-for round in $(seq 1 "$RUNS"); do
+time_concrete() {
     echo "== round $round of $RUNS: Concrete-ML" >&2
-    concrete+=("$("$VENV/bin/python" scripts/compare_concrete_ml.py --runs 1 --seed "$round")")
+    concrete+=("$("$VENV/bin/python" scripts/compare_concrete_ml.py --runs 1 --image-seed "$round")")
+}
+time_brainlock() {
     echo "== round $round of $RUNS: Brainlock (tfhe-rs core_crypto)" >&2
     ours+=("$("$target/release/brainlock-current" bench --circuit conv3x3 --images 1 2>/dev/null)")
     if [ -n "${BASELINE:-}" ]; then
         echo "== round $round of $RUNS: Brainlock at $BASELINE" >&2
         baseline+=("$("$target/release/brainlock-baseline" bench --circuit conv3x3 --images 1 2>/dev/null)")
+    fi
+}
+# The sides swap places every round, so that neither always follows the other's
+# untimed setup (Concrete-ML's compilation and key generation, Brainlock's keys).
+for round in $(seq 1 "$RUNS"); do
+    if [ $((round % 2)) -eq 1 ]; then
+        time_concrete
+        time_brainlock
+    else
+        time_brainlock
+        time_concrete
     fi
 done
 json_list() { local IFS=,; echo "[$*]"; }

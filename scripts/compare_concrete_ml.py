@@ -34,7 +34,8 @@ class Conv3x3(nn.Module):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the model's weights and calibration")
+    parser.add_argument("--image-seed", type=int, default=0, help="the encrypted images")
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
@@ -60,7 +61,7 @@ def main():
     circuit.keygen()
     keygen_seconds = time.time() - start
 
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(args.image_seed)
     latencies, cosines = [], []
     for _ in range(args.runs):
         x = rng.uniform(-1, 1, size=(1, 3, 32, 32)).astype(np.float32)

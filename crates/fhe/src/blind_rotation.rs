@@ -141,6 +141,8 @@ impl BlindRotations {
 /// widest instruction set the CPU has (eight lanes with AVX-512), and the rotation, the
 /// subtraction and the first rounding are one pass over the table.
 struct Cmux {
+    /// The widest instruction set the CPU has, detected once.
+    arch: pulp::Arch,
     fft: Fft,
     decomposer: SignedDecomposer<u64>,
     /// The decomposition state of each coefficient of `X^degree · table - table`.
@@ -168,6 +170,7 @@ impl Cmux {
             .unaligned_bytes_required(),
         );
         Self {
+            arch: pulp::Arch::new(),
             fft,
             decomposer: SignedDecomposer::new(
                 DecompositionBaseLog(profile.pbs_base_log),
@@ -189,7 +192,16 @@ impl Cmux {
     ) {
         let n = table.polynomial_size().0;
         let half = n / 2;
-        pulp::Arch::new().dispatch(RotatedDifference {
+        // The buffers and the decomposer were sized from the profile; tfhe-rs checks the
+        // key against the table on its own path, this one does not.
+        debug_assert_eq!(ggsw.glwe_size().0 * n, self.states.len());
+        debug_assert_eq!(ggsw.decomposition_base_log(), self.decomposer.base_log());
+        debug_assert_eq!(
+            ggsw.decomposition_level_count(),
+            self.decomposer.level_count()
+        );
+        debug_assert!(degree < 2 * n, "a degree modulo 2N");
+        self.arch.dispatch(RotatedDifference {
             states: &mut self.states,
             table: table.as_ref(),
             n,
@@ -201,7 +213,7 @@ impl Cmux {
         // The GGSW stores its levels from the last (least significant) to the first,
         // the order in which the decomposition yields them.
         for level in ggsw.into_levels() {
-            pulp::Arch::new().dispatch(NextDigits {
+            self.arch.dispatch(NextDigits {
                 digits: &mut self.digits,
                 states: &mut self.states,
                 base_log: self.decomposer.base_log().0,
@@ -214,7 +226,7 @@ impl Cmux {
                     Polynomial::from_container(digits),
                     self.scratch.stack(),
                 );
-                pulp::Arch::new().dispatch(MultiplyAdd {
+                self.arch.dispatch(MultiplyAdd {
                     products: &mut self.products,
                     row: row.data(),
                     fourier: &self.fourier,
@@ -235,7 +247,6 @@ impl Cmux {
                 self.scratch.stack(),
             );
         }
-        debug_assert!(!first, "a GGSW has at least one level");
     }
 }
 
@@ -278,8 +289,9 @@ impl pulp::WithSimd for RotatedDifference<'_> {
     }
 }
 
-/// The next level's digits from a CMUX's decomposition states: one level of tfhe-rs's balanced signed decomposition
-/// (eprint 2021/1161), the digit in [-B/2, B/2] and its carry into the state.
+/// The next level's digits from a CMUX's decomposition states: one level of tfhe-rs's
+/// balanced signed decomposition (eprint 2021/1161), the digit in [-B/2, B/2] and its
+/// carry into the state.
 struct NextDigits<'a> {
     digits: &'a mut [u64],
     states: &'a mut [u64],

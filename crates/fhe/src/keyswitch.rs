@@ -94,21 +94,20 @@ fn keyswitch_batch_body(
             }
         }
         let rows = block.as_ref();
-        for (output, digits) in outputs
+        for (output, terms) in outputs
             .chunks_exact_mut(small_size)
             .zip(digits.chunks_exact(levels))
         {
             match levels {
-                1 => subtract_rows::<1>(output, rows, digits),
-                2 => subtract_rows::<2>(output, rows, digits),
-                3 => subtract_rows::<3>(output, rows, digits),
-                4 => subtract_rows::<4>(output, rows, digits),
-                5 => subtract_rows::<5>(output, rows, digits),
-                6 => subtract_rows::<6>(output, rows, digits),
+                1 => subtract_rows::<1>(output, rows, terms),
+                2 => subtract_rows::<2>(output, rows, terms),
+                3 => subtract_rows::<3>(output, rows, terms),
+                4 => subtract_rows::<4>(output, rows, terms),
+                5 => subtract_rows::<5>(output, rows, terms),
+                6 => subtract_rows::<6>(output, rows, terms),
                 _ => {
-                    for (rows, digits) in rows.chunks_exact(small_size).zip(digits.chunks_exact(1))
-                    {
-                        subtract_rows::<1>(output, rows, digits);
+                    for (row, term) in rows.chunks_exact(small_size).zip(terms) {
+                        subtract_rows::<1>(output, row, std::slice::from_ref(term));
                     }
                 }
             }
