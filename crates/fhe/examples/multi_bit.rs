@@ -65,15 +65,14 @@ const SETS: [MultiBitSet; 2] = [
 
 /// Median over [`ROUNDS`] of `run`'s time, in milliseconds per lookup.
 fn ms_per_lookup(mut run: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..ROUNDS)
+    let times: Vec<f64> = (0..ROUNDS)
         .map(|_| {
             let start = Instant::now();
             run();
             start.elapsed().as_secs_f64() * 1e3 / LOOKUPS as f64
         })
         .collect();
-    times.sort_by(f64::total_cmp);
-    times[ROUNDS / 2]
+    brainlock_fhe::bench::median(&times)
 }
 
 fn main() {

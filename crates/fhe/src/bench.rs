@@ -317,7 +317,8 @@ fn progress_logger(image: usize, start: Instant) -> impl Fn(usize, usize) + Sync
     }
 }
 
-fn median(v: &[f64]) -> f64 {
+/// Median of `v` (mean of the middle two for an even count; 0 when empty).
+pub fn median(v: &[f64]) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
