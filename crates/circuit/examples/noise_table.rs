@@ -5,6 +5,11 @@
 //!
 //! `cargo run -p brainlock-circuit --release --example noise_table -- [images] [seed]`
 //! (`CONFIGS=6:0.001,7:0.02` compares calibrations: rounding bits R and range tail).
+//!
+//! `TIERS=1` prints instead the per-layer tier search for VGG9: one small key under
+//! three big keys (N = 2048, 4096, 8192), each lookup layer bootstrapping at the N of
+//! its tier: the agreement of every assignment and its predicted time per image
+//! (`TIER_COSTS=br2048,br4096,br8192,ks8192` in ms per lookup per core).
 
 use std::time::Instant;
 
@@ -33,6 +38,11 @@ fn main() {
             vec![(default.rounding_bits, default.range_tail)]
         }
     };
+    if std::env::var_os("TIERS").is_some() {
+        let vgg = vgg9_with(seed, &BuildConfig::default()).expect("vgg9 calibrates");
+        print_tier_search(&vgg, &queries, seed);
+        return;
+    }
     for (rounding_bits, range_tail) in configs {
         let config = BuildConfig {
             calibration: CalibrationConfig {
@@ -206,4 +216,126 @@ fn print_report(
         })
         .collect();
     println!("         slips/differ per layer: {}", layers.join(", "));
+}
+
+/// The tiers' parameter sets: one small key (the N = 8192 set's n = 1077, TUniform
+/// 2^41) under the big keys of three vetted sets, each with its set's own GLWE noise and
+/// PBS decomposition, keyswitched with the N = 8192 set's 2^4 x 5. Each key keeps a
+/// vetted (dimension, noise) pair, so each keeps its 128-bit security (a decomposition
+/// does not change it); the spliced sets' failure probability is no longer the vetted
+/// one, and is what the search measures.
+fn tier_sets() -> [ParameterSet; 3] {
+    let small = ParameterSet::tfhe_rs_n8192();
+    let tier = |big: ParameterSet| ParameterSet {
+        name: format!("N{} tier", big.polynomial_size),
+        lwe_dimension: small.lwe_dimension,
+        lwe_noise: small.lwe_noise,
+        ks_base_log: small.ks_base_log,
+        ks_level: small.ks_level,
+        ..big
+    };
+    [
+        tier(ParameterSet::tfhe_rs_n2048()),
+        tier(ParameterSet::tfhe_rs_n4096()),
+        tier(small.clone()),
+    ]
+}
+
+/// Every assignment of tiers to lookup layers that never lowers N with depth (the
+/// first layers are the widest, so they gain most from a small N): the noise-aware
+/// agreement and the predicted time of each on this machine's threads, sorted by time.
+/// The default costs are `--bench lookup`'s batched blind rotations (n2048-gauss,
+/// n4096-gauss, n8192-tuniform) scaled to n = 1077, and its keyswitch at N = 8192; the
+/// keyswitch scales with the big key's length. Not modelled: the logits' decryption
+/// noise and their packing, which follow the last tier.
+fn print_tier_search(circuit: &Circuit, queries: &[Vec<i64>], seed: u64) {
+    let threads = rayon::current_num_threads() as f64;
+    let costs: Vec<f64> = std::env::var("TIER_COSTS")
+        .unwrap_or_else(|_| "14.9,46.0,99.9,4.6".into())
+        .split(',')
+        .map(|c| c.parse().expect("TIER_COSTS=br2048,br4096,br8192,ks8192"))
+        .collect();
+    assert_eq!(costs.len(), 4, "TIER_COSTS=br2048,br4096,br8192,ks8192");
+    let tiers = tier_sets();
+    let models: Vec<NoiseModel> = tiers.iter().map(NoiseModel::new).collect();
+    // The keyswitch's cost is linear in the big key's length.
+    let ks_ms = |tier: usize| costs[3] * tiers[tier].polynomial_size as f64 / 8192.0;
+    // sigmas[here][before]: a layer bootstrapping in tier `here` whose inputs are
+    // outputs of tier `before` (PBS noise and keyswitch from its big key).
+    let sigmas: Vec<Vec<Vec<Vec<f64>>>> = (0..3)
+        .map(|here| {
+            (0..3)
+                .map(|before| {
+                    NoiseModel {
+                        params: tiers[here].clone(),
+                        ..models[before]
+                    }
+                    .layer_sigmas(circuit)
+                })
+                .collect()
+        })
+        .collect();
+    let lookup_layers: Vec<usize> = (0..circuit.layers.len())
+        .filter(|&i| matches!(circuit.layers[i].output, LayerOutput::Lookup(_)))
+        .collect();
+    let layer_names: Vec<&str> = lookup_layers
+        .iter()
+        .map(|&i| circuit.layers[i].name.as_str())
+        .collect();
+    println!(
+        "VGG9 tier search over {} images; lookup layers {}",
+        queries.len(),
+        layer_names.join(" ")
+    );
+    let m = lookup_layers.len();
+    let mut rows = Vec::new();
+    for first_4096 in 0..=m {
+        for first_8192 in first_4096..=m {
+            let tier_of = |j: usize| usize::from(j >= first_4096) + usize::from(j >= first_8192);
+            let mut layer_sigmas: Vec<Vec<f64>> = vec![Vec::new(); circuit.layers.len()];
+            for (j, &i) in lookup_layers.iter().enumerate() {
+                let before = tier_of(j.saturating_sub(1));
+                layer_sigmas[i] = sigmas[tier_of(j)][before][i].clone();
+            }
+            let sim = NoisySimulator::with_sigmas(circuit, layer_sigmas).unwrap();
+            let report = sim.agreement(queries, seed).unwrap();
+            let ms: f64 = report
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(j, l)| {
+                    let before = tier_of(j.saturating_sub(1));
+                    l.lookups_per_image as f64 * (costs[tier_of(j)] + ks_ms(before))
+                })
+                .sum();
+            let assignment: String = (0..m).map(|j| ['2', '4', '8'][tier_of(j)]).collect();
+            rows.push((assignment, ms / 1e3 / threads, report));
+        }
+    }
+    rows.sort_by(|a, b| a.1.total_cmp(&b.1));
+    println!(
+        "tiers per lookup layer (2/4/8 = N 2048/4096/8192), predicted s/image on {threads} threads;"
+    );
+    println!("exact: every image's logits equal the exact run's; no slip: nor did any lookup slip");
+    for (assignment, seconds, report) in &rows {
+        let verdict = if report.layers.iter().all(|l| l.slip_fraction == 0.0) {
+            "no slip"
+        } else if report.cosine_min >= 1.0 - 1e-12 {
+            "exact  "
+        } else {
+            "differs"
+        };
+        let worst = report
+            .layers
+            .iter()
+            .max_by(|a, b| a.slip_fraction.total_cmp(&b.slip_fraction))
+            .map_or(String::new(), |l| {
+                format!("{} {:.1e}", l.name, l.slip_fraction)
+            });
+        println!(
+            "{assignment} {seconds:7.0} s | {verdict} | top1 {:.3} cos min {:.5} | worst slips {worst}",
+            report.top1_agreement.unwrap_or(f64::NAN),
+            report.cosine_min,
+        );
+    }
 }
